@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds the pinned toolchain and the local test bed from the Go module proxy and Debian packages.
+#
+#   make setup                      (or: scripts/setup.sh [tool...])
+#
+# Everything lands in $AIRGAP_CACHE (default ~/.cache/airgap-site), outside the repository, and is
+# rebuilt only when the pin (tools/<name>/go.mod + go.sum + build flags) changes. Each tool has a
+# wrapper module under tools/ with a committed go.sum, so a build is reproducible and verified.
+# Cold on 2 cores: ~45 min (kube-apiserver alone ~19 min); warm: seconds.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${AIRGAP_CACHE:-$HOME/.cache/airgap-site}
+BIN=$CACHE/bin
+SRC=$CACHE/src
+PULUMI_VERSION=v3.274.1
+LANGUAGE_GO_VERSION=v3.66.0
+K8S_PROVIDER_VERSION=4.25.0
+# The proxy serves provider/v4 only as this pseudo-version, which is the v4.25.0 source.
+K8S_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
+K8S_VERSION=1.33.13
+export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+mkdir -p "$BIN" "$SRC"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# pin <dir> <extra...>: a fingerprint of what a tool is built from.
+pin() {
+	local dir=$REPO/tools/$1
+	shift
+	cat "$dir/go.mod" "$dir/go.sum" <(printf '%s\n' "$@") | sha256sum | cut -c1-16
+}
+
+# fresh <binary> <fingerprint>: true when the binary exists and was built from that fingerprint.
+fresh() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.pin" 2>/dev/null)" = "$2" ]; }
+
+# build <binary> <wrapper dir> <package> <ldflags>: go build inside a wrapper module.
+build() {
+	local name=$1 dir=$2 pkg=$3 ldflags=$4 fp start=$SECONDS
+	fp=$(pin "$dir" "$ldflags")
+	if fresh "$name" "$fp"; then
+		log "$name is up to date"
+		return
+	fi
+	log "building $name from $pkg (tools/$dir) ..."
+	go build -C "$REPO/tools/$dir" -trimpath -ldflags "$ldflags" -o "$BIN/$name.tmp" "$pkg"
+	mv "$BIN/$name.tmp" "$BIN/$name"
+	echo "$fp" >"$BIN/.$name.pin"
+	log "built $name in $((SECONDS - start)) s"
+}
+
+debian_packages() {
+	local missing=()
+	command -v etcd >/dev/null || missing+=(etcd-server)
+	command -v containerd >/dev/null || missing+=(containerd)
+	command -v runc >/dev/null || missing+=(runc)
+	if [ ${#missing[@]} -eq 0 ]; then
+		log "Debian packages present (etcd, containerd, runc)"
+		return
+	fi
+	log "installing Debian packages: ${missing[*]}"
+	local sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	# Debian starts a package's service on install unless policy-rc.d says no (exit 101); the
+	# harness runs its own private instances instead.
+	local made_policy=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+		$sudo chmod +x /usr/sbin/policy-rc.d
+		made_policy=1
+	fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	[ $made_policy = 0 ] || $sudo rm -f /usr/sbin/policy-rc.d
+}
+
+pulumi_cli() {
+	build pulumi pulumi-cli github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+		"-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION"
+}
+
+language_go() {
+	build pulumi-language-go pulumi-language-go github.com/pulumi/pulumi/sdk/v3/go/pulumi-language-go \
+		"-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$LANGUAGE_GO_VERSION"
+}
+
+# The provider's main package embeds schema files its Makefile generates; they are not in the
+# module zip, so the main package is copied from the module cache and generated in $SRC.
+kubernetes_provider() {
+	local name=pulumi-resource-kubernetes mod=github.com/pulumi/pulumi-kubernetes/provider/v4
+	local ldflags="-s -w -X $mod/pkg/version.Version=$K8S_PROVIDER_VERSION" fp start=$SECONDS
+	fp=$(pin pulumi-kubernetes "$ldflags")
+	if fresh $name "$fp"; then
+		log "$name is up to date"
+		return
+	fi
+	log "building $name $K8S_PROVIDER_VERSION (about 10 min cold, 4.5 GB RAM) ..."
+	local dir work=$SRC/pulumi-kubernetes
+	dir=$(go mod download -json "$mod@$K8S_PROVIDER_MODULE_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	rm -rf "$work" && mkdir -p "$work/cmd/$name"
+	cp "$REPO/tools/pulumi-kubernetes/go.mod" "$REPO/tools/pulumi-kubernetes/go.sum" "$work/"
+	cp "$dir/cmd/$name"/{main.go,generate.go,schema.json,terraform-mapping.json} "$work/cmd/$name/"
+	chmod -R u+w "$work"
+	(cd "$work/cmd/$name" && VERSION=$K8S_PROVIDER_VERSION go run generate.go && rm -f schema.json terraform-mapping.json)
+	go build -C "$work" -trimpath -ldflags "$ldflags" -o "$BIN/$name.tmp" ./cmd/$name
+	mv "$BIN/$name.tmp" "$BIN/$name"
+	echo "$fp" >"$BIN/.$name.pin"
+	log "built $name in $((SECONDS - start)) s"
+}
+
+kubernetes_control_plane() {
+	local minor=${K8S_VERSION#*.}
+	minor=${minor%%.*}
+	local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
+	ldflags="$ldflags -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+	ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
+	for c in kube-apiserver kube-controller-manager kube-scheduler; do
+		build $c kubernetes k8s.io/kubernetes/cmd/$c "$ldflags"
+	done
+}
+
+test_bed_tools() {
+	build registry distribution github.com/distribution/distribution/v3/cmd/registry "-s -w"
+	build versitygw versitygw github.com/versity/versitygw/cmd/versitygw "-s -w"
+	build crane go-containerregistry github.com/google/go-containerregistry/cmd/crane "-s -w"
+	build crictl cri-tools sigs.k8s.io/cri-tools/cmd/crictl "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.37.0"
+	build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w"
+}
+
+all() {
+	debian_packages
+	pulumi_cli
+	language_go
+	test_bed_tools
+	kubernetes_provider
+	kubernetes_control_plane
+}
+
+start=$SECONDS
+log "tool cache: $BIN"
+if [ $# -eq 0 ]; then
+	all
+else
+	for step in "$@"; do "$step"; done
+fi
+log "done in $((SECONDS - start)) s"
