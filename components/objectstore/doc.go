@@ -1,0 +1,9 @@
+// Package objectstore provides the S3 bucket behind the site registry.
+//
+// Kind external uses an S3 endpoint that already exists (SeaweedFS, Garage, Ceph RGW, AWS, a
+// standalone MinIO). Kind minio-tenant declares a MinIO operator Tenant: RenderTenant builds
+// the custom resource from the typed config (pure, golden tested) and New declares it with its
+// configuration Secret (root credentials) and a user Secret for the registry. The MinIO
+// operator itself must already run in the cluster. Either way the registry receives an
+// endpoint, a bucket and credentials.
+package objectstore

@@ -1,0 +1,96 @@
+package site
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"airgap-site/components/siteconfig"
+)
+
+// Program is the whole Pulumi program; main.go runs it with pulumi.Run.
+func Program(ctx *pulumi.Context) error {
+	cfg, warnings, err := siteconfig.Load(contextSource{ctx}, ctx.Stack())
+	for _, w := range warnings {
+		if logErr := ctx.Log.Warn(w, nil); logErr != nil {
+			return logErr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := ReadKubeconfig(cfg.Kubernetes)
+	if err != nil {
+		return err
+	}
+	s, err := New(ctx, cfg.Site, Args{Config: cfg, Kubeconfig: kubeconfig})
+	if err != nil {
+		return err
+	}
+	ctx.Export("site", pulumi.String(cfg.Site))
+	ctx.Export("registryEndpoints", pulumi.ToStringArray(cfg.RegistryEndpoints()))
+	ctx.Export("registryNamespace", s.Registry.Namespace)
+	ctx.Export("registryNodePort", s.Registry.NodePort)
+	ctx.Export("registryConfigDigest", s.Registry.ConfigDigest)
+	ctx.Export("objectStoreEndpoint", s.ObjectStore.Endpoint)
+	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
+	return nil
+}
+
+// contextSource reads stack config through the Pulumi context.
+type contextSource struct{ ctx *pulumi.Context }
+
+func (c contextSource) Get(key string) (string, bool) {
+	return c.ctx.GetConfig(siteconfig.ConfigNamespace + ":" + key)
+}
+
+func (c contextSource) IsSecret(key string) bool {
+	return c.ctx.IsConfigSecret(siteconfig.ConfigNamespace + ":" + key)
+}
+
+// ReadKubeconfig returns the kubeconfig the site is deployed with: kubernetes.kubeconfig,
+// else the first file in $KUBECONFIG, else ~/.kube/config.
+func ReadKubeconfig(k siteconfig.Kubernetes) (string, error) {
+	path, field := k.Kubeconfig, "kubernetes.kubeconfig"
+	if path == "" {
+		field = "kubernetes.kubeconfig (unset, so $KUBECONFIG)"
+		path, _, _ = strings.Cut(os.Getenv("KUBECONFIG"), string(os.PathListSeparator))
+	}
+	if path == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("%s: no path set and no home directory: %w", field, err)
+		}
+		field, path = "kubernetes.kubeconfig (unset, so ~/.kube/config)", filepath.Join(home, ".kube", "config")
+	}
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("%s: expanding %q: %w", field, path, err)
+		}
+		path = filepath.Join(home, rest)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: reading %q: %w", field, path, err)
+	}
+	return string(b), nil
+}
+
+// HTTPSecret is the registry's shared http secret (it signs upload state, so every replica
+// must share it). When not configured it is derived from the S3 secret key, which is just as
+// secret and stable across runs, so the user has one secret fewer to manage.
+func HTTPSecret(c *siteconfig.Config) string {
+	if s := c.Secrets.RegistryHTTPSecret; !s.IsZero() {
+		return s.Reveal()
+	}
+	mac := hmac.New(sha256.New, []byte(c.Secrets.S3SecretKey.Reveal()))
+	mac.Write([]byte("airgap-site/registry/http-secret/" + c.Site))
+	return hex.EncodeToString(mac.Sum(nil))
+}

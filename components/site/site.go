@@ -1,0 +1,74 @@
+package site
+
+import (
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"airgap-site/components/objectstore"
+	"airgap-site/components/registry"
+	"airgap-site/components/siteconfig"
+)
+
+// Type is the component's Pulumi type token.
+const Type = "airgap-site:site:Site"
+
+// Args is a validated config plus the kubeconfig contents.
+type Args struct {
+	Config     *siteconfig.Config
+	Kubeconfig string
+}
+
+// Site is one factory site.
+type Site struct {
+	pulumi.ResourceState
+
+	ObjectStore *objectstore.ObjectStore
+	Registry    *registry.Registry
+}
+
+// New composes the site: a Kubernetes provider for its cluster, the object store, and the
+// registry that waits for it.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
+	c := args.Config
+	s := &Site{}
+	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
+		return nil, err
+	}
+	k8s, err := kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
+		Kubeconfig: pulumi.ToSecret(pulumi.String(args.Kubeconfig)).(pulumi.StringOutput),
+		Context:    pulumi.StringPtr(c.Kubernetes.Context),
+	}, pulumi.Parent(s))
+	if err != nil {
+		return nil, err
+	}
+	children := []pulumi.ResourceOption{pulumi.Parent(s), pulumi.Providers(k8s)}
+
+	store, err := objectstore.New(ctx, name, objectstore.Args{
+		Site: c.Site, ObjectStore: c.ObjectStore, Secrets: c.Secrets,
+	}, children...)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.New(ctx, name, registry.Args{
+		Site:     c.Site,
+		Registry: c.Registry,
+		Storage: registry.StorageInput{
+			Endpoint:      store.EndpointURL,
+			Region:        store.Region,
+			Bucket:        store.BucketName,
+			RootDirectory: store.RootDirectory,
+		},
+		AccessKey:    store.AccessKey,
+		SecretKey:    store.SecretKey,
+		HTTPSecret:   pulumi.ToSecret(pulumi.String(HTTPSecret(c))).(pulumi.StringOutput),
+		StorageReady: store.Ready,
+	}, children...)
+	if err != nil {
+		return nil, err
+	}
+	s.ObjectStore, s.Registry = store, reg
+	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
+		"registryNamespace": reg.Namespace,
+		"registryNodePort":  reg.NodePort,
+	})
+}
