@@ -12,6 +12,9 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${AIRGAP_CACHE:-$HOME/.cache/airgap-site}
 BIN=$CACHE/bin
+# Provider plugins are kept off PATH: the engine would otherwise take them from PATH (with a
+# warning) instead of the copies installed into PULUMI_HOME.
+PROVIDERS=$CACHE/providers
 SRC=$CACHE/src
 PULUMI_VERSION=v3.274.1
 LANGUAGE_GO_VERSION=v3.66.0
@@ -20,7 +23,7 @@ K8S_PROVIDER_VERSION=4.25.0
 K8S_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
 K8S_VERSION=1.33.13
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-mkdir -p "$BIN" "$SRC"
+mkdir -p "$BIN" "$PROVIDERS" "$SRC"
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -90,7 +93,7 @@ kubernetes_provider() {
 	local name=pulumi-resource-kubernetes mod=github.com/pulumi/pulumi-kubernetes/provider/v4
 	local ldflags="-s -w -X $mod/pkg/version.Version=$K8S_PROVIDER_VERSION" fp start=$SECONDS
 	fp=$(pin pulumi-kubernetes "$ldflags")
-	if fresh $name "$fp"; then
+	if [ -x "$PROVIDERS/$name" ] && [ "$(cat "$PROVIDERS/.$name.pin" 2>/dev/null)" = "$fp" ]; then
 		log "$name is up to date"
 		return
 	fi
@@ -102,9 +105,9 @@ kubernetes_provider() {
 	cp "$dir/cmd/$name"/{main.go,generate.go,schema.json,terraform-mapping.json} "$work/cmd/$name/"
 	chmod -R u+w "$work"
 	(cd "$work/cmd/$name" && VERSION=$K8S_PROVIDER_VERSION go run generate.go && rm -f schema.json terraform-mapping.json)
-	go build -C "$work" -trimpath -ldflags "$ldflags" -o "$BIN/$name.tmp" ./cmd/$name
-	mv "$BIN/$name.tmp" "$BIN/$name"
-	echo "$fp" >"$BIN/.$name.pin"
+	go build -C "$work" -trimpath -ldflags "$ldflags" -o "$PROVIDERS/$name.tmp" ./cmd/$name
+	mv "$PROVIDERS/$name.tmp" "$PROVIDERS/$name"
+	echo "$fp" >"$PROVIDERS/.$name.pin"
 	log "built $name in $((SECONDS - start)) s"
 }
 
@@ -127,12 +130,29 @@ test_bed_tools() {
 	build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w"
 }
 
+# Plugins go into the project's own PULUMI_HOME with `pulumi plugin install --file`, so the
+# engine never tries to download one.
+plugins() {
+	local home=${PULUMI_HOME:-$CACHE/pulumi-home} stamp
+	stamp=$(cat "$PROVIDERS/.pulumi-resource-kubernetes.pin")
+	if [ "$(cat "$home/.kubernetes-plugin.pin" 2>/dev/null)" = "$stamp" ]; then
+		log "kubernetes plugin $K8S_PROVIDER_VERSION installed in $home"
+		return
+	fi
+	log "installing kubernetes plugin $K8S_PROVIDER_VERSION into $home"
+	mkdir -p "$home"
+	PULUMI_HOME=$home PULUMI_SKIP_UPDATE_CHECK=true "$BIN/pulumi" plugin install resource kubernetes \
+		"$K8S_PROVIDER_VERSION" --file "$PROVIDERS/pulumi-resource-kubernetes" --reinstall
+	echo "$stamp" >"$home/.kubernetes-plugin.pin"
+}
+
 all() {
 	debian_packages
 	pulumi_cli
 	language_go
 	test_bed_tools
 	kubernetes_provider
+	plugins
 	kubernetes_control_plane
 }
 

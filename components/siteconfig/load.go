@@ -34,7 +34,7 @@ func (m MapSource) IsSecret(key string) bool { return m.Secret[key] }
 func Load(src Source, stack string) (*Config, []string, error) {
 	c := New(stack)
 	var errs []error
-	if v, ok := src.Get(KeySite); ok {
+	if v, ok := src.Get(KeySite); ok && v != "" {
 		c.Site = v
 	}
 	errs = appendErr(errs, decodeKey(src, KeyNodes, &c.Nodes))

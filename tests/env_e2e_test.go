@@ -1,0 +1,173 @@
+//go:build e2e
+
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"airgap-site/tests/harness"
+)
+
+// suite is the shared state of one e2e run: one local site, one temp project.
+type suite struct {
+	repo    string
+	bin     string
+	site    *harness.Site
+	project string // temp project dir: Pulumi.yaml (main: repo) + stack files
+	backend string
+}
+
+var e2e suite
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cache := os.Getenv("AIRGAP_CACHE")
+	if cache == "" {
+		cache = filepath.Join(os.Getenv("HOME"), ".cache", "airgap-site")
+	}
+	e2e = suite{repo: repo, bin: filepath.Join(cache, "bin")}
+	for _, tool := range []string{"pulumi", "pulumi-language-go", "kube-apiserver", "kwok", "versitygw", "registry"} {
+		if _, err := os.Stat(filepath.Join(e2e.bin, tool)); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s missing in %s: run `make setup` first\n", tool, e2e.bin)
+			return 1
+		}
+	}
+	tmp, err := os.MkdirTemp("", "airgap-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	siteDir := filepath.Join(tmp, "site")
+	// Stop by PID file whatever happens below, including a panic in a test.
+	defer func() {
+		if err := harness.Stop(siteDir); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: stopping the site:", err)
+		}
+	}()
+	site, err := harness.Start(ctx, harness.Options{
+		Dir:        siteDir,
+		BinDir:     e2e.bin,
+		Nodes:      []string{"node-1", "node-2", "node-3"},
+		CRDs:       []string{filepath.Join(repo, "tests", "testdata", "crds", "minio-operator-v7.1.1-tenants.yaml")},
+		Containerd: os.Geteuid() == 0,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the local site:", err)
+		return 1
+	}
+	e2e.site = site
+	if err := e2e.makeProject(filepath.Join(tmp, "project")); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: preparing the project:", err)
+		return 1
+	}
+	e2e.backend = filepath.Join(tmp, "backend")
+	if err := os.MkdirAll(e2e.backend, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// makeProject writes a project that runs the repository's program (Pulumi.yaml `main`) with
+// stack files of its own, so the suite never writes into the repository.
+func (s *suite) makeProject(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(s.repo, "Pulumi.yaml"))
+	if err != nil {
+		return err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "stackConfigDir:") {
+			continue
+		}
+		out = append(out, line)
+		if strings.HasPrefix(line, "runtime:") {
+			out = append(out, "main: "+s.repo)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
+		return err
+	}
+	dev, err := os.ReadFile(filepath.Join(s.repo, "stacks", "Pulumi.dev.yaml"))
+	if err != nil {
+		return err
+	}
+	s.project = dir
+	return os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), dev, 0o644)
+}
+
+// pulumi runs the real CLI in the temp project and returns its combined output.
+func (s *suite) pulumi(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "pulumi"), append(args, "--non-interactive")...)
+	cmd.Dir = s.project
+	cmd.Env = append(os.Environ(),
+		"PATH="+s.bin+":"+os.Getenv("PATH"),
+		"PULUMI_HOME="+pulumiHome(),
+		"PULUMI_SKIP_UPDATE_CHECK=true",
+		"PULUMI_BACKEND_URL=file://"+s.backend,
+		"PULUMI_CONFIG_PASSPHRASE=airgap-dev",
+		"KUBECONFIG="+s.site.Kubeconfig,
+	)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("pulumi %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
+	return string(out), err
+}
+
+// mustPulumi is pulumi that fails the test on a non-zero exit, showing the output.
+func (s *suite) mustPulumi(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := s.pulumi(t, args...)
+	if err != nil {
+		t.Fatalf("pulumi %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// outputs returns the stack outputs.
+func (s *suite) outputs(t *testing.T, stack string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	out := s.mustPulumi(t, "stack", "output", "-s", stack, "--json")
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("stack outputs: %v\n%s", err, out)
+	}
+	return m
+}
+
+func pulumiHome() string {
+	if h := os.Getenv("PULUMI_HOME"); h != "" {
+		return h
+	}
+	cache := os.Getenv("AIRGAP_CACHE")
+	if cache == "" {
+		cache = filepath.Join(os.Getenv("HOME"), ".cache", "airgap-site")
+	}
+	return filepath.Join(cache, "pulumi-home")
+}

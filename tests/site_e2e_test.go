@@ -1,0 +1,397 @@
+//go:build e2e
+
+package tests
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	namespace = "airgap-registry"
+	nodePort  = 32000
+)
+
+// TestDevStack converges the dev stack for real and checks each promise of the skeleton, in
+// order: up, what the cluster holds, the registry config working against real S3, a no-op
+// second preview, no plaintext secret in state, and destroy.
+func TestDevStack(t *testing.T) {
+	s := &e2e
+	// The dev stack points at the test bed's S3 server; this run's server has its own port.
+	s.mustPulumi(t, "stack", "init", "dev")
+	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "objectStore.endpoint", s.site.S3Endpoint)
+
+	ok := t.Run("up", func(t *testing.T) {
+		out := s.mustPulumi(t, "up", "-s", "dev", "--yes", "--skip-preview")
+		t.Log(lastLines(out, 12))
+		outputs := s.outputs(t, "dev")
+		endpoints, _ := outputs["registryEndpoints"].([]any)
+		want := []any{"127.0.0.11:32000", "127.0.0.12:32000", "127.0.0.13:32000"}
+		if fmt.Sprint(endpoints) != fmt.Sprint(want) {
+			t.Errorf("registryEndpoints = %v, want %v", endpoints, want)
+		}
+		if outputs["registryNamespace"] != namespace || !strings.HasPrefix(fmt.Sprint(outputs["registryConfigDigest"]), "sha256:") {
+			t.Errorf("outputs = %v", outputs)
+		}
+	})
+	if !ok {
+		t.FailNow()
+	}
+	cs := clientset(t)
+
+	t.Run("cluster", func(t *testing.T) {
+		ctx := context.Background()
+		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, "registry", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dep.Status.ReadyReplicas != 2 || *dep.Spec.Replicas != 2 {
+			t.Errorf("deployment ready %d of %d, want 2 of 2", dep.Status.ReadyReplicas, *dep.Spec.Replicas)
+		}
+		svc, err := cs.CoreV1().Services(namespace).Get(ctx, "registry", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].NodePort != nodePort {
+			t.Errorf("service %s nodePort %d, want NodePort %d", svc.Spec.Type, svc.Spec.Ports[0].NodePort, nodePort)
+		}
+		cfg := mountedConfig(t, cs, dep)
+		for _, want := range []string{"disable: true", "forcepathstyle: true"} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("ConfigMap config.yml lacks %q:\n%s", want, cfg)
+			}
+		}
+		if strings.Contains(cfg, s.site.SecretKey) || strings.Contains(cfg, s.site.AccessKey) {
+			t.Errorf("S3 credentials in the ConfigMap")
+		}
+		pdb, err := cs.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, "registry", metav1.GetOptions{})
+		if err != nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
+			t.Errorf("PodDisruptionBudget: %v %v", err, pdb)
+		}
+	})
+
+	t.Run("registry-on-s3", func(t *testing.T) {
+		dep, err := cs.AppsV1().Deployments(namespace).Get(context.Background(), "registry", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := mountedConfig(t, cs, dep)
+		env := secretEnv(t, cs, dep)
+		reg := startRegistry(t, cfg, env)
+		ref := reg + "/docker.io/library/demo:1"
+		img := pushRandom(t, ref)
+		assertPullable(t, ref, img)
+		assertBlobServedDirectly(t, reg, "docker.io/library/demo", img, http.StatusOK)
+
+		// Negative control: the same config with redirects on sends clients to presigned S3
+		// URLs, which nodes outside the cluster network cannot reach.
+		redirecting := startRegistry(t, strings.Replace(cfg, "disable: true", "disable: false", 1), env)
+		assertBlobServedDirectly(t, redirecting, "docker.io/library/demo", img, http.StatusTemporaryRedirect)
+	})
+
+	t.Run("preview-no-changes", func(t *testing.T) {
+		out, err := s.pulumi(t, "preview", "-s", "dev", "--expect-no-changes", "--diff")
+		if err != nil {
+			t.Fatalf("second preview reports changes or failed: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("no-plaintext-secrets-in-state", func(t *testing.T) {
+		state := s.mustPulumi(t, "stack", "export", "-s", "dev")
+		for _, secret := range []string{s.site.SecretKey, s.site.AccessKey} {
+			if strings.Contains(state, secret) {
+				t.Errorf("state holds %q in plaintext", secret)
+			}
+		}
+		if !strings.Contains(state, "4dabf18193072939515e22adb298388d") { // the secret signature
+			t.Errorf("state holds no secret value at all; were the credentials declared?")
+		}
+	})
+
+	t.Run("destroy", func(t *testing.T) {
+		s.mustPulumi(t, "destroy", "-s", "dev", "--yes", "--skip-preview")
+		ctx := context.Background()
+		if _, err := cs.AppsV1().Deployments(namespace).Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("deployment still there after destroy: %v", err)
+		}
+		if _, err := cs.CoreV1().Services(namespace).Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("service still there after destroy: %v", err)
+		}
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		if err == nil && ns.DeletionTimestamp == nil {
+			t.Errorf("namespace %s still active after destroy", namespace)
+		}
+		out := s.mustPulumi(t, "stack", "export", "-s", "dev")
+		if strings.Contains(out, "kubernetes:apps/v1:Deployment") {
+			t.Errorf("state still holds resources after destroy")
+		}
+	})
+}
+
+// TestTenantStack deploys a minio-tenant site: the real API server must accept the Tenant the
+// renderer produces (the MinIO operator does not run here, so it is not awaited).
+func TestTenantStack(t *testing.T) {
+	s := &e2e
+	s.mustPulumi(t, "stack", "init", "tenant")
+	for _, kv := range [][2]string{
+		{"nodes", `[{"name":"node-1","ip":"127.0.0.11","role":"controlplane"},{"name":"node-2","ip":"127.0.0.12","role":"worker"},{"name":"node-3","ip":"127.0.0.13","role":"worker"}]`},
+		{"objectStore", `{"kind":"minio-tenant","tenant":{"servers":3,"volumesPerServer":2,"size":"1Gi"}}`},
+		{"registry", `{"namespace":"tenant-registry","nodePort":32001}`},
+	} {
+		s.mustPulumi(t, "config", "set", "-s", "tenant", "--json", "airgap-site:"+kv[0], kv[1])
+	}
+	for k, v := range map[string]string{"s3AccessKey": "registry", "s3SecretKey": "registry-secret",
+		"minioRootUser": "minio-admin", "minioRootPassword": "minio-root-password"} {
+		s.mustPulumi(t, "config", "set", "-s", "tenant", "--secret", "airgap-site:"+k, v)
+	}
+	s.mustPulumi(t, "up", "-s", "tenant", "--yes", "--skip-preview")
+	defer s.mustPulumi(t, "destroy", "-s", "tenant", "--yes", "--skip-preview")
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.site.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := dynamic.NewForConfigOrDie(cfg)
+	tenant, err := dc.Resource(schema.GroupVersionResource{Group: "minio.min.io", Version: "v2", Resource: "tenants"}).
+		Namespace("minio-tenant").Get(context.Background(), "minio", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Tenant not in the cluster: %v", err)
+	}
+	servers, _, _ := unstructured.NestedInt64(tenant.Object, "spec", "pools", "0", "servers")
+	pools, _, _ := unstructured.NestedSlice(tenant.Object, "spec", "pools")
+	if len(pools) != 1 || pools[0].(map[string]any)["servers"] != int64(3) || servers != 0 && servers != 3 {
+		t.Errorf("tenant pools = %v", pools)
+	}
+	autoCert, found, _ := unstructured.NestedBool(tenant.Object, "spec", "requestAutoCert")
+	if !found || autoCert {
+		t.Errorf("requestAutoCert = %v (found %v), want false", autoCert, found)
+	}
+	cs := clientset(t)
+	for _, name := range []string{"minio-env-configuration", "minio-registry-user"} {
+		if _, err := cs.CoreV1().Secrets("minio-tenant").Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+			t.Errorf("tenant secret %s: %v", name, err)
+		}
+	}
+	dep, err := cs.AppsV1().Deployments("tenant-registry").Get(context.Background(), "registry", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := mountedConfig(t, cs, dep); !strings.Contains(cfg, "regionendpoint: http://minio.minio-tenant.svc.cluster.local:80") {
+		t.Errorf("registry is not pointed at the tenant:\n%s", cfg)
+	}
+}
+
+func clientset(t *testing.T) *kubernetes.Clientset {
+	t.Helper()
+	cs, err := e2e.site.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// mountedConfig returns the config.yml of the ConfigMap the Deployment mounts.
+func mountedConfig(t *testing.T, cs *kubernetes.Clientset, dep *appsv1.Deployment) string {
+	t.Helper()
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.ConfigMap == nil {
+			continue
+		}
+		cm, err := cs.CoreV1().ConfigMaps(dep.Namespace).Get(context.Background(), v.ConfigMap.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["config.yml"]
+	}
+	t.Fatal("deployment mounts no ConfigMap")
+	return ""
+}
+
+// secretEnv resolves the container's secretKeyRef environment the way the kubelet would.
+func secretEnv(t *testing.T, cs *kubernetes.Clientset, dep *appsv1.Deployment) []string {
+	t.Helper()
+	var env []string
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+			env = append(env, e.Name+"="+e.Value)
+			continue
+		}
+		ref := e.ValueFrom.SecretKeyRef
+		sec, err := cs.CoreV1().Secrets(dep.Namespace).Get(context.Background(), ref.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = append(env, e.Name+"="+string(sec.Data[ref.Key]))
+	}
+	return env
+}
+
+// startRegistry runs the real registry binary with config.yml exactly as deployed, listening
+// on a loopback port instead of the pod's :5000.
+func startRegistry(t *testing.T, configYAML string, env []string) string {
+	t.Helper()
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(configYAML), &doc); err != nil {
+		t.Fatalf("config.yml does not parse: %v", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(path, []byte(configYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(filepath.Join(e2e.bin, "registry"), "serve", path)
+	cmd.Env = append(cleanEnv(), append(env, "REGISTRY_HTTP_ADDR="+addr)...)
+	logFile, _ := os.Create(filepath.Join(dir, "registry.log"))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("registry not ready on %s: %v\n%s", addr, err, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func pushRandom(t *testing.T, ref string) v1.Image {
+	t.Helper()
+	img, err := random.Image(6<<20, 3) // > one S3 multipart chunk per layer
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+	return img
+}
+
+func assertPullable(t *testing.T, ref string, img v1.Image) {
+	t.Helper()
+	r, _ := name.ParseReference(ref, name.Insecure)
+	got, err := remote.Image(r)
+	if err != nil {
+		t.Fatalf("pulling %s: %v", ref, err)
+	}
+	want, _ := img.Digest()
+	gotDigest, _ := got.Digest()
+	if want != gotDigest {
+		t.Errorf("digest pulled %s, pushed %s", gotDigest, want)
+	}
+	layers, err := got.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil { // verifies the digest while reading
+			t.Errorf("reading layer: %v", err)
+		}
+		rc.Close()
+	}
+}
+
+// assertBlobServedDirectly GETs a layer blob without following redirects: containerd would
+// silently follow one, so the status and Location header are checked at the HTTP level.
+func assertBlobServedDirectly(t *testing.T, registry, repo string, img v1.Image, wantStatus int) {
+	t.Helper()
+	layers, _ := img.Layers()
+	digest, _ := layers[0].Digest()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(fmt.Sprintf("http://%s/v2/%s/blobs/%s", registry, repo, digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("blob GET: %s, want %d (Location %q)", resp.Status, wantStatus, resp.Header.Get("Location"))
+	}
+	loc := resp.Header.Get("Location")
+	if wantStatus == http.StatusOK {
+		if loc != "" {
+			t.Errorf("blob GET 200 carries Location %q", loc)
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest.String() {
+			t.Errorf("blob body digest %s, want %s", got, digest)
+		}
+	} else if !strings.Contains(loc, "X-Amz-Signature") {
+		t.Errorf("redirect Location %q is not a presigned S3 URL", loc)
+	}
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") && !strings.HasPrefix(strings.ToUpper(kv), "HTTP") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
