@@ -156,11 +156,17 @@ all() {
 	kubernetes_control_plane
 }
 
-start=$SECONDS
-log "tool cache: $BIN"
-if [ $# -eq 0 ]; then
-	all
-else
-	for step in "$@"; do "$step"; done
-fi
-log "done in $((SECONDS - start)) s"
+# main runs last, so bash has parsed the whole file before any step runs (editing the script
+# during a long build cannot break the run).
+main() {
+	local start=$SECONDS
+	log "tool cache: $BIN"
+	if [ $# -eq 0 ]; then
+		all
+	else
+		for step in "$@"; do "$step"; done
+	fi
+	log "done in $((SECONDS - start)) s"
+}
+
+main "$@"
