@@ -180,7 +180,9 @@ func (s *Site) progress(format string, args ...any) {
 	fmt.Fprintf(s.log, "[site] "+format+"\n", args...)
 }
 
-func (s *Site) path(parts ...string) string { return filepath.Join(append([]string{s.Dir}, parts...)...) }
+func (s *Site) path(parts ...string) string {
+	return filepath.Join(append([]string{s.Dir}, parts...)...)
+}
 
 func (s *Site) tool(name string) string {
 	if s.bin == "" {
