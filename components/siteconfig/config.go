@@ -17,6 +17,7 @@ const (
 	KeyMinioRootUser      = "minioRootUser"
 	KeyMinioRootPassword  = "minioRootPassword"
 	KeyRegistryHTTPSecret = "registryHttpSecret"
+	KeyRegistryPassword   = "registryPassword"
 )
 
 // Config is one site, fully typed. After Default and Validate every field is usable as is.
@@ -27,6 +28,8 @@ type Config struct {
 	Registry    Registry    `json:"registry"`
 	ObjectStore ObjectStore `json:"objectStore"`
 	Kubernetes  Kubernetes  `json:"kubernetes"`
+	Talos       Talos       `json:"talos"`
+	Bootstrap   Bootstrap   `json:"bootstrap"`
 	Secrets     Secrets     `json:"secrets"`
 }
 
@@ -106,6 +109,8 @@ type Secrets struct {
 	MinioRootUser      Secret `json:"minioRootUser"`
 	MinioRootPassword  Secret `json:"minioRootPassword"`
 	RegistryHTTPSecret Secret `json:"registryHttpSecret"`
+	// RegistryPassword authenticates node pulls (with talos.registry.username).
+	RegistryPassword Secret `json:"registryPassword"`
 }
 
 // RegistryEndpoints lists host:port of the registry NodePort on every node, in node order:

@@ -40,6 +40,12 @@ func New(stack string) *Config {
 			Region:        DefaultRegion,
 			RootDirectory: DefaultRootDirectory,
 		},
+		Talos: Talos{
+			Version:   DefaultTalosVersion,
+			ApplyMode: DefaultApplyMode,
+			Upstreams: append([]string(nil), DefaultUpstreams...),
+			Registry:  TalosRegistry{Scheme: DefaultScheme},
+		},
 	}
 }
 

@@ -41,6 +41,8 @@ func Load(src Source, stack string) (*Config, []string, error) {
 	errs = appendErr(errs, decodeKey(src, KeyRegistry, &c.Registry))
 	errs = appendErr(errs, decodeObjectStore(src, &c.ObjectStore))
 	errs = appendErr(errs, decodeKey(src, KeyKubernetes, &c.Kubernetes))
+	errs = appendErr(errs, decodeKey(src, KeyTalos, &c.Talos))
+	errs = appendErr(errs, decodeKey(src, KeyBootstrap, &c.Bootstrap))
 	for key, dst := range c.Secrets.byKey() {
 		v, ok := src.Get(key)
 		if !ok || v == "" {
@@ -56,6 +58,7 @@ func Load(src Source, stack string) (*Config, []string, error) {
 	if len(errs) > 0 {
 		return nil, nil, &ValidationError{Errors: errs}
 	}
+	defaultTalos(c)
 	warnings, err := Validate(c)
 	if err != nil {
 		return nil, warnings, err
@@ -70,6 +73,7 @@ func (s *Secrets) byKey() map[string]*Secret {
 		KeyMinioRootUser:      &s.MinioRootUser,
 		KeyMinioRootPassword:  &s.MinioRootPassword,
 		KeyRegistryHTTPSecret: &s.RegistryHTTPSecret,
+		KeyRegistryPassword:   &s.RegistryPassword,
 	}
 }
 

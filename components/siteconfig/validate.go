@@ -39,6 +39,7 @@ func Validate(c *Config) (warnings []string, err error) {
 	v.nodes(c.Nodes)
 	v.registry(&c.Registry)
 	v.objectStore(c)
+	v.talos(c)
 	if len(v.errs) > 0 {
 		return v.warnings, &ValidationError{Errors: v.errs}
 	}
@@ -48,6 +49,8 @@ func Validate(c *Config) (warnings []string, err error) {
 type validator struct {
 	errs     []error
 	warnings []string
+	// patchMirrors maps each mirror key user patches define to where, to find duplicates.
+	patchMirrors map[string]string
 }
 
 func (v *validator) fail(field, format string, args ...any) {

@@ -1,0 +1,142 @@
+package siteconfig
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// userSnippet is the patch the site engineers wrote by hand: mirror and config keys as URLs,
+// and insecureSkipVerify on a registry served over plain http.
+const userSnippet = `machine:
+  registries:
+    mirrors:
+      https://10.20.0.11:32000:
+        endpoints:
+          - http://10.20.0.11:32000
+    config:
+      https://10.20.0.11:32000:
+        tls:
+          insecureSkipVerify: true
+`
+
+func TestTalosDefaults(t *testing.T) {
+	c, _, err := Load(validSource(), "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := c.Talos
+	if tl.Manage || tl.Version != DefaultTalosVersion || tl.Registry.Scheme != "http" || tl.ApplyMode != "auto" ||
+		strings.Join(tl.Upstreams, ",") != "docker.io,ghcr.io,registry.k8s.io,quay.io" ||
+		tl.ClusterName != "osaka" || tl.ClusterEndpoint != "https://10.20.0.11:6443" {
+		t.Errorf("talos defaults: %+v", tl)
+	}
+	if !tl.UsesDocuments() {
+		t.Errorf("%s must use RegistryMirrorConfig documents", tl.Version)
+	}
+	tl.Version = "v1.11.5"
+	if tl.UsesDocuments() {
+		t.Errorf("v1.11 uses machine.registries")
+	}
+}
+
+func TestUserSnippetRejected(t *testing.T) {
+	s := validSource()
+	s.Values[KeyTalos] = `{"patches":[` + jsonString(userSnippet) + `]}`
+	_, _, err := Load(s, "osaka")
+	assertFieldError(t, err, `talos.patches[0].machine.registries.mirrors["https://10.20.0.11:32000"]`)
+	assertFieldError(t, err, `talos.patches[0].machine.registries.config["https://10.20.0.11:32000"]`)
+	assertFieldError(t, err, `talos.patches[0].machine.registries.config["https://10.20.0.11:32000"].tls`)
+	msg := err.Error()
+	for _, want := range []string{"is a URL", "10.20.0.11:32000", "silently ignores", "plain http"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not explain the right form (%q):\n%s", want, msg)
+		}
+	}
+}
+
+func TestTLSOnPlainHTTPRejected(t *testing.T) {
+	// Keys written right this time, but a TLS block for the http registry remains.
+	s := validSource()
+	s.Values[KeyTalos] = `{"patches":[{"machine":{"registries":{"config":{"10.20.0.11:32000":{"tls":{"insecureSkipVerify":true}}}}}}]}`
+	_, _, err := Load(s, "osaka")
+	assertFieldError(t, err, `talos.patches[0].machine.registries.config["10.20.0.11:32000"].tls`)
+	if !strings.Contains(err.Error(), "breaks Talos' own image pulls") {
+		t.Errorf("error does not say why: %v", err)
+	}
+	// The same block for an https registry is fine.
+	s.Values[KeyTalos] = `{"registry":{"scheme":"https"},"patches":[{"machine":{"registries":{"config":{"10.20.0.11:32000":{"tls":{"insecureSkipVerify":true}}}}}}]}`
+	if _, _, err := Load(s, "osaka"); err != nil {
+		t.Errorf("TLS for an https registry rejected: %v", err)
+	}
+}
+
+func TestTalosRejects(t *testing.T) {
+	cases := []struct {
+		name, talos, bootstrap, field string
+	}{
+		{"upstream as url", `{"upstreams":["https://ghcr.io"]}`, "", "talos.upstreams[0]"},
+		{"upstream with path", `{"upstreams":["docker.io/library"]}`, "", "talos.upstreams[0]"},
+		{"duplicate upstream", `{"upstreams":["docker.io","quay.io","docker.io"]}`, "", "talos.upstreams[2]"},
+		{"upstream is a node endpoint", `{"upstreams":["docker.io","10.20.0.12:32000"]}`, "", "talos.upstreams[1]"},
+		{"unsupported version", `{"version":"v1.4.8"}`, "", "talos.version"},
+		{"future version", `{"version":"v1.20.0"}`, "", "talos.version"},
+		{"garbage version", `{"version":"latest"}`, "", "talos.version"},
+		{"bad scheme", `{"registry":{"scheme":"oci"}}`, "", "talos.registry.scheme"},
+		{"tls settings on http", `{"registry":{"scheme":"http","insecureSkipVerify":true}}`, "", "talos.registry"},
+		{"bad ca", `{"registry":{"scheme":"https","ca":"not a cert"}}`, "", "talos.registry.ca"},
+		{"bad apply mode", `{"applyMode":"now"}`, "", "talos.applyMode"},
+		{"username without password", `{"registry":{"username":"puller"}}`, "", KeyRegistryPassword},
+		{"endpoint without scheme", `{"patches":[{"machine":{"registries":{"mirrors":{"my.registry:5000":{"endpoints":["10.0.0.9:5000"]}}}}}]}`, "",
+			`talos.patches[0].machine.registries.mirrors["my.registry:5000"].endpoints[0]`},
+		{"patch overrides a managed mirror", `{"patches":[{"machine":{"registries":{"mirrors":{"docker.io":{"endpoints":["http://10.0.0.9:5000"]}}}}}]}`, "",
+			`talos.patches[0].machine.registries.mirrors["docker.io"]`},
+		{"duplicate mirror across patches", `{"patches":[{"machine":{"registries":{"mirrors":{"my.registry":{"endpoints":["http://a:1"]}}}}},{"machine":{"registries":{"mirrors":{"my.registry":{"endpoints":["http://b:1"]}}}}}]}`, "",
+			`talos.patches[1].machine.registries.mirrors["my.registry"]`},
+		{"v1.12 document with url name", `{"patches":["apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: https://my.registry\nendpoints:\n  - url: http://10.0.0.9:5000\n"]}`, "",
+			"talos.patches[0].name"},
+		{"v1.12 tls document for http registry", `{"patches":["apiVersion: v1alpha1\nkind: RegistryTLSConfig\nname: 10.20.0.13:32000\ninsecureSkipVerify: true\n"]}`, "",
+			"talos.patches[0]"},
+		{"patch not yaml", `{"patches":["machine: [unclosed"]}`, "", "talos.patches[0]"},
+		{"bootstrap equals a node", "", `{"endpoint":"http://10.20.0.12:32000"}`, "bootstrap.endpoint"},
+		{"bootstrap without scheme", "", `{"endpoint":"10.20.0.100:5000"}`, "bootstrap.endpoint"},
+		{"managed without endpoint", `{"manage":true,"clusterEndpoint":"10.20.0.11:6443"}`, "", "talos.clusterEndpoint"},
+		{"unknown talos field", `{"mirrors":{}}`, "", "talos"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := validSource()
+			if tc.talos != "" {
+				s.Values[KeyTalos] = tc.talos
+			}
+			if tc.bootstrap != "" {
+				s.Values[KeyBootstrap] = tc.bootstrap
+			}
+			_, _, err := Load(s, "osaka")
+			assertFieldError(t, err, tc.field)
+		})
+	}
+}
+
+func TestTalosAccepts(t *testing.T) {
+	s := validSource()
+	s.Values[KeyTalos] = `{"version":"v1.11.5","upstreams":["docker.io","123456789012.dkr.ecr.ap-northeast-2.amazonaws.com","harbor.local:8443"],
+		"patches":[{"machine":{"registries":{"mirrors":{"harbor.corp:5000":{"endpoints":["https://harbor.corp:5000"]}}}}}]}`
+	s.Values[KeyBootstrap] = `{"endpoint":"http://10.20.0.100:5000"}`
+	c, _, err := Load(s, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Bootstrap.Endpoint != "http://10.20.0.100:5000" || len(c.Talos.Upstreams) != 3 {
+		t.Errorf("config = %+v", c.Talos)
+	}
+	var verr *ValidationError
+	if errors.As(err, &verr) {
+		t.Errorf("unexpected %v", verr)
+	}
+}
+
+func jsonString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
