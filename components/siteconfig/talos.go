@@ -358,12 +358,9 @@ func patchDocuments(p any) ([]map[string]any, error) {
 		return []map[string]any{p}, nil
 	case string:
 		var docs []map[string]any
-		for _, part := range strings.Split(p, "\n---") {
-			if strings.TrimSpace(part) == "" {
-				continue
-			}
+		for _, part := range SplitYAMLDocuments([]byte(p)) {
 			var doc map[string]any
-			if err := yaml.UnmarshalStrict([]byte(part), &doc); err != nil {
+			if err := yaml.UnmarshalStrict(part, &doc); err != nil {
 				return nil, fmt.Errorf("not a YAML object: %v", err)
 			}
 			docs = append(docs, doc)
@@ -372,6 +369,30 @@ func patchDocuments(p any) ([]map[string]any, error) {
 	default:
 		return nil, fmt.Errorf("a patch is an object or a YAML string, not %T", p)
 	}
+}
+
+// SplitYAMLDocuments splits a YAML stream at document separators: lines that are exactly
+// "---" at column 0 (so "-----END CERTIFICATE-----" inside an indented block is not one).
+// Empty documents are dropped.
+func SplitYAMLDocuments(b []byte) [][]byte {
+	var docs [][]byte
+	var cur []string
+	flush := func() {
+		doc := strings.Join(cur, "\n")
+		if strings.TrimSpace(doc) != "" {
+			docs = append(docs, []byte(doc+"\n"))
+		}
+		cur = cur[:0]
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.TrimRight(line, " \t\r") == "---" {
+			flush()
+			continue
+		}
+		cur = append(cur, line)
+	}
+	flush()
+	return docs
 }
 
 func nested(m map[string]any, path ...string) map[string]any {

@@ -140,3 +140,11 @@ func jsonString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 	return `"` + r.Replace(s) + `"`
 }
+
+func TestSplitYAMLDocuments(t *testing.T) {
+	in := "a: 1\n---\nca: |\n  -----BEGIN CERTIFICATE-----\n  MIIB\n  -----END CERTIFICATE-----\n---  \n\n---\nb: 2"
+	docs := SplitYAMLDocuments([]byte(in))
+	if len(docs) != 3 || !strings.Contains(string(docs[1]), "END CERTIFICATE") || string(docs[2]) != "b: 2\n" {
+		t.Errorf("split into %d documents: %q", len(docs), docs)
+	}
+}

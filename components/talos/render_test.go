@@ -1,0 +1,235 @@
+package talos
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"sigs.k8s.io/yaml"
+
+	"airgap-site/components/internal/golden"
+	"airgap-site/components/siteconfig"
+)
+
+// siteWith loads a 3-node site with the given talos and bootstrap config.
+func siteWith(t *testing.T, talos, bootstrap string, secrets map[string]string) *siteconfig.Config {
+	t.Helper()
+	src := siteconfig.MapSource{
+		Values: map[string]string{
+			siteconfig.KeyNodes: `[{"name":"cp-1","ip":"10.20.0.11","role":"controlplane"},
+			                      {"name":"cp-2","ip":"10.20.0.12","role":"controlplane"},
+			                      {"name":"cp-3","ip":"10.20.0.13","role":"controlplane"}]`,
+			siteconfig.KeyObjectStore: `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`,
+			siteconfig.KeyS3AccessKey: "registry",
+			siteconfig.KeyS3SecretKey: "registry-secret-key",
+		},
+		Secret: map[string]bool{siteconfig.KeyS3AccessKey: true, siteconfig.KeyS3SecretKey: true},
+	}
+	if talos != "" {
+		src.Values[siteconfig.KeyTalos] = talos
+	}
+	if bootstrap != "" {
+		src.Values[siteconfig.KeyBootstrap] = bootstrap
+	}
+	for k, v := range secrets {
+		src.Values[k], src.Secret[k] = v, true
+	}
+	c, _, err := siteconfig.Load(src, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const ecr = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+
+func httpsTalos(t *testing.T, version string) string {
+	ca, err := os.ReadFile("testdata/registry-ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf(`{"version":%q,"upstreams":["docker.io","registry.k8s.io"],"registry":{"scheme":"https","ca":%q,"username":"puller"}}`, version, ca)
+}
+
+// renderCases are the rendered patches under golden and schema test.
+func renderCases(t *testing.T) map[string]struct {
+	cfg     *siteconfig.Config
+	version string
+} {
+	plain := func(v string) string {
+		return fmt.Sprintf(`{"version":%q,"upstreams":["docker.io","ghcr.io","registry.k8s.io","quay.io",%q]}`, v, ecr)
+	}
+	boot := `{"endpoint":"http://10.20.0.100:5000"}`
+	auth := map[string]string{siteconfig.KeyRegistryPassword: "pull-password"}
+	return map[string]struct {
+		cfg     *siteconfig.Config
+		version string
+	}{
+		"v1.11-http-bootstrap.yaml": {siteWith(t, plain("v1.11.5"), boot, nil), "v1.11.5"},
+		"v1.9-http.yaml":            {siteWith(t, plain("v1.9.6"), "", nil), "v1.9.6"},
+		"v1.12-http-bootstrap.yaml": {siteWith(t, plain("v1.12.11"), boot, nil), "v1.12.11"},
+		"v1.13-http.yaml":           {siteWith(t, plain("v1.13.9"), "", nil), "v1.13.9"},
+		"v1.11-https-ca-auth.yaml":  {siteWith(t, httpsTalos(t, "v1.11.5"), "", auth), "v1.11.5"},
+		"v1.12-https-ca-auth.yaml":  {siteWith(t, httpsTalos(t, "v1.12.11"), "", auth), "v1.12.11"},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for name, tc := range renderCases(t) {
+		t.Run(name, func(t *testing.T) {
+			out, err := Render(BuildMirrors(tc.cfg), tc.version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden.Assert(t, name, out)
+		})
+	}
+}
+
+// TestRenderedPatchesMatchTalosSchema validates every rendered document against Talos' own
+// JSON schema for that version.
+func TestRenderedPatchesMatchTalosSchema(t *testing.T) {
+	for name, tc := range renderCases(t) {
+		t.Run(name, func(t *testing.T) {
+			out, err := Render(BuildMirrors(tc.cfg), tc.version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sch := talosSchema(t, tc.version)
+			for i, doc := range siteconfig.SplitYAMLDocuments(out) {
+				if err := validate(sch, doc); err != nil {
+					t.Errorf("document %d does not match the Talos %s schema: %v\n%s", i, tc.version, err, doc)
+				}
+			}
+		})
+	}
+}
+
+// TestSchemaCatchesWrongGeneration proves the schema check has teeth: a machine.registries
+// patch is invalid for v1.12, and an endpoint without a scheme is invalid in a document.
+func TestSchemaCatchesWrongGeneration(t *testing.T) {
+	c := siteWith(t, `{"version":"v1.11.5"}`, "", nil)
+	old, _ := Render(BuildMirrors(c), "v1.11.5")
+	if err := validate(talosSchema(t, "v1.12.11"), old); err == nil {
+		t.Errorf("the v1.12 schema accepted a machine.registries patch")
+	}
+	bad := []byte("apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: docker.io\nendpoints:\n  - url: 10.20.0.11:32000/v2/docker.io\n")
+	if err := validate(talosSchema(t, "v1.12.11"), bad); err == nil {
+		t.Errorf("the v1.12 schema accepted an endpoint without a scheme")
+	}
+	typo := []byte("machine:\n  registries:\n    mirrors:\n      docker.io:\n        endpoint: [http://a:1]\n")
+	if err := validate(talosSchema(t, "v1.9.6"), typo); err == nil {
+		t.Errorf("the v1.9 schema accepted a misspelt mirror field")
+	}
+}
+
+func TestMirrorRules(t *testing.T) {
+	c := siteWith(t, fmt.Sprintf(`{"upstreams":["docker.io",%q]}`, ecr), `{"endpoint":"http://10.20.0.100:5000"}`, nil)
+	m := BuildMirrors(c)
+	keys := []string{}
+	for _, mir := range m.Mirrors {
+		keys = append(keys, mir.Key)
+		if strings.Contains(mir.Key, "://") {
+			t.Errorf("mirror key %q is a URL", mir.Key)
+		}
+		if !mir.OverridePath || !mir.SkipFallback {
+			t.Errorf("mirror %s: overridePath and skipFallback must be set", mir.Key)
+		}
+		last := mir.Endpoints[len(mir.Endpoints)-1]
+		if !last.Bootstrap || !strings.HasPrefix(last.URL, "http://10.20.0.100:5000/v2") {
+			t.Errorf("mirror %s: bootstrap endpoint is not last: %+v", mir.Key, mir.Endpoints)
+		}
+		for _, e := range mir.Endpoints {
+			if !strings.HasPrefix(e.URL, "http://") {
+				t.Errorf("endpoint %q has no scheme", e.URL)
+			}
+		}
+	}
+	want := "docker.io " + ecr + " 10.20.0.11:32000 10.20.0.12:32000 10.20.0.13:32000"
+	if strings.Join(keys, " ") != want {
+		t.Errorf("mirror keys = %v, want %s", keys, want)
+	}
+	if got := m.Mirrors[1].Endpoints[1].URL; got != "http://10.20.0.12:32000/v2/"+ecr {
+		t.Errorf("ECR endpoint on node 2 = %s", got)
+	}
+	if len(m.Hosts) != 0 {
+		t.Errorf("plain http site has TLS/auth hosts: %+v", m.Hosts)
+	}
+	// Without the bootstrap endpoint (a later `up`), it is gone from every mirror.
+	c.Bootstrap.Endpoint = ""
+	for _, mir := range BuildMirrors(c).Mirrors {
+		if len(mir.Endpoints) != 3 {
+			t.Errorf("mirror %s keeps %d endpoints after bootstrap removal", mir.Key, len(mir.Endpoints))
+		}
+	}
+}
+
+func TestNoTLSBlockForHTTP(t *testing.T) {
+	c := siteWith(t, `{"version":"v1.11.5","registry":{"username":"puller"}}`, "", map[string]string{siteconfig.KeyRegistryPassword: "pw-123456"})
+	m := BuildMirrors(c)
+	out, _ := Render(m, "v1.11.5")
+	if strings.Contains(string(out), "tls:") || strings.Contains(string(out), "insecureSkipVerify") {
+		t.Errorf("TLS block written for an http registry:\n%s", out)
+	}
+	if !m.HasAuth() || !strings.Contains(string(out), "username: puller") {
+		t.Errorf("auth not rendered:\n%s", out)
+	}
+}
+
+func TestRenderRejectsUnsupportedVersion(t *testing.T) {
+	c := siteWith(t, "", "", nil)
+	for _, v := range []string{"v1.5.0", "v2.0.0", "latest"} {
+		if _, err := Render(BuildMirrors(c), v); err == nil {
+			t.Errorf("Render(%s) succeeded", v)
+		}
+	}
+}
+
+// talosSchema compiles the JSON schema of the Talos release line of version.
+func talosSchema(t *testing.T, version string) *jsonschema.Schema {
+	t.Helper()
+	minor, err := siteconfig.TalosMinor(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The v1alpha1 registries layout is the same from v1.7 to v1.11; v1.9 is the schema kept.
+	file := map[int]string{12: "talos-v1.12.11-config.schema.json", 13: "talos-v1.13.9-config.schema.json"}[minor]
+	if file == "" {
+		file = "talos-v1.9.6-config.schema.json"
+	}
+	path := filepath.Join("testdata", "schemas", file)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(path, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(path)
+	if err != nil {
+		t.Fatalf("compiling %s: %v", path, err)
+	}
+	return sch
+}
+
+func validate(sch *jsonschema.Schema, yamlDoc []byte) error {
+	js, err := yaml.YAMLToJSON(yamlDoc)
+	if err != nil {
+		return err
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(string(js)))
+	if err != nil {
+		return err
+	}
+	return sch.Validate(inst)
+}
+
