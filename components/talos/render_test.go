@@ -232,4 +232,3 @@ func validate(sch *jsonschema.Schema, yamlDoc []byte) error {
 	}
 	return sch.Validate(inst)
 }
-
