@@ -25,9 +25,11 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	kubeconfig, err := ReadKubeconfig(cfg.Kubernetes)
-	if err != nil {
-		return err
+	var kubeconfig string
+	if !cfg.Talos.Manage {
+		if kubeconfig, err = ReadKubeconfig(cfg.Kubernetes); err != nil {
+			return err
+		}
 	}
 	s, err := New(ctx, cfg.Site, Args{Config: cfg, Kubeconfig: kubeconfig})
 	if err != nil {
@@ -40,6 +42,8 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("registryConfigDigest", s.Registry.ConfigDigest)
 	ctx.Export("objectStoreEndpoint", s.ObjectStore.Endpoint)
 	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
+	ctx.Export("talosVersion", pulumi.String(cfg.Talos.Version))
+	ctx.Export("talosMirrorPatch", s.Talos.Patch)
 	return nil
 }
 

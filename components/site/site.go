@@ -7,12 +7,14 @@ import (
 	"airgap-site/components/objectstore"
 	"airgap-site/components/registry"
 	"airgap-site/components/siteconfig"
+	"airgap-site/components/talos"
 )
 
 // Type is the component's Pulumi type token.
 const Type = "airgap-site:site:Site"
 
-// Args is a validated config plus the kubeconfig contents.
+// Args is a validated config plus the kubeconfig contents (unused when Talos is managed:
+// the cluster's own kubeconfig is read from Talos then).
 type Args struct {
 	Config     *siteconfig.Config
 	Kubeconfig string
@@ -22,20 +24,29 @@ type Args struct {
 type Site struct {
 	pulumi.ResourceState
 
+	Talos       *talos.Talos
 	ObjectStore *objectstore.ObjectStore
 	Registry    *registry.Registry
 }
 
-// New composes the site: a Kubernetes provider for its cluster, the object store, and the
-// registry that waits for it.
+// New composes the site: the Talos mirrors (applied to the nodes when managed), a Kubernetes
+// provider for the cluster, the object store, and the registry that waits for it.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	c := args.Config
 	s := &Site{}
 	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
 		return nil, err
 	}
+	nodes, err := talos.New(ctx, name, c, pulumi.Parent(s))
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := pulumi.ToSecret(pulumi.String(args.Kubeconfig)).(pulumi.StringOutput)
+	if nodes.Managed {
+		kubeconfig = nodes.Kubeconfig
+	}
 	k8s, err := kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
-		Kubeconfig: pulumi.ToSecret(pulumi.String(args.Kubeconfig)).(pulumi.StringOutput),
+		Kubeconfig: kubeconfig,
 		Context:    pulumi.StringPtr(c.Kubernetes.Context),
 	}, pulumi.Parent(s))
 	if err != nil {
@@ -66,7 +77,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	s.ObjectStore, s.Registry = store, reg
+	s.Talos, s.ObjectStore, s.Registry = nodes, store, reg
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"registryNamespace": reg.Namespace,
 		"registryNodePort":  reg.NodePort,

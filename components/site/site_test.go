@@ -3,50 +3,14 @@ package site
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"airgap-site/components/internal/mocktest"
 	"airgap-site/components/siteconfig"
 )
-
-// recorder is a mock resource monitor that keeps every registered resource.
-type recorder struct {
-	mu        sync.Mutex
-	resources []pulumi.MockResourceArgs
-}
-
-func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.resources = append(r.resources, args)
-	return args.Name + "-id", args.Inputs, nil
-}
-
-func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	return resource.PropertyMap{}, nil
-}
-
-func (r *recorder) ofType(token string) []pulumi.MockResourceArgs {
-	var out []pulumi.MockResourceArgs
-	for _, res := range r.resources {
-		if res.TypeToken == token {
-			out = append(out, res)
-		}
-	}
-	return out
-}
-
-func (r *recorder) one(t *testing.T, token string) resource.PropertyMap {
-	t.Helper()
-	rs := r.ofType(token)
-	if len(rs) != 1 {
-		t.Fatalf("%d resources of type %s, want 1", len(rs), token)
-	}
-	return rs[0].Inputs
-}
 
 // tenantType is the token pulumi-kubernetes gives a custom resource: group/version:Kind.
 const tenantType = "kubernetes:minio.min.io/v2:Tenant"
@@ -83,16 +47,13 @@ func testConfig(t *testing.T, objectStore string) *siteconfig.Config {
 	return c
 }
 
-func deploy(t *testing.T, c *siteconfig.Config) *recorder {
+func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
 	t.Helper()
-	rec := &recorder{}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+	rec := &mocktest.Recorder{}
+	rec.Run(t, func(ctx *pulumi.Context) error {
 		_, err := New(ctx, c.Site, Args{Config: c, Kubeconfig: "apiVersion: v1\nkind: Config\n"})
 		return err
-	}, pulumi.WithMocks("airgap-site", "osaka", rec))
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	return rec
 }
 
@@ -112,19 +73,19 @@ func TestExternalSiteGraph(t *testing.T) {
 		"kubernetes:core/v1:Service":               1,
 		tenantType:                                 0,
 	} {
-		if got := len(rec.ofType(token)); got != want {
+		if got := len(rec.OfType(token)); got != want {
 			t.Errorf("%s: %d resources, want %d", token, got, want)
 		}
 	}
 
-	svc := rec.one(t, "kubernetes:core/v1:Service")
+	svc := rec.One(t, "kubernetes:core/v1:Service")
 	spec := svc["spec"].ObjectValue()
 	port := spec["ports"].ArrayValue()[0].ObjectValue()
 	if spec["type"].StringValue() != "NodePort" || port["nodePort"].NumberValue() != 32000 || port["port"].NumberValue() != 5000 {
 		t.Errorf("service spec = %v", spec)
 	}
 
-	dep := rec.one(t, "kubernetes:apps/v1:Deployment")
+	dep := rec.One(t, "kubernetes:apps/v1:Deployment")
 	dspec := dep["spec"].ObjectValue()
 	if dspec["replicas"].NumberValue() != 2 {
 		t.Errorf("replicas = %v, want 2", dspec["replicas"])
@@ -155,7 +116,7 @@ func TestExternalSiteGraph(t *testing.T) {
 		t.Errorf("no pod anti-affinity")
 	}
 
-	cm := rec.one(t, "kubernetes:core/v1:ConfigMap")
+	cm := rec.One(t, "kubernetes:core/v1:ConfigMap")
 	cfgYAML := cm["data"].ObjectValue()["config.yml"].StringValue()
 	for _, s := range []string{"disable: true", "forcepathstyle: true", "regionendpoint: http://10.20.0.5:9000"} {
 		if !strings.Contains(cfgYAML, s) {
@@ -174,7 +135,7 @@ func TestExternalSiteGraph(t *testing.T) {
 func TestTenantSiteGraph(t *testing.T) {
 	c := testConfig(t, `{"kind":"minio-tenant","tenant":{"servers":3,"volumesPerServer":2,"size":"20Gi"}}`)
 	rec := deploy(t, c)
-	crs := rec.ofType(tenantType)
+	crs := rec.OfType(tenantType)
 	if len(crs) != 1 {
 		t.Fatalf("%d custom resources, want 1 Tenant", len(crs))
 	}
@@ -190,18 +151,18 @@ func TestTenantSiteGraph(t *testing.T) {
 	if spec["requestAutoCert"].BoolValue() || spec["buckets"].ArrayValue()[0].ObjectValue()["name"].StringValue() != "registry" {
 		t.Errorf("tenant spec = %v", spec)
 	}
-	if got := len(rec.ofType("kubernetes:core/v1:Secret")); got != 3 {
+	if got := len(rec.OfType("kubernetes:core/v1:Secret")); got != 3 {
 		t.Errorf("%d Secrets, want 3 (tenant config, tenant user, registry credentials)", got)
 	}
-	if got := len(rec.ofType("kubernetes:core/v1:Namespace")); got != 2 {
+	if got := len(rec.OfType("kubernetes:core/v1:Namespace")); got != 2 {
 		t.Errorf("%d Namespaces, want 2", got)
 	}
-	cfgYAML := rec.one(t, "kubernetes:core/v1:ConfigMap")["data"].ObjectValue()["config.yml"].StringValue()
+	cfgYAML := rec.One(t, "kubernetes:core/v1:ConfigMap")["data"].ObjectValue()["config.yml"].StringValue()
 	if !strings.Contains(cfgYAML, "regionendpoint: http://minio.minio-tenant.svc.cluster.local:80") {
 		t.Errorf("registry does not point at the tenant:\n%s", cfgYAML)
 	}
 	// The registry must not start before the tenant exists.
-	dep := rec.ofType("kubernetes:apps/v1:Deployment")[0]
+	dep := rec.OfType("kubernetes:apps/v1:Deployment")[0]
 	found := false
 	for _, d := range dep.RegisterRPC.GetDependencies() {
 		found = found || strings.Contains(d, tenantType)
@@ -230,7 +191,7 @@ func TestHTTPSecretStableAndDistinct(t *testing.T) {
 
 // assertNoPlaintextSecrets walks every input of every resource: a secret value may appear
 // only inside a value marked secret, so it is encrypted in state.
-func assertNoPlaintextSecrets(t *testing.T, rec *recorder, secrets ...string) {
+func assertNoPlaintextSecrets(t *testing.T, rec *mocktest.Recorder, secrets ...string) {
 	t.Helper()
 	var walk func(where string, v resource.PropertyValue)
 	walk = func(where string, v resource.PropertyValue) {
@@ -253,7 +214,7 @@ func assertNoPlaintextSecrets(t *testing.T, rec *recorder, secrets ...string) {
 			}
 		}
 	}
-	for _, res := range rec.resources {
+	for _, res := range rec.Resources {
 		for k, v := range res.Inputs {
 			walk(res.TypeToken+" "+res.Name+"."+string(k), v)
 		}

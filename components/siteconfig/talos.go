@@ -148,6 +148,13 @@ func (v *validator) talos(c *Config) {
 		v.fail("talos.applyMode", "%q is not one of %v", t.ApplyMode, applyModes)
 	}
 	if t.Manage {
+		hasControlPlane := false
+		for _, n := range c.Nodes {
+			hasControlPlane = hasControlPlane || n.Role == RoleControlPlane
+		}
+		if !hasControlPlane {
+			v.fail("talos.manage", "needs a node with role controlplane: it is bootstrapped and serves the kubeconfig")
+		}
 		if u, err := url.Parse(t.ClusterEndpoint); err != nil || u.Scheme != "https" || u.Host == "" {
 			v.fail("talos.clusterEndpoint", "%q must be https://<control-plane address>:6443 (needed when talos.manage is true)", t.ClusterEndpoint)
 		}

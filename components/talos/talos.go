@@ -1,0 +1,141 @@
+package talos
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"sigs.k8s.io/yaml"
+
+	"airgap-site/components/siteconfig"
+)
+
+// Type is the component's Pulumi type token.
+const Type = "airgap-site:talos:Talos"
+
+// Talos is the Talos side of a site.
+type Talos struct {
+	pulumi.ResourceState
+
+	// Patch is the rendered mirror patch (secret when it carries registry credentials).
+	Patch pulumi.StringOutput `pulumi:"patch"`
+	// PatchYAML is the same patch, known at plan time.
+	PatchYAML []byte
+	// Kubeconfig is the cluster's admin kubeconfig when Talos is managed; unset otherwise.
+	Kubeconfig pulumi.StringOutput
+	// Managed reports whether node configuration is applied.
+	Managed bool
+	// Applies are the per-node ConfigurationApply resources, in node order.
+	Applies []*ConfigurationApply
+}
+
+// New renders the mirror patch and, with talos.manage, applies machine configuration plus the
+// patch (and the user's patches) to every node, bootstraps a new cluster if asked, and reads
+// its kubeconfig.
+func New(ctx *pulumi.Context, name string, c *siteconfig.Config, opts ...pulumi.ResourceOption) (*Talos, error) {
+	mirrors := BuildMirrors(c)
+	patch, err := Render(mirrors, c.Talos.Version)
+	if err != nil {
+		return nil, err
+	}
+	userPatches, err := UserPatches(c.Talos.Patches)
+	if err != nil {
+		return nil, err
+	}
+	t := &Talos{PatchYAML: patch, Managed: c.Talos.Manage}
+	if err := ctx.RegisterComponentResource(Type, name, t, opts...); err != nil {
+		return nil, err
+	}
+	t.Patch = pulumi.String(string(patch)).ToStringOutput()
+	if mirrors.HasAuth() {
+		t.Patch = pulumi.ToSecret(t.Patch).(pulumi.StringOutput)
+	}
+	if !c.Talos.Manage {
+		return t, ctx.RegisterResourceOutputs(t, pulumi.Map{"patch": t.Patch})
+	}
+
+	parent := pulumi.Parent(t)
+	secrets, err := NewSecrets(ctx, name, &SecretsArgs{TalosVersion: pulumi.String(c.Talos.Version)}, parent)
+	if err != nil {
+		return nil, err
+	}
+	patches := pulumi.StringArray{t.Patch}
+	for _, p := range userPatches {
+		patches = append(patches, pulumi.String(p))
+	}
+	configs := map[siteconfig.Role]pulumi.StringOutput{}
+	var firstControlPlane *siteconfig.Node
+	for i, n := range c.Nodes {
+		if n.Role == siteconfig.RoleControlPlane && firstControlPlane == nil {
+			firstControlPlane = &c.Nodes[i]
+		}
+		machineConfig, ok := configs[n.Role]
+		if !ok {
+			machineConfig = GetConfiguration(ctx, GetConfigurationArgs{
+				ClusterName:       c.Talos.ClusterName,
+				ClusterEndpoint:   c.Talos.ClusterEndpoint,
+				MachineType:       string(n.Role),
+				TalosVersion:      c.Talos.Version,
+				KubernetesVersion: c.Talos.KubernetesVersion,
+				MachineSecrets:    secrets.MachineSecrets,
+			}, pulumi.Parent(t))
+			configs[n.Role] = machineConfig
+		}
+		apply, err := NewConfigurationApply(ctx, name+"-"+n.Name, &ConfigurationApplyArgs{
+			Node:                      pulumi.String(n.IP),
+			Endpoint:                  pulumi.StringPtr(n.IP),
+			ApplyMode:                 pulumi.StringPtr(c.Talos.ApplyMode),
+			ClientConfiguration:       secrets.ClientConfiguration,
+			MachineConfigurationInput: machineConfig,
+			ConfigPatches:             patches,
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		t.Applies = append(t.Applies, apply)
+	}
+	if firstControlPlane == nil {
+		return nil, fmt.Errorf("talos.manage: no node has role controlplane")
+	}
+	ready := make([]pulumi.Resource, 0, len(t.Applies))
+	for _, a := range t.Applies {
+		ready = append(ready, a)
+	}
+	if c.Talos.BootstrapCluster {
+		b, err := NewBootstrap(ctx, name, &BootstrapArgs{
+			Node:                pulumi.String(firstControlPlane.IP),
+			Endpoint:            pulumi.StringPtr(firstControlPlane.IP),
+			ClientConfiguration: secrets.ClientConfiguration,
+		}, parent, pulumi.DependsOn(ready))
+		if err != nil {
+			return nil, err
+		}
+		ready = []pulumi.Resource{b}
+	}
+	kc, err := NewKubeconfig(ctx, name, &KubeconfigArgs{
+		Node:                pulumi.String(firstControlPlane.IP),
+		Endpoint:            pulumi.StringPtr(firstControlPlane.IP),
+		ClientConfiguration: secrets.ClientConfiguration,
+	}, parent, pulumi.DependsOn(ready))
+	if err != nil {
+		return nil, err
+	}
+	t.Kubeconfig = kc.KubeconfigRaw
+	return t, ctx.RegisterResourceOutputs(t, pulumi.Map{"patch": t.Patch})
+}
+
+// UserPatches turns the configured patches into the YAML strings ConfigurationApply takes.
+func UserPatches(patches []any) ([]string, error) {
+	out := make([]string, 0, len(patches))
+	for i, p := range patches {
+		if s, ok := p.(string); ok {
+			out = append(out, s)
+			continue
+		}
+		b, err := yaml.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("talos.patches[%d]: %w", i, err)
+		}
+		out = append(out, string(b))
+	}
+	return out, nil
+}
