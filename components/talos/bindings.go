@@ -154,7 +154,9 @@ type kubeconfigArgs struct {
 }
 
 // ElementType implements pulumi.Input for the registration.
-func (KubeconfigArgs) ElementType() reflect.Type { return reflect.TypeOf((*kubeconfigArgs)(nil)).Elem() }
+func (KubeconfigArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*kubeconfigArgs)(nil)).Elem()
+}
 
 // NewKubeconfig declares the kubeconfig.
 func NewKubeconfig(ctx *pulumi.Context, name string, args *KubeconfigArgs, opts ...pulumi.ResourceOption) (*Kubeconfig, error) {
