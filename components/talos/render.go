@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"sort"
 
 	"sigs.k8s.io/yaml"
 
@@ -113,6 +114,19 @@ func Render(m *Mirrors, version string) ([]byte, error) {
 		out.Write(b)
 	}
 	return out.Bytes(), nil
+}
+
+// sortedMirrorKeys gives map-keyed mirrors a stable order.
+func sortedMirrorKeys(m map[string]MirrorV1Alpha1) []string { return sortedKeys(m) }
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // PatchFor builds the v1alpha1 machine.registries patch.

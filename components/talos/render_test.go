@@ -232,3 +232,45 @@ func validate(sch *jsonschema.Schema, yamlDoc []byte) error {
 	}
 	return sch.Validate(inst)
 }
+
+// TestParseRoundTrip: what Parse reads back from a rendered patch is the model it came from
+// (mirror order aside for the map-keyed v1alpha1 form; the bootstrap mark is not in the patch).
+func TestParseRoundTrip(t *testing.T) {
+	for name, tc := range renderCases(t) {
+		t.Run(name, func(t *testing.T) {
+			want := BuildMirrors(tc.cfg)
+			out, _ := Render(want, tc.version)
+			got, err := Parse(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Mirrors) != len(want.Mirrors) || len(got.Hosts) != len(want.Hosts) {
+				t.Fatalf("parsed %d mirrors, %d hosts; rendered %d, %d", len(got.Mirrors), len(got.Hosts), len(want.Mirrors), len(want.Hosts))
+			}
+			byKey := map[string]Mirror{}
+			for _, m := range got.Mirrors {
+				byKey[m.Key] = m
+			}
+			for _, w := range want.Mirrors {
+				g := byKey[w.Key]
+				if g.OverridePath != w.OverridePath || g.SkipFallback != w.SkipFallback || len(g.Endpoints) != len(w.Endpoints) {
+					t.Errorf("mirror %s: got %+v, want %+v", w.Key, g, w)
+					continue
+				}
+				for i := range w.Endpoints {
+					if g.Endpoints[i].URL != w.Endpoints[i].URL || g.Endpoints[i].Host != w.Endpoints[i].Host {
+						t.Errorf("mirror %s endpoint %d: %+v, want %+v", w.Key, i, g.Endpoints[i], w.Endpoints[i])
+					}
+				}
+			}
+			for i, h := range want.Hosts {
+				if got.Hosts[i] != h {
+					t.Errorf("host %d: %+v, want %+v", i, got.Hosts[i], h)
+				}
+			}
+		})
+	}
+	if _, err := Parse([]byte("apiVersion: v1alpha1\nkind: KubeletConfig\nname: x\n")); err == nil {
+		t.Errorf("Parse accepted an unrelated document")
+	}
+}
