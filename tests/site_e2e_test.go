@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,6 +114,10 @@ func TestDevStack(t *testing.T) {
 		// URLs, which nodes outside the cluster network cannot reach.
 		redirecting := startRegistry(t, strings.Replace(cfg, "disable: true", "disable: false", 1), env)
 		assertBlobServedDirectly(t, redirecting, "docker.io/library/demo", img, http.StatusTemporaryRedirect)
+	})
+
+	t.Run("containerd-pulls-through-mirrors", func(t *testing.T) {
+		testContainerdPulls(t, cs, s.outputs(t, "dev"))
 	})
 
 	t.Run("preview-no-changes", func(t *testing.T) {
@@ -268,6 +273,23 @@ func secretEnv(t *testing.T, cs *kubernetes.Clientset, dep *appsv1.Deployment) [
 // on a loopback port instead of the pod's :5000.
 func startRegistry(t *testing.T, configYAML string, env []string) string {
 	t.Helper()
+	return startRegistryAt(t, configYAML, env, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+}
+
+// startRegistryAt is startRegistry on a given address (a node's NodePort in the mirror tests).
+// The registry stops when the test ends.
+func startRegistryAt(t *testing.T, configYAML string, env []string, addr string) string {
+	t.Helper()
+	stop := runRegistry(t, configYAML, env, addr)
+	t.Cleanup(stop)
+	return addr
+}
+
+// runRegistry starts the real registry binary with config.yml exactly as deployed, listening
+// on addr instead of the pod's :5000, waits until /v2/ answers, and returns its stop function
+// (safe to call twice).
+func runRegistry(t *testing.T, configYAML string, env []string, addr string) (stop func()) {
+	t.Helper()
 	var doc map[string]any
 	if err := yaml.Unmarshal([]byte(configYAML), &doc); err != nil {
 		t.Fatalf("config.yml does not parse: %v", err)
@@ -277,27 +299,28 @@ func startRegistry(t *testing.T, configYAML string, env []string) string {
 	if err := os.WriteFile(path, []byte(configYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(filepath.Join(e2e.bin, "registry"), "serve", path)
 	cmd.Env = append(cleanEnv(), append(env, "REGISTRY_HTTP_ADDR="+addr)...)
-	logFile, _ := os.Create(filepath.Join(dir, "registry.log"))
+	logPath := filepath.Join(dir, "registry.log")
+	logFile, _ := os.Create(logPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() }) }
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return addr
+				return stop
 			}
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logFile.Name())
+			stop()
+			b, _ := os.ReadFile(logPath)
 			t.Fatalf("registry not ready on %s: %v\n%s", addr, err, b)
 		}
 		time.Sleep(100 * time.Millisecond)

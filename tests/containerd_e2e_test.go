@@ -1,0 +1,226 @@
+//go:build e2e
+
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"airgap-site/components/talos"
+	"airgap-site/tests/harness"
+)
+
+const ecrHost = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+
+// testContainerdPulls is the proof of the mirror scheme with the runtime Talos uses: the
+// patch the stack exported is written into containerd's hosts directory as Talos would; the
+// registry runs (real binary, deployed config) on two of the three node endpoints, the first
+// node being down; images pushed under <upstream>/<path> are pulled through CRI, as the
+// kubelet does, by their original names.
+func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[string]any) {
+	if e2e.site.ContainerdSocket == "" {
+		t.Skip("containerd needs root; this run is not root")
+	}
+	patch, _ := outputs["talosMirrorPatch"].(string)
+	mirrors, err := talos.Parse([]byte(patch))
+	if err != nil {
+		t.Fatalf("parsing the exported mirror patch: %v\n%s", err, patch)
+	}
+	fallback := newObserver(t)
+	if err := harness.WriteHosts(e2e.site.HostsDir, mirrors, "http://"+fallback.addr); err != nil {
+		t.Fatal(err)
+	}
+	assertHostsLoopbackOnly(t, e2e.site.HostsDir)
+
+	// The node endpoints, in mirror order; the first one is a node that is down.
+	endpoints := mirrors.Mirrors[0].Endpoints
+	if len(endpoints) != 3 {
+		t.Fatalf("docker.io mirror has %d endpoints, want 3 nodes", len(endpoints))
+	}
+	dep, err := cs.AppsV1().Deployments(namespace).Get(context.Background(), "registry", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, env := mountedConfig(t, cs, dep), secretEnv(t, cs, dep)
+	var stops []func()
+	for _, e := range endpoints[1:] {
+		stop := runRegistry(t, cfg, env, e.Host)
+		t.Cleanup(stop)
+		stops = append(stops, stop)
+	}
+	pushTo := endpoints[1].Host
+	// The first endpoint containerd tries is really down, so every pull below falls back.
+	if c, err := net.DialTimeout("tcp", endpoints[0].Host, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("first mirror endpoint %s answers; it must be down for the fallback test", endpoints[0].Host)
+	}
+
+	images := map[string]string{ // original reference -> path in the site registry
+		"docker.io/library/demo:1":    "docker.io/library/demo:1",
+		ecrHost + "/factory/mes-api:7": ecrHost + "/factory/mes-api:7",
+	}
+	digests := map[string]v1.Hash{}
+	for original, path := range images {
+		img := runnableImage(t)
+		ref, _ := name.ParseReference(pushTo+"/"+path, name.Insecure)
+		if err := remote.Write(ref, img); err != nil {
+			t.Fatalf("pushing %s: %v", ref, err)
+		}
+		digests[original], _ = img.Digest()
+	}
+
+	for original, digest := range digests {
+		t.Run("pull "+original, func(t *testing.T) {
+			out, err := crictl(t, "pull", original)
+			if err != nil {
+				t.Fatalf("CRI pull %s through the mirror: %v\n%s", original, err, out)
+			}
+			if got := repoDigest(t, original); got != digest.String() {
+				t.Errorf("pulled %s as %s, pushed %s", original, got, digest)
+			}
+		})
+	}
+	if n := fallback.count.Load(); n != 0 {
+		t.Errorf("containerd contacted the upstream fallback %d times while mirrors were up", n)
+	}
+
+	t.Run("all endpoints dead", func(t *testing.T) {
+		for _, stop := range stops {
+			stop()
+		}
+		start := time.Now()
+		out, err := crictl(t, "pull", "docker.io/library/demo:not-cached")
+		took := time.Since(start)
+		if err == nil {
+			t.Fatalf("pull succeeded with every endpoint dead:\n%s", out)
+		}
+		// Dead loopback ports refuse at once; a hang here would mean containerd is waiting
+		// on an address outside the machine.
+		if took > time.Minute {
+			t.Errorf("pull took %s to fail", took)
+		}
+		t.Logf("failed after %.1fs, upstream fallback contacted %d times (on loopback): %s",
+			took.Seconds(), fallback.count.Load(), lastLines(out, 1))
+	})
+}
+
+// runnableImage is a random image with a platform: containerd refuses images without one.
+func runnableImage(t *testing.T) v1.Image {
+	t.Helper()
+	img, err := random.Image(1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func crictl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	sock := "unix://" + e2e.site.ContainerdSocket
+	cmd := exec.Command(filepath.Join(e2e.bin, "crictl"), append([]string{
+		"--runtime-endpoint", sock, "--image-endpoint", sock, "--timeout", "90s"}, args...)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+func repoDigest(t *testing.T, ref string) string {
+	t.Helper()
+	out, err := crictl(t, "inspecti", "-o", "json", ref)
+	if err != nil {
+		t.Fatalf("inspecti %s: %v\n%s", ref, err, out)
+	}
+	var info struct {
+		Status struct {
+			RepoDigests []string `json:"repoDigests"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range info.Status.RepoDigests {
+		if _, digest, ok := strings.Cut(d, "@"); ok {
+			return digest
+		}
+	}
+	return ""
+}
+
+// assertHostsLoopbackOnly checks that every URL containerd may contact is on loopback.
+func assertHostsLoopbackOnly(t *testing.T, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "hosts.toml"))
+	if len(files) == 0 {
+		t.Fatal("no hosts.toml written")
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(b), "\n") {
+			i := strings.Index(line, "http")
+			if i < 0 || strings.HasPrefix(strings.TrimSpace(line), "#") {
+				continue
+			}
+			if !strings.Contains(line[i:], "://127.") {
+				t.Errorf("%s: non-loopback address: %s", f, line)
+			}
+		}
+	}
+}
+
+// observer is a loopback TCP port that counts and drops connections: the "upstream" of every
+// mirror in these tests.
+type observer struct {
+	addr  string
+	count atomic.Int64
+}
+
+func newObserver(t *testing.T) *observer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observer{addr: l.Addr().String()}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			o.count.Add(1)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	return o
+}
