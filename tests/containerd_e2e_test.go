@@ -72,7 +72,7 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 	}
 
 	images := map[string]string{ // original reference -> path in the site registry
-		"docker.io/library/demo:1":    "docker.io/library/demo:1",
+		"docker.io/library/demo:1":     "docker.io/library/demo:1",
 		ecrHost + "/factory/mes-api:7": ecrHost + "/factory/mes-api:7",
 	}
 	digests := map[string]v1.Hash{}
