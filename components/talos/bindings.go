@@ -10,6 +10,11 @@ import (
 // tokens: the pulumi-talos Go SDK is not served by the module proxy. Property names and types
 // follow pulumi-talos v0.8.1's schema; contract_test.go checks them against it.
 
+// PluginVersion is the pulumi-talos release these bindings follow (its schema is the contract
+// test's reference). Resources ask the engine for exactly this plugin, so a laptop with another
+// version installed fails clearly instead of sending properties that version may not know.
+const PluginVersion = "0.8.1"
+
 // Type tokens of pulumi-talos.
 const (
 	TokenSecrets            = "talos:machine/secrets:Secrets"
@@ -49,7 +54,7 @@ func (SecretsArgs) ElementType() reflect.Type { return reflect.TypeOf((*secretsA
 func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pulumi.ResourceOption) (*Secrets, error) {
 	var r Secrets
 	opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"machineSecrets", "clientConfiguration"}))
-	if err := ctx.RegisterResource(TokenSecrets, name, args, &r, opts...); err != nil {
+	if err := ctx.RegisterResource(TokenSecrets, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -95,7 +100,7 @@ func (ConfigurationApplyArgs) ElementType() reflect.Type {
 func NewConfigurationApply(ctx *pulumi.Context, name string, args *ConfigurationApplyArgs, opts ...pulumi.ResourceOption) (*ConfigurationApply, error) {
 	var r ConfigurationApply
 	opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"machineConfiguration", "machineConfigurationInput"}))
-	if err := ctx.RegisterResource(TokenConfigurationApply, name, args, &r, opts...); err != nil {
+	if err := ctx.RegisterResource(TokenConfigurationApply, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -127,7 +132,7 @@ func (BootstrapArgs) ElementType() reflect.Type { return reflect.TypeOf((*bootst
 // NewBootstrap declares the etcd bootstrap.
 func NewBootstrap(ctx *pulumi.Context, name string, args *BootstrapArgs, opts ...pulumi.ResourceOption) (*Bootstrap, error) {
 	var r Bootstrap
-	if err := ctx.RegisterResource(TokenBootstrap, name, args, &r, opts...); err != nil {
+	if err := ctx.RegisterResource(TokenBootstrap, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -162,7 +167,7 @@ func (KubeconfigArgs) ElementType() reflect.Type {
 func NewKubeconfig(ctx *pulumi.Context, name string, args *KubeconfigArgs, opts ...pulumi.ResourceOption) (*Kubeconfig, error) {
 	var r Kubeconfig
 	opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"kubeconfigRaw"}))
-	if err := ctx.RegisterResource(TokenKubeconfig, name, args, &r, opts...); err != nil {
+	if err := ctx.RegisterResource(TokenKubeconfig, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -193,7 +198,7 @@ func GetConfiguration(ctx *pulumi.Context, args GetConfigurationArgs, opts ...pu
 	if args.KubernetesVersion != "" {
 		in["kubernetesVersion"] = pulumi.String(args.KubernetesVersion)
 	}
-	out := ctx.InvokeOutput(TokenGetConfiguration, in, pulumi.MapOutput{}, pulumi.InvokeOutputOptions{InvokeOptions: opts}).(pulumi.MapOutput)
+	out := ctx.InvokeOutput(TokenGetConfiguration, in, pulumi.MapOutput{}, pulumi.InvokeOutputOptions{InvokeOptions: append(opts, pulumi.Version(PluginVersion))}).(pulumi.MapOutput)
 	cfg := out.ApplyT(func(m map[string]any) string {
 		s, _ := m["machineConfiguration"].(string)
 		return s
