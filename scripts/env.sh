@@ -13,3 +13,5 @@ export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$REPO/.state/backend}
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE-airgap-dev}
 export SITE_DIR=${SITE_DIR:-$REPO/.state/site}
 mkdir -p "$REPO/.state/backend"
+# The policy pack binary (make setup builds it); pass it with --policy-pack.
+export POLICY_PACK=$REPO/.state/bin/airgap-site-policy

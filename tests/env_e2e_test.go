@@ -23,6 +23,8 @@ type suite struct {
 	site    *harness.Site
 	project string // temp project dir: Pulumi.yaml (main: repo) + stack files
 	backend string
+	// policyPack is the policy pack binary built for this run.
+	policyPack string
 }
 
 var e2e suite
@@ -76,8 +78,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	e2e.site = site
-	if err := e2e.makeProject(filepath.Join(tmp, "project")); err != nil {
+	if e2e.project, err = makeProject(repo, repo, filepath.Join(tmp, "project")); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: preparing the project:", err)
+		return 1
+	}
+	e2e.policyPack = filepath.Join(tmp, "airgap-site-policy")
+	build := exec.Command("go", "build", "-o", e2e.policyPack, "./policy")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building the policy pack: %v\n%s", err, out)
 		return 1
 	}
 	e2e.backend = filepath.Join(tmp, "backend")
@@ -88,15 +97,16 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// makeProject writes a project that runs the repository's program (Pulumi.yaml `main`) with
-// stack files of its own, so the suite never writes into the repository.
-func (s *suite) makeProject(dir string) error {
+// makeProject writes a project that runs the program in mainDir (Pulumi.yaml `main`) with
+// stack files of its own, starting from the dev stack, so the suite never writes into the
+// repository. It returns dir.
+func makeProject(repo, mainDir, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return "", err
 	}
-	b, err := os.ReadFile(filepath.Join(s.repo, "Pulumi.yaml"))
+	b, err := os.ReadFile(filepath.Join(repo, "Pulumi.yaml"))
 	if err != nil {
-		return err
+		return "", err
 	}
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
@@ -105,27 +115,32 @@ func (s *suite) makeProject(dir string) error {
 		}
 		out = append(out, line)
 		if strings.HasPrefix(line, "runtime:") {
-			out = append(out, "main: "+s.repo)
+			out = append(out, "main: "+mainDir)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
-		return err
+		return "", err
 	}
-	dev, err := os.ReadFile(filepath.Join(s.repo, "stacks", "Pulumi.dev.yaml"))
+	dev, err := os.ReadFile(filepath.Join(repo, "stacks", "Pulumi.dev.yaml"))
 	if err != nil {
-		return err
+		return "", err
 	}
-	s.project = dir
-	return os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), dev, 0o644)
+	return dir, os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), dev, 0o644)
 }
 
 // pulumi runs the real CLI in the temp project and returns its combined output.
 func (s *suite) pulumi(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return s.pulumiIn(t, s.project, args...)
+}
+
+// pulumiIn runs the real CLI in a project directory.
+func (s *suite) pulumiIn(t *testing.T, project string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "pulumi"), append(args, "--non-interactive")...)
-	cmd.Dir = s.project
+	cmd.Dir = project
 	cmd.Env = append(os.Environ(),
 		"PATH="+s.bin+":"+os.Getenv("PATH"),
 		"PULUMI_HOME="+pulumiHome(),

@@ -49,7 +49,7 @@ func TestDevStack(t *testing.T) {
 	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "objectStore.endpoint", s.site.S3Endpoint)
 
 	ok := t.Run("up", func(t *testing.T) {
-		out := s.mustPulumi(t, "up", "-s", "dev", "--yes", "--skip-preview")
+		out := s.mustPulumi(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 		t.Log(lastLines(out, 12))
 		outputs := s.outputs(t, "dev")
 		endpoints, _ := outputs["registryEndpoints"].([]any)
@@ -121,7 +121,7 @@ func TestDevStack(t *testing.T) {
 	})
 
 	t.Run("preview-no-changes", func(t *testing.T) {
-		out, err := s.pulumi(t, "preview", "-s", "dev", "--expect-no-changes", "--diff")
+		out, err := s.pulumi(t, "preview", "-s", "dev", "--expect-no-changes", "--diff", "--policy-pack", s.policyPack)
 		if err != nil {
 			t.Fatalf("second preview reports changes or failed: %v\n%s", err, out)
 		}

@@ -223,7 +223,10 @@ func (v *validator) bootstrap(c *Config) {
 	}
 }
 
-// hostPortProblem explains why s is not a registry host[:port], or returns "".
+// HostPortProblem explains why s is not a registry host[:port] (a mirror key, a TLS or auth
+// config name), or returns "" when it is one.
+func HostPortProblem(s string) string { return hostPortProblem(s) }
+
 func hostPortProblem(s string) string {
 	if strings.Contains(s, "://") {
 		u, _ := url.Parse(s)

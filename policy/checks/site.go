@@ -1,0 +1,172 @@
+package checks
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"airgap-site/components/siteconfig"
+	"airgap-site/components/talos"
+)
+
+// RegistryConfig checks a distribution config.yml: on S3 storage, redirect.disable must be
+// true (presigned object-store URLs are unreachable from the nodes), and forcepathstyle true
+// whenever regionendpoint is set (on-prem S3 servers do not serve virtual-host buckets).
+// Documents that are not a registry config on S3 pass.
+func RegistryConfig(configYAML string) []string {
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(configYAML), &doc); err != nil {
+		return nil
+	}
+	s3, ok := Lookup(doc, "storage", "s3").(map[string]any)
+	if !ok {
+		return nil
+	}
+	var out []string
+	if Lookup(doc, "storage", "redirect", "disable") != true {
+		out = append(out, "registry on S3 storage without storage.redirect.disable: true: blob pulls are redirected to presigned S3 URLs the nodes cannot reach; set storage.redirect.disable: true")
+	}
+	if ep, _ := s3["regionendpoint"].(string); ep != "" && s3["forcepathstyle"] != true {
+		out = append(out, fmt.Sprintf("registry S3 storage has regionendpoint %s without forcepathstyle: true; distribution v3 then addresses virtual-host buckets the S3 server does not serve; set storage.s3.forcepathstyle: true", ep))
+	}
+	return out
+}
+
+// secretKeyName matches ConfigMap keys that name a credential.
+var secretKeyName = regexp.MustCompile(`(?i)(secret|password|passwd|token|access[-_.]?key|private[-_.]?key|credential)`)
+
+// secretLine matches a credential-looking assignment inside a file-like value.
+var secretLine = regexp.MustCompile(`(?im)^\s*(export\s+)?[a-z0-9_.-]*(secret|password|passwd|token|accesskey|access_key|secretkey|secret_key)[a-z0-9_.-]*\s*[:=]\s*\S+`)
+
+// ConfigMapSecrets reports credentials in a ConfigMap: values Pulumi knows are secret, keys
+// that name a credential, and credential assignments inside embedded files. ConfigMaps are
+// readable by anyone with namespace read access and are never encrypted; use a Secret.
+func ConfigMapSecrets(data map[string]any, secretKeys []string) []string {
+	var out []string
+	for _, k := range secretKeys {
+		out = append(out, fmt.Sprintf("ConfigMap key %q holds a Pulumi secret; move it to a Secret and reference it (env valueFrom.secretKeyRef or a secret volume)", k))
+	}
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, _ := data[k].(string)
+		if secretKeyName.MatchString(k) && strings.TrimSpace(v) != "" {
+			out = append(out, fmt.Sprintf("ConfigMap key %q looks like a credential; move it to a Secret", k))
+			continue
+		}
+		if m := secretLine.FindString(v); m != "" {
+			field, _, _ := strings.Cut(strings.TrimSpace(m), ":")
+			field, _, _ = strings.Cut(field, "=")
+			out = append(out, fmt.Sprintf("ConfigMap key %q sets %s; credentials belong in a Secret (the registry reads REGISTRY_STORAGE_S3_* from the environment)", k, strings.TrimSpace(field)))
+		}
+	}
+	return out
+}
+
+// MirrorPorts are the ports of the node registry endpoints in a mirror patch: the endpoints of
+// the mirrors keyed by a node's own host:port.
+func MirrorPorts(m *talos.Mirrors) map[string]int {
+	keys := map[string]bool{}
+	for _, mir := range m.Mirrors {
+		keys[mir.Key] = true
+	}
+	out := map[string]int{}
+	for _, mir := range m.Mirrors {
+		for _, e := range mir.Endpoints {
+			if !keys[e.Host] {
+				continue // an upstream's path-mirror endpoint whose host is not a node key (e.g. bootstrap)
+			}
+			if _, port, err := net.SplitHostPort(e.Host); err == nil {
+				p, _ := strconv.Atoi(port)
+				out[e.URL] = p
+			}
+		}
+	}
+	return out
+}
+
+// NodePortMatchesMirrors reports mirror endpoints whose port is not the registry Service's
+// NodePort: containerd would knock on a port nothing listens on.
+func NodePortMatchesMirrors(nodePort int, m *talos.Mirrors) []string {
+	var out []string
+	eps := MirrorPorts(m)
+	urls := make([]string, 0, len(eps))
+	for u := range eps {
+		urls = append(urls, u)
+	}
+	sort.Strings(urls)
+	for _, u := range urls {
+		if eps[u] != nodePort {
+			out = append(out, fmt.Sprintf("mirror endpoint %s uses port %d but the registry Service's nodePort is %d; set registry.nodePort and the mirrors from the same config (they are, unless the patch was edited by hand)", u, eps[u], nodePort))
+		}
+	}
+	if len(eps) == 0 {
+		out = append(out, fmt.Sprintf("the Talos mirror patch lists no node endpoint; nodes cannot reach the registry's nodePort %d", nodePort))
+	}
+	return out
+}
+
+// TalosPatch checks a Talos patch (either generation) for URL-form mirror and config keys,
+// endpoints without a scheme, and TLS settings for hosts served over plain http.
+func TalosPatch(patch string) []string {
+	m, err := talos.Parse([]byte(patch))
+	if err != nil {
+		return []string{fmt.Sprintf("the Talos patch does not parse: %v", err)}
+	}
+	var out []string
+	httpHosts := map[string]bool{}
+	for _, mir := range m.Mirrors {
+		if msg := siteconfig.HostPortProblem(mir.Key); msg != "" && mir.Key != "*" {
+			out = append(out, "mirror key: "+msg)
+		}
+		for _, e := range mir.Endpoints {
+			switch {
+			case strings.HasPrefix(e.URL, "http://"):
+				httpHosts[e.Host] = true
+			case !strings.HasPrefix(e.URL, "https://"):
+				out = append(out, fmt.Sprintf("mirror %q endpoint %q has no http:// or https:// scheme", mir.Key, e.URL))
+			}
+		}
+	}
+	for _, h := range m.Hosts {
+		host := h.Host
+		if msg := siteconfig.HostPortProblem(h.Host); msg != "" {
+			out = append(out, "registry config key: "+msg)
+			if i := strings.Index(host, "://"); i >= 0 {
+				host = host[i+3:]
+			}
+		}
+		if (h.CA != "" || h.InsecureSkipVerify) && httpHosts[host] {
+			out = append(out, fmt.Sprintf("TLS settings for %s, which is served over plain http: they apply to https endpoints only and break Talos' own pulls; remove the tls block (or serve the registry over https)", host))
+		}
+	}
+	return out
+}
+
+// TenantDrives checks a MinIO Tenant spec: every pool needs servers x volumesPerServer >= 4,
+// MinIO's smallest erasure set.
+func TenantDrives(spec map[string]any) []string {
+	pools, _ := spec["pools"].([]any)
+	var out []string
+	for i, p := range pools {
+		pool, _ := p.(map[string]any)
+		servers, ok1 := number(pool["servers"])
+		volumes, ok2 := number(pool["volumesPerServer"])
+		if !ok1 || !ok2 {
+			continue // unknown during preview
+		}
+		if servers*volumes < siteconfig.MinTenantDrives {
+			out = append(out, fmt.Sprintf("pool %d has servers x volumesPerServer = %d x %d = %d drives; MinIO needs at least %d (3 servers need volumesPerServer: 2)",
+				i, servers, volumes, servers*volumes, siteconfig.MinTenantDrives))
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package checks
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Container is one container of a workload's pod template.
+type Container struct {
+	Name       string
+	Image      string
+	PullPolicy string
+	// Kind is "container", "initContainer" or "ephemeralContainer".
+	Kind string
+}
+
+// podSpecPaths maps workload kinds to where their pod spec lives.
+var podSpecPaths = map[string][]string{
+	"Deployment":  {"spec", "template", "spec"},
+	"StatefulSet": {"spec", "template", "spec"},
+	"DaemonSet":   {"spec", "template", "spec"},
+	"ReplicaSet":  {"spec", "template", "spec"},
+	"Job":         {"spec", "template", "spec"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template", "spec"},
+	"Pod":         {"spec"},
+}
+
+// WorkloadKind returns the workload kind of a pulumi-kubernetes type token such as
+// kubernetes:apps/v1:Deployment, or "" for anything else.
+func WorkloadKind(token string) string {
+	if !strings.HasPrefix(token, "kubernetes:") {
+		return ""
+	}
+	kind := token[strings.LastIndexByte(token, ':')+1:]
+	if _, ok := podSpecPaths[kind]; ok {
+		return kind
+	}
+	return ""
+}
+
+// Containers lists every container of a workload, init and ephemeral ones included. Values
+// that are not known yet (preview) are skipped.
+func Containers(kind string, obj map[string]any) []Container {
+	spec, ok := Lookup(obj, podSpecPaths[kind]...).(map[string]any)
+	if !ok {
+		return nil
+	}
+	var out []Container
+	for field, label := range map[string]string{"initContainers": "initContainer", "containers": "container", "ephemeralContainers": "ephemeralContainer"} {
+		list, _ := spec[field].([]any)
+		for _, c := range list {
+			m, _ := c.(map[string]any)
+			img, _ := m["image"].(string)
+			nm, _ := m["name"].(string)
+			pp, _ := m["imagePullPolicy"].(string)
+			out = append(out, Container{Name: nm, Image: img, PullPolicy: pp, Kind: label})
+		}
+	}
+	return out
+}
+
+// ImageRegistry is the registry host[:port] an image reference pulls from, as containerd
+// and Talos mirrors name it (docker.io for Docker Hub).
+func ImageRegistry(image string) (string, error) {
+	ref, err := name.ParseReference(image, name.WeakValidation)
+	if err != nil {
+		return "", fmt.Errorf("parsing image reference %q: %w", image, err)
+	}
+	reg := ref.Context().RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	return reg, nil
+}
+
+// ImageMirrored reports a container whose image comes from a registry without a mirror on
+// the site: on an air-gapped node that pull can only hang or fail.
+func ImageMirrored(c Container, mirrors map[string]bool) []string {
+	if c.Image == "" {
+		return nil
+	}
+	reg, err := ImageRegistry(c.Image)
+	if err != nil {
+		return []string{fmt.Sprintf("%s %q: %v", c.Kind, c.Name, err)}
+	}
+	if mirrors[reg] {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s %q uses image %q from %s, which has no Talos mirror on this site: add %q to talos.upstreams (and the image to the site's images), or use an image from a mirrored registry (%s)",
+		c.Kind, c.Name, c.Image, reg, reg, strings.Join(sortedSet(mirrors), ", "))}
+}
+
+// PullPolicyNotAlways reports imagePullPolicy: Always: every pod start would need the registry
+// (and, without a mirror, the internet), so a registry hiccup stops restarts.
+func PullPolicyNotAlways(c Container) []string {
+	if c.PullPolicy != "Always" {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s %q has imagePullPolicy: Always; use IfNotPresent so pods restart from the node's cache when the registry is unreachable", c.Kind, c.Name)}
+}
+
+// DigestPinned advises pinning by digest: a tag can move, a digest cannot.
+func DigestPinned(c Container) []string {
+	if c.Image == "" || strings.Contains(c.Image, "@sha256:") {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s %q image %q has no digest; pin it (image@sha256:...) so every node runs the same bits", c.Kind, c.Name, c.Image)}
+}
+
+// NoLatestTag advises against latest (or no tag, which means latest).
+func NoLatestTag(c Container) []string {
+	if c.Image == "" {
+		return nil
+	}
+	ref, err := name.ParseReference(c.Image, name.WeakValidation)
+	if err != nil {
+		return nil
+	}
+	if tag, ok := ref.(name.Tag); ok && tag.TagStr() == "latest" && !strings.Contains(c.Image, "@") {
+		return []string{fmt.Sprintf("%s %q image %q uses the latest tag (explicitly or by omission); name a version", c.Kind, c.Name, c.Image)}
+	}
+	return nil
+}

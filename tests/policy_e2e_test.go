@@ -1,0 +1,61 @@
+//go:build e2e
+
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPolicyViolations previews, with the policy pack, the site program plus one deliberate
+// violation of each mandatory policy (tests/policyfixture): every preview must fail, and its
+// output must name the policy, the resource and how to fix it.
+func TestPolicyViolations(t *testing.T) {
+	s := &e2e
+	project, err := makeProject(s.repo, filepath.Join(s.repo, "tests", "policyfixture"), filepath.Join(t.TempDir(), "fixture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := os.ReadFile(filepath.Join(project, "Pulumi.dev.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "Pulumi.policy.yaml"), dev, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustIn := func(t *testing.T, args ...string) string {
+		t.Helper()
+		out, err := s.pulumiIn(t, project, args...)
+		if err != nil {
+			t.Fatalf("pulumi %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	mustIn(t, "stack", "init", "policy")
+
+	cases := []struct{ violation, policy, resource, fix string }{
+		{"image-unmirrored", "images-from-mirrored-registries", "fixture", "add \"gcr.io\" to talos.upstreams"},
+		{"pull-always", "no-image-pull-policy-always", "fixture", "use IfNotPresent"},
+		{"registry-redirect", "registry-s3-no-redirect", "fixture", "set storage.redirect.disable: true"},
+		{"secret-in-configmap", "no-secrets-in-configmaps", "fixture", "credentials belong in a Secret"},
+		{"nodeport-mismatch", "registry-nodeport-matches-mirrors", "fixture", "the registry Service's nodePort is 32001"},
+		{"talos-url-key", "talos-mirror-patch-well-formed", "airgap-site-policy", "write the registry host[:port]"},
+		{"tenant-drives", "minio-tenant-min-drives", "fixture", "MinIO needs at least 4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.violation, func(t *testing.T) {
+			mustIn(t, "config", "set", "-s", "policy", "fixture:violation", tc.violation)
+			out, err := s.pulumiIn(t, project, "preview", "-s", "policy", "--policy-pack", s.policyPack)
+			if err == nil {
+				t.Fatalf("preview passed with violation %s:\n%s", tc.violation, lastLines(out, 30))
+			}
+			for _, want := range []string{tc.policy, tc.resource, tc.fix, "mandatory"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("preview output lacks %q:\n%s", want, lastLines(out, 30))
+				}
+			}
+		})
+	}
+}
