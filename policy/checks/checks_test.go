@@ -104,7 +104,7 @@ func TestRegistryConfig(t *testing.T) {
 	}
 	cases := []struct {
 		name, config string
-		violations  int
+		violations   int
 	}{
 		{"rendered config", string(rendered), 0},
 		{"redirect enabled", strings.Replace(string(rendered), "disable: true", "disable: false", 1), 1},
