@@ -1,0 +1,6 @@
+// Package imagesync copies one image or multi-arch index into a repository of a registry,
+// sending as few bytes as it can: blobs the repository already has are skipped, blobs that
+// another repository of the same registry holds are mounted (cross-repository blob mount)
+// instead of uploaded, and the rest are uploaded in parallel with retries. Every uploaded blob
+// is verified against its digest while it streams, so a corrupt source fails loudly.
+package imagesync
