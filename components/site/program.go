@@ -31,7 +31,11 @@ func Program(ctx *pulumi.Context) error {
 			return err
 		}
 	}
-	s, err := New(ctx, cfg.Site, Args{Config: cfg, Kubeconfig: kubeconfig})
+	projectDir, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	s, err := New(ctx, cfg.Site, Args{Config: cfg, Kubeconfig: kubeconfig, ProjectDir: projectDir})
 	if err != nil {
 		return err
 	}
@@ -44,6 +48,8 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
 	ctx.Export("talosVersion", pulumi.String(cfg.Talos.Version))
 	ctx.Export("talosMirrorPatch", s.Talos.Patch)
+	ctx.Export("imageDigests", s.Images.Digests)
+	ctx.Export("imageBytesSent", s.Images.SentBytes)
 	return nil
 }
 

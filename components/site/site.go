@@ -4,6 +4,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"airgap-site/components/images"
 	"airgap-site/components/objectstore"
 	"airgap-site/components/registry"
 	"airgap-site/components/siteconfig"
@@ -18,6 +19,8 @@ const Type = "airgap-site:site:Site"
 type Args struct {
 	Config     *siteconfig.Config
 	Kubeconfig string
+	// ProjectDir resolves relative paths in the config (the image bundle).
+	ProjectDir string
 }
 
 // Site is one factory site.
@@ -27,10 +30,12 @@ type Site struct {
 	Talos       *talos.Talos
 	ObjectStore *objectstore.ObjectStore
 	Registry    *registry.Registry
+	Images      *images.Images
 }
 
 // New composes the site: the Talos mirrors (applied to the nodes when managed), a Kubernetes
-// provider for the cluster, the object store, and the registry that waits for it.
+// provider for the cluster, the object store, the registry that waits for it, and the images
+// that wait for the registry.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	c := args.Config
 	s := &Site{}
@@ -77,7 +82,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	s.Talos, s.ObjectStore, s.Registry = nodes, store, reg
+	imgs, err := images.New(ctx, name, images.Args{
+		Config:        c,
+		RegistryReady: []pulumi.Resource{reg.Service},
+		ProjectDir:    args.ProjectDir,
+	}, children...)
+	if err != nil {
+		return nil, err
+	}
+	s.Talos, s.ObjectStore, s.Registry, s.Images = nodes, store, reg, imgs
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"registryNamespace": reg.Namespace,
 		"registryNodePort":  reg.NodePort,

@@ -30,6 +30,7 @@ type Config struct {
 	Kubernetes  Kubernetes  `json:"kubernetes"`
 	Talos       Talos       `json:"talos"`
 	Bootstrap   Bootstrap   `json:"bootstrap"`
+	Images      Images      `json:"images"`
 	Secrets     Secrets     `json:"secrets"`
 }
 

@@ -43,6 +43,7 @@ func Load(src Source, stack string) (*Config, []string, error) {
 	errs = appendErr(errs, decodeKey(src, KeyKubernetes, &c.Kubernetes))
 	errs = appendErr(errs, decodeKey(src, KeyTalos, &c.Talos))
 	errs = appendErr(errs, decodeKey(src, KeyBootstrap, &c.Bootstrap))
+	errs = appendErr(errs, decodeKey(src, KeyImages, &c.Images))
 	for key, dst := range c.Secrets.byKey() {
 		v, ok := src.Get(key)
 		if !ok || v == "" {

@@ -148,3 +148,50 @@ func TestSplitYAMLDocuments(t *testing.T) {
 		t.Errorf("split into %d documents: %q", len(docs), docs)
 	}
 }
+
+func TestImagesConfig(t *testing.T) {
+	s := validSource()
+	s.Values[KeyTalos] = `{"upstreams":["docker.io","123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"]}`
+	s.Values[KeyImages] = `{"bundle":"./bundle","list":["nginx:1.27",{"image":"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api:7"},
+		"docker.io/library/redis@sha256:` + strings.Repeat("a", 64) + `"]}`
+	c, _, err := Load(s, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Images.List) != 3 || c.ImageRegistry() != "10.20.0.11:32000" {
+		t.Errorf("images = %+v", c.Images)
+	}
+	for image, want := range map[string]Target{
+		"nginx:1.27": {Reference: "docker.io/library/nginx:1.27", Upstream: "docker.io", Repository: "docker.io/library/nginx", Tag: "1.27"},
+		"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api:7": {Reference: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api:7",
+			Upstream: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com", Repository: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api", Tag: "7"},
+		"redis@sha256:" + strings.Repeat("b", 64): {Reference: "docker.io/library/redis@sha256:" + strings.Repeat("b", 64),
+			Upstream: "docker.io", Repository: "docker.io/library/redis", Tag: "sha256-" + strings.Repeat("b", 64)},
+	} {
+		got, err := ImageTarget(image)
+		if err != nil || got != want {
+			t.Errorf("ImageTarget(%s) = %+v, %v; want %+v", image, got, err, want)
+		}
+	}
+}
+
+func TestImagesRejects(t *testing.T) {
+	cases := []struct{ name, images, field string }{
+		{"unmirrored upstream", `{"bundle":"b","list":["gcr.io/distroless/static:nonroot"]}`, "images.list[0]"},
+		{"duplicate", `{"bundle":"b","list":["nginx:1.27","docker.io/library/nginx:1.27"]}`, "images.list[1]"},
+		{"bad reference", `{"bundle":"b","list":["Not A Ref"]}`, "images.list[0]"},
+		{"no bundle", `{"list":["nginx:1.27"]}`, "images.bundle"},
+		{"build without docker", `{"list":[{"image":"docker.io/factory/ui:1","build":{"context":"./ui"}}]}`, "images.docker.host"},
+		{"build without context", `{"docker":{"host":"unix:///var/run/docker.sock"},"list":[{"image":"docker.io/factory/ui:1","build":{}}]}`, "images.list[0].build.context"},
+		{"unknown entry field", `{"bundle":"b","list":[{"image":"nginx:1","pull":true}]}`, "images"},
+		{"registry as url", `{"bundle":"b","registry":"http://10.20.0.11:32000","list":["nginx:1"]}`, "images.registry"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := validSource()
+			s.Values[KeyImages] = tc.images
+			_, _, err := Load(s, "osaka")
+			assertFieldError(t, err, tc.field)
+		})
+	}
+}

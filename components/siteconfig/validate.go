@@ -40,6 +40,7 @@ func Validate(c *Config) (warnings []string, err error) {
 	v.registry(&c.Registry)
 	v.objectStore(c)
 	v.talos(c)
+	v.images(c)
 	if len(v.errs) > 0 {
 		return v.warnings, &ValidationError{Errors: v.errs}
 	}

@@ -1,0 +1,71 @@
+package images
+
+import (
+	"reflect"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Token and plugin version of the airgap provider's Image (provider/ in this repository).
+const (
+	ImageToken    = "airgap:index:Image"
+	PluginVersion = "0.1.0"
+)
+
+// Image is airgap:index:Image.
+type Image struct {
+	pulumi.CustomResourceState
+
+	Ref        pulumi.StringOutput      `pulumi:"ref"`
+	Digest     pulumi.StringOutput      `pulumi:"digest"`
+	MediaType  pulumi.StringOutput      `pulumi:"mediaType"`
+	Platforms  pulumi.StringArrayOutput `pulumi:"platforms"`
+	TotalBytes pulumi.Float64Output     `pulumi:"totalBytes"`
+	SentBytes  pulumi.Float64Output     `pulumi:"sentBytes"`
+}
+
+// ImageArgs are the inputs of Image.
+type ImageArgs struct {
+	SourceLayout pulumi.StringPtrInput
+	SourceRef    pulumi.StringPtrInput
+	SourceRemote pulumi.StringPtrInput
+	Registry     pulumi.StringInput
+	Insecure     pulumi.BoolPtrInput
+	CA           pulumi.StringPtrInput
+	Username     pulumi.StringPtrInput
+	Password     pulumi.StringPtrInput
+	Repository   pulumi.StringInput
+	Tag          pulumi.StringInput
+	MountFrom    pulumi.StringArrayInput
+	Retain       pulumi.BoolPtrInput
+	Jobs         pulumi.IntPtrInput
+}
+
+type imageArgs struct {
+	SourceLayout *string  `pulumi:"sourceLayout"`
+	SourceRef    *string  `pulumi:"sourceRef"`
+	SourceRemote *string  `pulumi:"sourceRemote"`
+	Registry     string   `pulumi:"registry"`
+	Insecure     *bool    `pulumi:"insecure"`
+	CA           *string  `pulumi:"ca"`
+	Username     *string  `pulumi:"username"`
+	Password     *string  `pulumi:"password"`
+	Repository   string   `pulumi:"repository"`
+	Tag          string   `pulumi:"tag"`
+	MountFrom    []string `pulumi:"mountFrom"`
+	Retain       *bool    `pulumi:"retain"`
+	Jobs         *int     `pulumi:"jobs"`
+}
+
+// ElementType implements pulumi.Input for the registration.
+func (ImageArgs) ElementType() reflect.Type { return reflect.TypeOf((*imageArgs)(nil)).Elem() }
+
+// NewImage declares an image copy.
+func NewImage(ctx *pulumi.Context, name string, args *ImageArgs, opts ...pulumi.ResourceOption) (*Image, error) {
+	var r Image
+	opts = append(opts, pulumi.Version(PluginVersion), pulumi.AdditionalSecretOutputs([]string{"password"}))
+	if err := ctx.RegisterResource(ImageToken, name, args, &r, opts...); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -1,0 +1,175 @@
+package images
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"airgap-site/components/siteconfig"
+)
+
+// Type is the component's Pulumi type token.
+const Type = "airgap-site:images:Images"
+
+// Args configure the images of a site.
+type Args struct {
+	Config *siteconfig.Config
+	// RegistryReady are the resources the copies wait for (the registry Service, which itself
+	// waits for the Deployment to be Ready).
+	RegistryReady []pulumi.Resource
+	// ProjectDir resolves a relative bundle path.
+	ProjectDir string
+}
+
+// Images is the site's image set.
+type Images struct {
+	pulumi.ResourceState
+
+	// Digests maps each original reference to its digest in the site registry.
+	Digests pulumi.StringMapOutput `pulumi:"digests"`
+	// SentBytes is what the last up sent over the wire for all images.
+	SentBytes pulumi.Float64Output `pulumi:"sentBytes"`
+	// Copies and Builds are the resources, by original reference.
+	Copies map[string]*Image
+	Builds map[string]*docker.Image
+}
+
+// New declares the images.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Images, error) {
+	c := args.Config
+	im := &Images{Copies: map[string]*Image{}, Builds: map[string]*docker.Image{}}
+	if err := ctx.RegisterComponentResource(Type, name, im, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(im)
+	wait := pulumi.DependsOn(args.RegistryReady)
+	registry := c.ImageRegistry()
+	insecure := c.Talos.Registry.Scheme == "http"
+	bundle := c.Images.Bundle
+	if bundle != "" && !filepath.IsAbs(bundle) && args.ProjectDir != "" {
+		bundle = filepath.Join(args.ProjectDir, bundle)
+	}
+
+	targets := make([]siteconfig.Target, len(c.Images.List))
+	var repos []string
+	for i, e := range c.Images.List {
+		t, err := siteconfig.ImageTarget(e.Image)
+		if err != nil {
+			return nil, fmt.Errorf("images.list[%d]: %w", i, err)
+		}
+		targets[i] = t
+		repos = append(repos, registry+"/"+t.Repository)
+	}
+	sort.Strings(repos)
+
+	var dockerProvider *docker.Provider
+	digests := pulumi.StringMap{}
+	var sent []pulumi.Float64Output
+	for i, e := range c.Images.List {
+		t := targets[i]
+		resName := name + "-" + t.Reference
+		if e.Build != nil {
+			if dockerProvider == nil {
+				p, err := docker.NewProvider(ctx, name+"-docker", &docker.ProviderArgs{Host: pulumi.StringPtr(c.Images.Docker.Host)}, parent)
+				if err != nil {
+					return nil, err
+				}
+				dockerProvider = p
+			}
+			built, err := buildImage(ctx, resName, registry, t, e.Build, c, parent, wait, pulumi.Provider(dockerProvider))
+			if err != nil {
+				return nil, err
+			}
+			im.Builds[t.Reference] = built
+			digests[t.Reference] = built.RepoDigest
+			continue
+		}
+		img, err := NewImage(ctx, resName, &ImageArgs{
+			SourceLayout: pulumi.StringPtr(bundle),
+			SourceRef:    pulumi.StringPtr(t.Reference),
+			Registry:     pulumi.String(registry),
+			Insecure:     pulumi.BoolPtr(insecure),
+			CA:           optional(c.Talos.Registry.CA),
+			Username:     optional(c.Talos.Registry.Username),
+			Password:     secretOptional(c.Secrets.RegistryPassword),
+			Repository:   pulumi.String(t.Repository),
+			Tag:          pulumi.String(t.Tag),
+			MountFrom:    pulumi.ToStringArray(others(repos, registry+"/"+t.Repository)),
+			Retain:       pulumi.BoolPtr(c.Images.Retain),
+			Jobs:         pulumi.IntPtr(c.Images.Jobs),
+		}, parent, wait)
+		if err != nil {
+			return nil, err
+		}
+		im.Copies[t.Reference] = img
+		digests[t.Reference] = img.Digest
+		sent = append(sent, img.SentBytes)
+	}
+	im.Digests = digests.ToStringMapOutput()
+	im.SentBytes = sumOutputs(sent)
+	return im, ctx.RegisterResourceOutputs(im, pulumi.Map{"digests": im.Digests, "sentBytes": im.SentBytes})
+}
+
+// buildImage builds an image at the site with pulumi-docker and pushes it to the site
+// registry under the mirror scheme, so pods pull it by its own name.
+func buildImage(ctx *pulumi.Context, name, registry string, t siteconfig.Target, b *siteconfig.Build,
+	c *siteconfig.Config, opts ...pulumi.ResourceOption) (*docker.Image, error) {
+	args := &docker.ImageArgs{
+		ImageName: pulumi.String(registry + "/" + t.Repository + ":" + t.Tag),
+		Build: &docker.DockerBuildArgs{
+			Context:    pulumi.StringPtr(b.Context),
+			Dockerfile: optional(b.Dockerfile),
+			Args:       pulumi.ToStringMap(b.Args),
+			Platform:   optional(b.Platform),
+		},
+		Registry: &docker.RegistryArgs{
+			Server:   pulumi.StringPtr(registry),
+			Username: optional(c.Talos.Registry.Username),
+			Password: secretOptional(c.Secrets.RegistryPassword),
+		},
+	}
+	return docker.NewImage(ctx, name, args, opts...)
+}
+
+func others(all []string, self string) []string {
+	out := make([]string, 0, len(all))
+	for _, r := range all {
+		if r != self {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func optional(s string) pulumi.StringPtrInput {
+	if s == "" {
+		return nil
+	}
+	return pulumi.StringPtr(s)
+}
+
+func secretOptional(s siteconfig.Secret) pulumi.StringPtrInput {
+	if s.IsZero() {
+		return nil
+	}
+	return pulumi.ToSecret(pulumi.StringPtr(s.Reveal())).(pulumi.StringPtrOutput)
+}
+
+func sumOutputs(outs []pulumi.Float64Output) pulumi.Float64Output {
+	all := make([]any, len(outs))
+	for i, o := range outs {
+		all[i] = o
+	}
+	return pulumi.All(all...).ApplyT(func(vs []any) float64 {
+		var total float64
+		for _, v := range vs {
+			if f, ok := v.(float64); ok {
+				total += f
+			}
+		}
+		return total
+	}).(pulumi.Float64Output)
+}

@@ -1,0 +1,120 @@
+package images
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"airgap-site/components/internal/mocktest"
+	"airgap-site/components/siteconfig"
+)
+
+const ecr = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+
+func site(t *testing.T, images string) *siteconfig.Config {
+	t.Helper()
+	src := siteconfig.MapSource{
+		Values: map[string]string{
+			siteconfig.KeyNodes:       `[{"name":"cp-1","ip":"10.20.0.11","role":"controlplane"},{"name":"w-1","ip":"10.20.0.12","role":"worker"}]`,
+			siteconfig.KeyObjectStore: `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`,
+			siteconfig.KeyTalos:       `{"upstreams":["docker.io","` + ecr + `"]}`,
+			siteconfig.KeyImages:      images,
+			siteconfig.KeyS3AccessKey: "registry", siteconfig.KeyS3SecretKey: "registry-secret-key",
+		},
+		Secret: map[string]bool{siteconfig.KeyS3AccessKey: true, siteconfig.KeyS3SecretKey: true},
+	}
+	c, _, err := siteconfig.Load(src, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
+	t.Helper()
+	rec := &mocktest.Recorder{}
+	rec.Run(t, func(ctx *pulumi.Context) error {
+		// Stands in for the registry Service the copies wait for.
+		var ready pulumi.CustomResourceState
+		if err := ctx.RegisterResource("kubernetes:core/v1:Service", "registry", nil, &ready); err != nil {
+			return err
+		}
+		_, err := New(ctx, "osaka", Args{Config: c, RegistryReady: []pulumi.Resource{&ready}, ProjectDir: "/site"})
+		return err
+	})
+	return rec
+}
+
+func TestOneImagePerBundledImage(t *testing.T) {
+	c := site(t, `{"bundle":"bundle","list":["nginx:1.27","`+ecr+`/factory/mes-api:7","docker.io/library/redis@sha256:`+strings.Repeat("c", 64)+`"]}`)
+	rec := deploy(t, c)
+	copies := rec.OfType(ImageToken)
+	if len(copies) != 3 {
+		t.Fatalf("%d images, want 3", len(copies))
+	}
+	byRepo := map[string]pulumi.MockResourceArgs{}
+	for _, cp := range copies {
+		byRepo[cp.Inputs["repository"].StringValue()] = cp
+	}
+	want := map[string]string{
+		"docker.io/library/nginx": "1.27",
+		ecr + "/factory/mes-api":  "7",
+		"docker.io/library/redis": "sha256-" + strings.Repeat("c", 64),
+	}
+	for repo, tag := range want {
+		cp, ok := byRepo[repo]
+		if !ok {
+			t.Errorf("no image for %s", repo)
+			continue
+		}
+		in := cp.Inputs
+		if in["tag"].StringValue() != tag || in["registry"].StringValue() != "10.20.0.11:32000" ||
+			in["sourceLayout"].StringValue() != "/site/bundle" || !in["insecure"].BoolValue() {
+			t.Errorf("%s inputs = %v", repo, in)
+		}
+		var mounts []string
+		for _, m := range in["mountFrom"].ArrayValue() {
+			mounts = append(mounts, m.StringValue())
+		}
+		sort.Strings(mounts)
+		if len(mounts) != 2 || strings.Contains(strings.Join(mounts, " "), "10.20.0.11:32000/"+repo+" ") {
+			t.Errorf("%s mountFrom = %v, want the two other repositories", repo, mounts)
+		}
+		if deps := strings.Join(cp.RegisterRPC.GetDependencies(), " "); !strings.Contains(deps, "Service::registry") {
+			t.Errorf("%s does not wait for the registry: %s", repo, deps)
+		}
+		if cp.RegisterRPC.GetVersion() != PluginVersion {
+			t.Errorf("%s asks for plugin version %q", repo, cp.RegisterRPC.GetVersion())
+		}
+	}
+	if byRepo["docker.io/library/nginx"].Inputs["sourceRef"].StringValue() != "docker.io/library/nginx:1.27" {
+		t.Errorf("source reference not normalized")
+	}
+}
+
+// TestSiteBuiltImageUsesDocker covers the pulumi-docker path with mocks only: the docker
+// provider plugin cannot be built here.
+func TestSiteBuiltImageUsesDocker(t *testing.T) {
+	c := site(t, `{"docker":{"host":"unix:///var/run/docker.sock"},"list":[{"image":"docker.io/factory/mes-ui:2.0","build":{"context":"./mes-ui","args":{"VERSION":"2.0"}}}]}`)
+	rec := deploy(t, c)
+	if n := len(rec.OfType(ImageToken)); n != 0 {
+		t.Errorf("%d bundle copies for a site-built image", n)
+	}
+	img := rec.One(t, "docker:index/image:Image")
+	if img["imageName"].StringValue() != "10.20.0.11:32000/docker.io/factory/mes-ui:2.0" {
+		t.Errorf("built image pushed as %v", img["imageName"])
+	}
+	build := img["build"].ObjectValue()
+	if build["context"].StringValue() != "./mes-ui" || build["args"].ObjectValue()["VERSION"].StringValue() != "2.0" {
+		t.Errorf("build = %v", build)
+	}
+	if img["registry"].ObjectValue()["server"].StringValue() != "10.20.0.11:32000" {
+		t.Errorf("registry = %v", img["registry"])
+	}
+	p := rec.One(t, "pulumi:providers:docker")
+	if p["host"].StringValue() != "unix:///var/run/docker.sock" {
+		t.Errorf("docker provider host = %v", p["host"])
+	}
+}

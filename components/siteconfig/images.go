@@ -1,0 +1,168 @@
+package siteconfig
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// KeyImages is the stack config key of the site's images.
+const KeyImages = "images"
+
+// Images are the site's images: copied from the offline bundle into the site registry, or
+// built at the site.
+type Images struct {
+	// Bundle is the bundle directory written by `airgap bundle` (relative to the project).
+	Bundle string `json:"bundle,omitempty"`
+	// Registry is where images are pushed (host:port); empty means the first node's
+	// registry endpoint. Every node's endpoint reaches the same registry.
+	Registry string `json:"registry,omitempty"`
+	// Retain keeps images in the registry when they leave the list.
+	Retain bool `json:"retain,omitempty"`
+	// Jobs bounds parallel blob transfers per image.
+	Jobs int `json:"jobs,omitempty"`
+	// Docker is the Docker daemon that builds the images with a build context.
+	Docker *Docker `json:"docker,omitempty"`
+	// List are the images, by original reference.
+	List []ImageEntry `json:"list"`
+}
+
+// Docker is the daemon used for site-built images.
+type Docker struct {
+	Host string `json:"host"`
+}
+
+// ImageEntry is one image: a reference string, or an object with a build context.
+type ImageEntry struct {
+	Image string `json:"image"`
+	Build *Build `json:"build,omitempty"`
+}
+
+// Build is a Docker build done at the site (pulumi-docker).
+type Build struct {
+	Context    string            `json:"context"`
+	Dockerfile string            `json:"dockerfile,omitempty"`
+	Args       map[string]string `json:"args,omitempty"`
+	Platform   string            `json:"platform,omitempty"`
+}
+
+// UnmarshalJSON accepts "ref" or {image: ref, build: {...}}.
+func (e *ImageEntry) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		e.Image = s
+		return nil
+	}
+	type plain ImageEntry
+	var p plain
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*e = ImageEntry(p)
+	return nil
+}
+
+// Target is where an image lives in the site registry by the mirror scheme: the repository
+// <upstream>/<path> and a tag (digest-only references get a tag named after the digest, as
+// containerd pulls them by digest anyway).
+type Target struct {
+	// Reference is the normalized original reference, e.g. docker.io/library/nginx:1.27.
+	Reference  string
+	Upstream   string
+	Repository string
+	Tag        string
+}
+
+// ImageTarget maps an original image reference onto the site registry.
+func ImageTarget(image string) (Target, error) {
+	ref, err := name.ParseReference(image, name.WeakValidation)
+	if err != nil {
+		return Target{}, fmt.Errorf("parsing image reference %q: %w", image, err)
+	}
+	reg := ref.Context().RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	t := Target{Upstream: reg, Repository: reg + "/" + ref.Context().RepositoryStr()}
+	switch r := ref.(type) {
+	case name.Tag:
+		t.Tag = r.TagStr()
+		t.Reference = t.Repository + ":" + t.Tag
+	case name.Digest:
+		hex := strings.TrimPrefix(r.DigestStr(), "sha256:")
+		t.Tag = "sha256-" + hex
+		t.Reference = t.Repository + "@" + r.DigestStr()
+	}
+	return t, nil
+}
+
+func (v *validator) images(c *Config) {
+	im := &c.Images
+	upstreams := map[string]bool{}
+	for _, u := range c.Talos.Upstreams {
+		upstreams[u] = true
+	}
+	nodes := map[string]bool{}
+	for _, ep := range c.RegistryEndpoints() {
+		nodes[ep] = true
+	}
+	seen := map[string]int{}
+	needsBundle, needsDocker := false, false
+	for i, e := range im.List {
+		f := fmt.Sprintf("images.list[%d]", i)
+		t, err := ImageTarget(e.Image)
+		if e.Image == "" {
+			v.fail(f, "image is required")
+			continue
+		}
+		if err != nil {
+			v.fail(f, "%v", err)
+			continue
+		}
+		if j, dup := seen[t.Reference]; dup {
+			v.fail(f, "%s is also images.list[%d]", t.Reference, j)
+		}
+		seen[t.Reference] = i
+		if !upstreams[t.Upstream] && !nodes[t.Upstream] {
+			v.fail(f, "%s comes from %s, which has no mirror: add %q to talos.upstreams, or nodes cannot pull it by this name",
+				e.Image, t.Upstream, t.Upstream)
+		}
+		if e.Build != nil {
+			needsDocker = true
+			if e.Build.Context == "" {
+				v.fail(f+".build.context", "required: the directory to build")
+			}
+		} else {
+			needsBundle = true
+		}
+	}
+	if needsBundle && im.Bundle == "" {
+		v.fail("images.bundle", "required: the bundle directory written by `airgap bundle` at the office")
+	}
+	if needsDocker && (im.Docker == nil || im.Docker.Host == "") {
+		v.fail("images.docker.host", "required for images with a build context: the Docker daemon that builds them, e.g. unix:///var/run/docker.sock")
+	}
+	if im.Registry != "" {
+		if msg := hostPortProblem(im.Registry); msg != "" {
+			v.fail("images.registry", "%s", msg)
+		}
+	}
+	if im.Jobs < 0 || im.Jobs > 64 {
+		v.fail("images.jobs", "%d: between 1 and 64 (0 means 4)", im.Jobs)
+	}
+}
+
+// ImageRegistry is where images are pushed: images.registry, or the first node's endpoint.
+func (c *Config) ImageRegistry() string {
+	if c.Images.Registry != "" {
+		return c.Images.Registry
+	}
+	if eps := c.RegistryEndpoints(); len(eps) > 0 {
+		return eps[0]
+	}
+	return ""
+}
