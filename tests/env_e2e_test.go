@@ -82,6 +82,10 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: preparing the project:", err)
 		return 1
 	}
+	if err := installProvider(repo, tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: installing the airgap provider:", err)
+		return 1
+	}
 	e2e.policyPack = filepath.Join(tmp, "airgap-site-policy")
 	build := exec.Command("go", "build", "-o", e2e.policyPack, "./policy")
 	build.Dir = repo
@@ -174,6 +178,23 @@ func (s *suite) outputs(t *testing.T, stack string) map[string]any {
 		t.Fatalf("stack outputs: %v\n%s", err, out)
 	}
 	return m
+}
+
+// installProvider builds the airgap provider from this checkout and installs it as plugin
+// airgap 0.1.0, so the suite always runs the code under test.
+func installProvider(repo, tmp string) error {
+	bin := filepath.Join(tmp, "pulumi-resource-airgap")
+	build := exec.Command("go", "build", "-o", bin, "./provider/cmd/pulumi-resource-airgap")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building: %v\n%s", err, out)
+	}
+	install := exec.Command(filepath.Join(e2e.bin, "pulumi"), "plugin", "install", "resource", "airgap", "0.1.0", "--file", bin, "--reinstall")
+	install.Env = append(os.Environ(), "PULUMI_HOME="+pulumiHome(), "PULUMI_SKIP_UPDATE_CHECK=true")
+	if out, err := install.CombinedOutput(); err != nil {
+		return fmt.Errorf("pulumi plugin install: %v\n%s", err, out)
+	}
+	return nil
 }
 
 func pulumiHome() string {

@@ -71,10 +71,44 @@ type Result struct {
 type Known struct {
 	mu    sync.Mutex
 	repos map[string]map[v1.Hash]bool
+	// inflight are uploads under way, per registry and blob: the engine copies images in
+	// parallel, and images that share a base layer would otherwise all upload it at once.
+	inflight map[string]*flight
+}
+
+// flight is one blob upload others may wait for, to mount from its repository afterwards.
+type flight struct {
+	done chan struct{}
+	repo string
+	err  error
 }
 
 // NewKnown returns an empty memory.
-func NewKnown() *Known { return &Known{repos: map[string]map[v1.Hash]bool{}} }
+func NewKnown() *Known {
+	return &Known{repos: map[string]map[v1.Hash]bool{}, inflight: map[string]*flight{}}
+}
+
+// begin registers an upload of h to repo. The first caller leads (and must call end); the
+// others get the leader's flight to wait on.
+func (k *Known) begin(registry string, h v1.Hash, repo string) (f *flight, leader bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := registry + "@" + h.String()
+	if f, ok := k.inflight[key]; ok {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{}), repo: repo}
+	k.inflight[key] = f
+	return f, true
+}
+
+func (k *Known) end(registry string, h v1.Hash, f *flight, err error) {
+	k.mu.Lock()
+	delete(k.inflight, registry+"@"+h.String())
+	k.mu.Unlock()
+	f.err = err
+	close(f.done)
+}
 
 func (k *Known) add(repo string, h v1.Hash) {
 	k.mu.Lock()
@@ -235,6 +269,26 @@ func copyBlob(ctx context.Context, repo name.Repository, b blob, opts Options, r
 			}
 		}
 	}
+	if from == "" {
+		f, leader := opts.Known.begin(repo.RegistryStr(), b.hash, repoName)
+		if leader {
+			err := upload(repo, b, ropts, sent)
+			opts.Known.end(repo.RegistryStr(), b.hash, f, err)
+			if err != nil {
+				return 0, err
+			}
+			opts.Known.add(repoName, b.hash)
+			return uploaded, nil
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		if f.err == nil {
+			from = f.repo
+		}
+	}
 	if from != "" {
 		fromRepo, err := name.NewRepository(from, repoOpts(repo)...)
 		if err == nil {
@@ -247,12 +301,19 @@ func copyBlob(ctx context.Context, repo name.Repository, b blob, opts Options, r
 			}
 		}
 	}
-	layer := &verified{Layer: b.layer, hash: b.hash, size: b.size, sent: sent}
-	if err := remote.WriteLayer(repo, layer, ropts...); err != nil {
-		return 0, fmt.Errorf("uploading blob %s to %s: %w", b.hash, repo, err)
+	if err := upload(repo, b, ropts, sent); err != nil {
+		return 0, err
 	}
 	opts.Known.add(repoName, b.hash)
 	return uploaded, nil
+}
+
+func upload(repo name.Repository, b blob, ropts []remote.Option, sent *atomic.Int64) error {
+	layer := &verified{Layer: b.layer, hash: b.hash, size: b.size, sent: sent}
+	if err := remote.WriteLayer(repo, layer, ropts...); err != nil {
+		return fmt.Errorf("uploading blob %s to %s: %w", b.hash, repo, err)
+	}
+	return nil
 }
 
 func repoOpts(repo name.Repository) []name.Option {

@@ -177,3 +177,27 @@ func TestCorruptSourceFailsClearly(t *testing.T) {
 		t.Errorf("the tag exists although a blob failed")
 	}
 }
+
+// TestParallelCopiesShareUploads: images sharing a base layer, copied at the same time in one
+// process (as the engine does), upload the base once.
+func TestParallelCopiesShareUploads(t *testing.T) {
+	reg := newRegistry(t)
+	a, b := sharedBaseImages(t)
+	known := NewKnown()
+	errs := make(chan error, 2)
+	for i, img := range []v1.Image{a, b} {
+		go func() {
+			_, err := Copy(context.Background(), Source{Image: img}, reg.ref(t, "docker.io/library/img"+string(rune('a'+i))+":1"), Options{Known: known})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 2 tops + 2 configs + 1 base.
+	if n := reg.uploads.Load(); n != 5 {
+		t.Errorf("%d uploads, want 5 (the shared base once)", n)
+	}
+}

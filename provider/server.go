@@ -1,0 +1,380 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/provider"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"airgap-site/provider/imagesync"
+)
+
+// Name and Version of the plugin.
+const (
+	Name    = "airgap"
+	Version = "0.1.0"
+)
+
+// Logger is what the server reports progress through: the engine's host in the plugin, a
+// recorder in tests.
+type Logger interface {
+	Log(ctx context.Context, sev diag.Severity, urn resource.URN, msg string) error
+	LogStatus(ctx context.Context, sev diag.Severity, urn resource.URN, msg string) error
+}
+
+// Server implements the provider's gRPC interface.
+type Server struct {
+	pulumirpc.UnimplementedResourceProviderServer
+	log   Logger
+	known *imagesync.Known
+}
+
+// New returns a provider server reporting through log (nil: silent).
+func New(log Logger) *Server { return &Server{log: log, known: imagesync.NewKnown()} }
+
+// Main serves the provider as a plugin.
+func Main() error {
+	return provider.Main(Name, func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
+		return New(host), nil
+	})
+}
+
+var mopts = plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true, SkipNulls: true}
+
+func unmarshal(s *structpb.Struct) (resource.PropertyMap, error) {
+	return plugin.UnmarshalProperties(s, mopts)
+}
+func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
+	return plugin.MarshalProperties(m, mopts)
+}
+
+func (s *Server) info(ctx context.Context, urn, format string, args ...any) {
+	if s.log != nil {
+		_ = s.log.Log(ctx, diag.Info, resource.URN(urn), fmt.Sprintf(format, args...))
+	}
+}
+
+func (s *Server) status(ctx context.Context, urn, format string, args ...any) {
+	if s.log != nil {
+		_ = s.log.LogStatus(ctx, diag.Info, resource.URN(urn), fmt.Sprintf(format, args...))
+	}
+}
+
+// GetPluginInfo implements the plugin interface.
+func (s *Server) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
+	return &pulumirpc.PluginInfo{Version: Version}, nil
+}
+
+// GetSchema returns the package schema.
+func (s *Server) GetSchema(context.Context, *pulumirpc.GetSchemaRequest) (*pulumirpc.GetSchemaResponse, error) {
+	b, err := json.Marshal(Schema())
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.GetSchemaResponse{Schema: string(b)}, nil
+}
+
+// CheckConfig accepts any provider config: the provider has none.
+func (s *Server) CheckConfig(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
+	return &pulumirpc.CheckResponse{Inputs: req.GetNews()}, nil
+}
+
+// DiffConfig reports no change: there is no provider config.
+func (s *Server) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
+}
+
+// Configure accepts secrets and previews.
+func (s *Server) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true}, nil
+}
+
+// Cancel is a no-op: copies stop with their request contexts.
+func (s *Server) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	return &emptypb.Empty{}, nil
+}
+
+func checkType(t string) error {
+	if t != ImageType {
+		return status.Errorf(codes.InvalidArgument, "unknown resource type %q", t)
+	}
+	return nil
+}
+
+// Check validates references and that the bundle holds the image, before anything is copied.
+func (s *Server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
+	if err := checkType(req.GetType()); err != nil {
+		return nil, err
+	}
+	news, err := unmarshal(req.GetNews())
+	if err != nil {
+		return nil, err
+	}
+	failures := parseInputs(news).validate()
+	keys := make([]string, 0, len(failures))
+	for k := range failures {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []*pulumirpc.CheckFailure
+	for _, k := range keys {
+		out = append(out, &pulumirpc.CheckFailure{Property: k, Reason: failures[k]})
+	}
+	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: out}, nil
+}
+
+// replaceKeys identify the target: changing one is a new image somewhere else.
+var replaceKeys = []string{"registry", "repository", "tag"}
+
+// Diff compares the source's digest, read offline from the bundle, with the digest in state.
+func (s *Server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	olds, err := unmarshal(req.GetOlds())
+	if err != nil {
+		return nil, err
+	}
+	news, err := unmarshal(req.GetNews())
+	if err != nil {
+		return nil, err
+	}
+	oldIn, newIn := parseInputs(olds), parseInputs(news)
+	detailed := map[string]*pulumirpc.PropertyDiff{}
+	var replaces []string
+	for _, k := range replaceKeys {
+		if newIn.isUnknown(k) || field(oldIn, k) != field(newIn, k) {
+			detailed[k] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE, InputDiff: true}
+			replaces = append(replaces, k)
+		}
+	}
+	for _, k := range []string{"sourceLayout", "sourceRef", "sourceRemote", "insecure", "ca", "username", "password", "retain", "jobs", "mountFrom"} {
+		if !news[resource.PropertyKey(k)].DeepEquals(olds[resource.PropertyKey(k)]) {
+			detailed[k] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
+		}
+	}
+	// The content: the bundle's digest against the digest the registry had at the last
+	// up or refresh. A refresh that found the tag moved makes this differ.
+	if newIn.known() {
+		opts, err := newIn.remoteOptions()
+		if err != nil {
+			return nil, err
+		}
+		want, err := newIn.sourceDigest(opts)
+		if err != nil {
+			return nil, err
+		}
+		if v := unwrap(olds["digest"]); !v.IsString() || v.StringValue() != want {
+			detailed["digest"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
+		}
+	} else {
+		detailed["digest"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
+	}
+	if len(detailed) == 0 {
+		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
+	}
+	diffs := make([]string, 0, len(detailed))
+	for k := range detailed {
+		diffs = append(diffs, k)
+	}
+	sort.Strings(diffs)
+	return &pulumirpc.DiffResponse{
+		Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: diffs, Replaces: replaces,
+		DetailedDiff: detailed, HasDetailedDiff: true,
+	}, nil
+}
+
+func field(in imageInputs, k string) string {
+	switch k {
+	case "registry":
+		return in.Registry
+	case "repository":
+		return in.Repository
+	}
+	return in.Tag
+}
+
+// Create copies the image.
+func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+	if err := checkType(req.GetType()); err != nil {
+		return nil, err
+	}
+	ins, err := unmarshal(req.GetProperties())
+	if err != nil {
+		return nil, err
+	}
+	outs, id, err := s.sync(ctx, req.GetUrn(), ins, req.GetPreview())
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.CreateResponse{Id: id, Properties: outs}, nil
+}
+
+// Update copies the image again; only what the registry lacks is sent.
+func (s *Server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+	news, err := unmarshal(req.GetNews())
+	if err != nil {
+		return nil, err
+	}
+	outs, _, err := s.sync(ctx, req.GetUrn(), news, req.GetPreview())
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.UpdateResponse{Properties: outs}, nil
+}
+
+// sync copies (or, in preview, plans) the image and returns its outputs.
+func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap, preview bool) (*structpb.Struct, string, error) {
+	in := parseInputs(ins)
+	outs := ins.Copy()
+	computed := resource.MakeComputed(resource.NewStringProperty(""))
+	if preview {
+		for _, k := range []string{"digest", "mediaType", "platforms", "totalBytes", "sentBytes", "ref"} {
+			outs[resource.PropertyKey(k)] = computed
+		}
+		if in.known() {
+			if opts, err := in.remoteOptions(); err == nil {
+				if d, err := in.sourceDigest(opts); err == nil {
+					outs["digest"] = resource.NewStringProperty(d)
+				}
+			}
+		}
+		st, err := marshal(outs)
+		return st, "", err
+	}
+	if failures := in.validate(); len(failures) > 0 {
+		return nil, "", fmt.Errorf("invalid inputs: %v", failures)
+	}
+	target, err := in.target()
+	if err != nil {
+		return nil, "", err
+	}
+	opts, err := in.remoteOptions()
+	if err != nil {
+		return nil, "", err
+	}
+	src, err := in.source(opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening source of %s: %w", target, err)
+	}
+	start := time.Now()
+	s.status(ctx, urn, "copying to %s ...", target)
+	res, err := imagesync.Copy(ctx, src, target, imagesync.Options{
+		Jobs:      in.Jobs,
+		MountFrom: in.MountFrom,
+		Remote:    opts,
+		Known:     s.known,
+		Progress: func(sent, total int64) {
+			s.status(ctx, urn, "copying to %s: %s of at most %s sent", target, mb(sent), mb(total))
+		},
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("copying to %s: %w", target, err)
+	}
+	s.info(ctx, urn, "%s@%s: %d blobs uploaded, %d mounted, %d already there; %s sent of %s in %.1fs",
+		target, res.Digest, res.BlobsUploaded, res.BlobsMounted, res.BlobsExisting, mb(res.SentBytes), mb(res.TotalBytes),
+		time.Since(start).Seconds())
+	outs["digest"] = resource.NewStringProperty(res.Digest.String())
+	outs["mediaType"] = resource.NewStringProperty(string(res.MediaType))
+	platforms := make([]resource.PropertyValue, 0, len(res.Platforms))
+	for _, p := range res.Platforms {
+		platforms = append(platforms, resource.NewStringProperty(p))
+	}
+	outs["platforms"] = resource.NewArrayProperty(platforms)
+	outs["totalBytes"] = resource.NewNumberProperty(float64(res.TotalBytes))
+	outs["sentBytes"] = resource.NewNumberProperty(float64(res.SentBytes))
+	outs["ref"] = resource.NewStringProperty(target.String())
+	st, err := marshal(outs)
+	return st, target.String(), err
+}
+
+// Read reports what the registry holds under the tag: gone (empty id) or its digest, which a
+// following up compares with the bundle.
+func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+	state, err := unmarshal(req.GetProperties())
+	if err != nil {
+		return nil, err
+	}
+	in := parseInputs(state)
+	target, err := in.target()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := in.remoteOptions()
+	if err != nil {
+		return nil, err
+	}
+	desc, err := remote.Head(target, append(opts, remote.WithContext(ctx))...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		s.info(ctx, req.GetUrn(), "%s is gone from the registry", target)
+		return &pulumirpc.ReadResponse{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", target, err)
+	}
+	if old := unwrap(state["digest"]); old.IsString() && old.StringValue() != desc.Digest.String() {
+		s.info(ctx, req.GetUrn(), "%s now points at %s (was %s)", target, desc.Digest, old.StringValue())
+	}
+	state["digest"] = resource.NewStringProperty(desc.Digest.String())
+	outs, err := marshal(state)
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: outs, Inputs: req.GetInputs()}, nil
+}
+
+// Delete removes the tag unless retain is set.
+func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	state, err := unmarshal(req.GetProperties())
+	if err != nil {
+		return nil, err
+	}
+	in := parseInputs(state)
+	target, err := in.target()
+	if err != nil {
+		return nil, err
+	}
+	if in.Retain {
+		s.info(ctx, req.GetUrn(), "retaining %s in the registry", target)
+		return &emptypb.Empty{}, nil
+	}
+	opts, err := in.remoteOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, remote.WithContext(ctx))
+	err = remote.Delete(target, opts...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return &emptypb.Empty{}, nil
+	}
+	if err != nil {
+		// Registries that cannot delete a tag delete the manifest by digest.
+		if d := unwrap(state["digest"]); d.IsString() {
+			err = remote.Delete(target.Context().Digest(d.StringValue()), opts...)
+			if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deleting %s: %w", target, err)
+	}
+	s.info(ctx, req.GetUrn(), "deleted %s", target)
+	return &emptypb.Empty{}, nil
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

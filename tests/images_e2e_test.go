@@ -1,0 +1,330 @@
+//go:build e2e
+
+package tests
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"airgap-site/bundle"
+	"airgap-site/components/registry"
+)
+
+// registryCounter is a reverse proxy in front of the real registry that counts what clients
+// send: upload sessions, mounts and uploaded bytes. It is how the suite sees that a second
+// up uploads nothing and that shared layers are mounted.
+type registryCounter struct {
+	addr                   string
+	uploads, mounts, bytes atomic.Int64
+}
+
+func newRegistryCounter(t *testing.T, backend string) *registryCounter {
+	t.Helper()
+	c := &registryCounter{}
+	target, _ := url.Parse("http://" + backend)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{Proxy: nil}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/") {
+			if r.URL.Query().Get("mount") != "" {
+				c.mounts.Add(1)
+			} else {
+				c.uploads.Add(1)
+			}
+		}
+		if (r.Method == http.MethodPatch || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/blobs/uploads/") && r.ContentLength > 0 {
+			c.bytes.Add(r.ContentLength)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c.addr = strings.TrimPrefix(srv.URL, "http://")
+	return c
+}
+
+func (c *registryCounter) snapshot() [3]int64 {
+	return [3]int64{c.uploads.Load(), c.mounts.Load(), c.bytes.Load()}
+}
+
+// s3Registry runs the real registry with the rendered config on the test bed's S3 server,
+// in a bucket prefix of its own.
+func s3Registry(t *testing.T, addr, root string) (stop func(), configYAML string, env []string) {
+	t.Helper()
+	cfg, err := registry.Render(registry.Input{
+		Storage:  registry.StorageInput{Endpoint: e2e.site.S3Endpoint, Region: e2e.site.S3Region, Bucket: e2e.site.Bucket, RootDirectory: root},
+		LogLevel: "warn",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, _ := cfg.YAML()
+	env = []string{
+		registry.EnvAccessKey + "=" + e2e.site.AccessKey,
+		registry.EnvSecretKey + "=" + e2e.site.SecretKey,
+		registry.EnvHTTPSecret + "=e2e-http-secret",
+		"OTEL_TRACES_EXPORTER=none",
+	}
+	return runRegistry(t, string(y), env, addr), string(y), env
+}
+
+// layeredImages returns images that share one base layer, as real bundles do.
+func layeredImages(t *testing.T, n int, baseSize, topSize int64) []v1.Image {
+	t.Helper()
+	base, err := random.Layer(baseSize, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []v1.Image
+	for i := 0; i < n; i++ {
+		top, err := random.Layer(topSize, types.DockerLayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := mutate.AppendLayers(empty.Image, base, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", "amd64"
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, img)
+	}
+	return out
+}
+
+func writeBundle(t *testing.T, dir string, images map[string]v1.Image, indexes map[string]v1.ImageIndex) {
+	t.Helper()
+	w, err := bundle.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, img := range images {
+		if _, err := w.AddImage(ref, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ref, idx := range indexes {
+		if _, err := w.AddIndex(ref, idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImages drives airgap:index:Image through the real engine against the real registry on
+// the real S3 server: create, a no-op second up, one changed image, drift repaired after a
+// refresh, and bad sources failing cleanly.
+func TestImages(t *testing.T) {
+	s := &e2e
+	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	stopRegistry, _, _ := s3Registry(t, regAddr, "/images-e2e")
+	defer func() { stopRegistry() }()
+	counter := newRegistryCounter(t, regAddr)
+
+	bundleDir := filepath.Join(t.TempDir(), "bundle")
+	imgs := layeredImages(t, 3, 4<<20, 1<<20)
+	idx, err := random.Index(512<<10, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := []string{"docker.io/library/alpha:1", "docker.io/library/beta:1", ecrHost + "/factory/gamma:3"}
+	images := map[string]v1.Image{}
+	for i, r := range refs {
+		images[r] = imgs[i]
+	}
+	writeBundle(t, bundleDir, images, map[string]v1.ImageIndex{"ghcr.io/org/multi:2": idx})
+
+	stack := "images"
+	s.mustPulumi(t, "stack", "init", stack)
+	list := `["docker.io/library/alpha:1","docker.io/library/beta:1","` + ecrHost + `/factory/gamma:3","ghcr.io/org/multi:2"]`
+	writeStackConfig(t, stack, fmt.Sprintf(`config:
+  airgap-site:nodes:
+    - {name: node-1, ip: 127.0.0.11, role: controlplane}
+  airgap-site:registry: {namespace: images-registry, nodePort: 32002, replicas: 1}
+  airgap-site:objectStore: {kind: external, endpoint: %q}
+  airgap-site:talos:
+    upstreams: [docker.io, ghcr.io, %s]
+  airgap-site:images:
+    bundle: %q
+    registry: %q
+    list: %s
+`, s.site.S3Endpoint, ecrHost, bundleDir, counter.addr, list))
+	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
+	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
+
+	pullDigest := func(t *testing.T, repo, tag string) v1.Hash {
+		t.Helper()
+		ref, _ := name.ParseReference(regAddr+"/"+repo+":"+tag, name.Insecure)
+		desc, err := remote.Head(ref)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		return desc.Digest
+	}
+
+	t.Run("create", func(t *testing.T) {
+		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		for r, img := range images {
+			want, _ := img.Digest()
+			repo, tag, _ := strings.Cut(r, ":")
+			if strings.HasPrefix(r, ecrHost) {
+				repo, tag = ecrHost+"/factory/gamma", "3"
+			}
+			if got := pullDigest(t, repo, tag); got != want {
+				t.Errorf("%s: registry has %s, bundle %s", r, got, want)
+			}
+		}
+		want, _ := idx.Digest()
+		if got := pullDigest(t, "ghcr.io/org/multi", "2"); got != want {
+			t.Errorf("index: registry has %s, bundle %s", got, want)
+		}
+		// The base layer is shared by three images in three repositories: uploaded once,
+		// mounted into the others.
+		if m := counter.mounts.Load(); m < 2 {
+			t.Errorf("shared base layer mounted %d times, want 2", m)
+		}
+		outputs := s.outputs(t, stack)
+		digests, _ := outputs["imageDigests"].(map[string]any)
+		if len(digests) != 4 {
+			t.Errorf("imageDigests = %v", outputs["imageDigests"])
+		}
+		t.Logf("first up: %d uploads, %d mounts, %.1f MB sent (imageBytesSent %v)",
+			counter.uploads.Load(), counter.mounts.Load(), float64(counter.bytes.Load())/1e6, outputs["imageBytesSent"])
+	})
+
+	t.Run("second up uploads nothing", func(t *testing.T) {
+		before := counter.snapshot()
+		out := s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		if after := counter.snapshot(); after != before {
+			t.Errorf("no-op up sent data: uploads/mounts/bytes %v -> %v\n%s", before, after, lastLines(out, 15))
+		}
+	})
+
+	t.Run("one changed image updates only that image", func(t *testing.T) {
+		changed := layeredImages(t, 1, 1<<20, 512<<10)[0]
+		writeBundle(t, bundleDir, map[string]v1.Image{"docker.io/library/beta:1": changed}, nil)
+		out, err := s.pulumi(t, "preview", "-s", stack, "--diff")
+		if err != nil || !strings.Contains(out, "1 to update") {
+			t.Fatalf("preview after changing one image: %v\n%s", err, lastLines(out, 20))
+		}
+		before := counter.uploads.Load()
+		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		want, _ := changed.Digest()
+		if got := pullDigest(t, "docker.io/library/beta", "1"); got != want {
+			t.Errorf("beta:1 is %s, want %s", got, want)
+		}
+		// Its two layers and config are new; nothing else was uploaded.
+		if n := counter.uploads.Load() - before; n != 3 {
+			t.Errorf("%d blob uploads for one changed image, want 3", n)
+		}
+	})
+
+	t.Run("deleted tag is drift, refresh shows it, up repairs it", func(t *testing.T) {
+		digest := pullDigest(t, "docker.io/library/alpha", "1")
+		ref, _ := name.ParseReference(regAddr+"/docker.io/library/alpha@"+digest.String(), name.Insecure)
+		if err := remote.Delete(ref); err != nil {
+			t.Fatalf("deleting alpha:1 in the registry: %v", err)
+		}
+		out := s.mustPulumi(t, "refresh", "-s", stack, "--yes", "--skip-preview")
+		if !strings.Contains(out, "deleted") && !strings.Contains(out, "gone") {
+			t.Errorf("refresh did not report the deleted tag:\n%s", lastLines(out, 20))
+		}
+		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		if got := pullDigest(t, "docker.io/library/alpha", "1"); got != digest {
+			t.Errorf("alpha:1 after repair is %s, want %s", got, digest)
+		}
+	})
+
+	t.Run("unknown reference fails before anything is copied", func(t *testing.T) {
+		before, _ := s.pulumi(t, "stack", "export", "-s", stack)
+		s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.list[4]", "docker.io/library/missing:9")
+		defer s.mustPulumi(t, "config", "rm", "-s", stack, "--path", "images.list[4]")
+		out, err := s.pulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		if err == nil {
+			t.Fatalf("up with an image missing from the bundle succeeded:\n%s", lastLines(out, 20))
+		}
+		if !strings.Contains(out, "docker.io/library/missing:9") || !strings.Contains(out, "not in bundle") {
+			t.Errorf("error does not name the missing image:\n%s", lastLines(out, 20))
+		}
+		after, _ := s.pulumi(t, "stack", "export", "-s", stack)
+		if strings.Count(after, `"airgap:index:Image"`) != strings.Count(before, `"airgap:index:Image"`) {
+			t.Errorf("state changed by a failed image")
+		}
+	})
+
+	t.Run("corrupt blob fails that image clearly", func(t *testing.T) {
+		bad := layeredImages(t, 1, 256<<10, 256<<10)[0]
+		writeBundle(t, bundleDir, map[string]v1.Image{"docker.io/library/delta:1": bad}, nil)
+		layers, _ := bad.Layers()
+		d, _ := layers[1].Digest()
+		blobPath := filepath.Join(bundleDir, "blobs", "sha256", d.Hex)
+		good, err := os.ReadFile(blobPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		corrupt := append([]byte(nil), good...)
+		corrupt[len(corrupt)/2] ^= 0xff
+		if err := os.WriteFile(blobPath, corrupt, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.list[4]", "docker.io/library/delta:1")
+		out, err := s.pulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		if err == nil || !strings.Contains(out, "corrupt") {
+			t.Fatalf("corrupt blob: err %v\n%s", err, lastLines(out, 20))
+		}
+		// Restored, the next up converges.
+		if err := os.WriteFile(blobPath, good, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		want, _ := bad.Digest()
+		if got := pullDigest(t, "docker.io/library/delta", "1"); got != want {
+			t.Errorf("delta:1 is %s, want %s", got, want)
+		}
+	})
+}
+
+// writeStackConfig appends a config block to the stack file `stack init` wrote (nothing when
+// block is empty).
+func writeStackConfig(t *testing.T, stack, block string) {
+	t.Helper()
+	if block == "" {
+		return
+	}
+	path := filepath.Join(e2e.project, "Pulumi."+stack+".yaml")
+	head, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(head, []byte(block)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setSecrets(t *testing.T, stack string, kv map[string]string) {
+	t.Helper()
+	for k, v := range kv {
+		e2e.mustPulumi(t, "config", "set", "-s", stack, "--secret", "airgap-site:"+k, v)
+	}
+}
