@@ -8,9 +8,8 @@ SHELL := /bin/bash
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: ## build the pinned toolchain and test bed (skips what is built), and the policy pack
+setup: ## build the pinned toolchain and test bed (skips what is built), the provider, policy pack and CLI
 	scripts/setup.sh
-	go build -o .state/bin/airgap-site-policy ./policy
 
 unit: ## go vet and unit tests: renderers, validation, component graph (no external binary)
 	go vet ./...

@@ -22,6 +22,7 @@ K8S_PROVIDER_VERSION=4.25.0
 # The proxy serves provider/v4 only as this pseudo-version, which is the v4.25.0 source.
 K8S_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
 K8S_VERSION=1.33.13
+AIRGAP_PROVIDER_VERSION=0.1.0 # provider.Version in provider/server.go
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 mkdir -p "$BIN" "$PROVIDERS" "$SRC"
 
@@ -146,6 +147,26 @@ plugins() {
 	echo "$stamp" >"$home/.kubernetes-plugin.pin"
 }
 
+# The project's own binaries: the airgap provider plugin (installed into PULUMI_HOME when its
+# build changes), the policy pack and the operator CLI (in .state/bin). Go's build cache makes
+# an unchanged rebuild take about a second.
+project_binaries() {
+	local home=${PULUMI_HOME:-$CACHE/pulumi-home} out=$REPO/.state/bin sum
+	mkdir -p "$out"
+	log "building the airgap provider, the policy pack and the airgap CLI"
+	go build -C "$REPO" -o "$PROVIDERS/pulumi-resource-airgap" ./provider/cmd/pulumi-resource-airgap
+	go build -C "$REPO" -o "$out/airgap-site-policy" ./policy
+	go build -C "$REPO" -o "$out/airgap" ./cmd/airgap
+	sum=$(sha256sum "$PROVIDERS/pulumi-resource-airgap" | cut -c1-16)
+	if [ "$(cat "$home/.airgap-plugin.pin" 2>/dev/null)" != "$sum" ]; then
+		log "installing airgap plugin $AIRGAP_PROVIDER_VERSION into $home"
+		mkdir -p "$home"
+		PULUMI_HOME=$home PULUMI_SKIP_UPDATE_CHECK=true "$BIN/pulumi" plugin install resource airgap \
+			"$AIRGAP_PROVIDER_VERSION" --file "$PROVIDERS/pulumi-resource-airgap" --reinstall
+		echo "$sum" >"$home/.airgap-plugin.pin"
+	fi
+}
+
 all() {
 	debian_packages
 	pulumi_cli
@@ -154,6 +175,7 @@ all() {
 	kubernetes_provider
 	plugins
 	kubernetes_control_plane
+	project_binaries
 }
 
 # main runs last, so bash has parsed the whole file before any step runs (editing the script

@@ -143,9 +143,24 @@ func (s *suite) pulumiIn(t *testing.T, project string, args ...string) (string, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, "pulumi"), append(args, "--non-interactive")...)
-	cmd.Dir = project
-	cmd.Env = append(os.Environ(),
+	cmd := s.pulumiCommand(project, args...)
+	cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	cmd.Dir, cmd.Env = project, s.pulumiEnv()
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("pulumi %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
+	return string(out), err
+}
+
+// pulumiCommand is the pulumi command for a project, not yet started.
+func (s *suite) pulumiCommand(project string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(s.bin, "pulumi"), append(args, "--non-interactive")...)
+	cmd.Dir, cmd.Env = project, s.pulumiEnv()
+	return cmd
+}
+
+func (s *suite) pulumiEnv() []string {
+	return append(os.Environ(),
 		"PATH="+s.bin+":"+os.Getenv("PATH"),
 		"PULUMI_HOME="+pulumiHome(),
 		"PULUMI_SKIP_UPDATE_CHECK=true",
@@ -153,10 +168,6 @@ func (s *suite) pulumiIn(t *testing.T, project string, args ...string) (string, 
 		"PULUMI_CONFIG_PASSPHRASE=airgap-dev",
 		"KUBECONFIG="+s.site.Kubeconfig,
 	)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("pulumi %s (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
-	return string(out), err
 }
 
 // mustPulumi is pulumi that fails the test on a non-zero exit, showing the output.

@@ -4,6 +4,7 @@ package tests
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -32,11 +34,18 @@ import (
 type registryCounter struct {
 	addr                   string
 	uploads, mounts, bytes atomic.Int64
+	// throttle, when set, slows upload bodies to about this many bytes per second.
+	throttle int64
 }
 
 func newRegistryCounter(t *testing.T, backend string) *registryCounter {
 	t.Helper()
-	c := &registryCounter{}
+	return newThrottledCounter(t, backend, 0)
+}
+
+func newThrottledCounter(t *testing.T, backend string, bytesPerSecond int64) *registryCounter {
+	t.Helper()
+	c := &registryCounter{throttle: bytesPerSecond}
 	target, _ := url.Parse("http://" + backend)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = &http.Transport{Proxy: nil}
@@ -48,8 +57,13 @@ func newRegistryCounter(t *testing.T, backend string) *registryCounter {
 				c.uploads.Add(1)
 			}
 		}
-		if (r.Method == http.MethodPatch || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/blobs/uploads/") && r.ContentLength > 0 {
-			c.bytes.Add(r.ContentLength)
+		if (r.Method == http.MethodPatch || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/blobs/uploads/") {
+			if r.ContentLength > 0 {
+				c.bytes.Add(r.ContentLength)
+			}
+			if c.throttle > 0 {
+				r.Body = &slowReader{r: r.Body, perSecond: c.throttle}
+			}
 		}
 		proxy.ServeHTTP(w, r)
 	}))
@@ -326,5 +340,93 @@ func setSecrets(t *testing.T, stack string, kv map[string]string) {
 	t.Helper()
 	for k, v := range kv {
 		e2e.mustPulumi(t, "config", "set", "-s", stack, "--secret", "airgap-site:"+k, v)
+	}
+}
+
+// slowReader paces a request body, so a test can act in the middle of an upload.
+type slowReader struct {
+	r         io.ReadCloser
+	perSecond int64
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(p) > 64<<10 {
+		p = p[:64<<10]
+	}
+	n, err := s.r.Read(p)
+	time.Sleep(time.Duration(int64(n) * int64(time.Second) / s.perSecond))
+	return n, err
+}
+
+func (s *slowReader) Close() error { return s.r.Close() }
+
+// TestImagesInterruptedCopy kills the registry in the middle of a large copy, restarts it and
+// runs up again, several times: every run converges with verified digests, nothing corrupt.
+func TestImagesInterruptedCopy(t *testing.T) {
+	s := &e2e
+	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	stop, _, _ := s3Registry(t, regAddr, "/interrupt-e2e")
+	counter := newThrottledCounter(t, regAddr, 8<<20)
+	bundleDir := filepath.Join(t.TempDir(), "bundle")
+	const ref = "docker.io/library/big:1"
+
+	stack := "interrupt"
+	s.mustPulumi(t, "stack", "init", stack)
+	writeStackConfig(t, stack, fmt.Sprintf(`config:
+  airgap-site:nodes:
+    - {name: node-1, ip: 127.0.0.11, role: controlplane}
+  airgap-site:registry: {namespace: interrupt-registry, nodePort: 32003, replicas: 1}
+  airgap-site:objectStore: {kind: external, endpoint: %q}
+  airgap-site:images: {bundle: %q, registry: %q, list: [%q]}
+`, s.site.S3Endpoint, bundleDir, counter.addr, ref))
+	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
+	defer func() { s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview") }()
+
+	for round := 1; round <= 3; round++ {
+		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
+			img := layeredImages(t, 1, 24<<20, 1<<20)[0]
+			writeBundle(t, bundleDir, map[string]v1.Image{ref: img}, nil)
+			start := counter.bytes.Load()
+
+			cmd := s.pulumiCommand(s.project, "up", "-s", stack, "--yes", "--skip-preview")
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(3 * time.Minute)
+			for counter.bytes.Load()-start < 4<<20 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			stop() // the registry dies mid-upload
+			err := cmd.Wait()
+			t.Logf("interrupted up after %.1f MB: err=%v", float64(counter.bytes.Load()-start)/1e6, err)
+			if err == nil {
+				t.Fatalf("up succeeded although the registry was killed mid-copy:\n%s", lastLines(out.String(), 15))
+			}
+
+			stop, _, _ = s3Registry(t, regAddr, "/interrupt-e2e")
+			s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+			r, _ := name.ParseReference(regAddr+"/docker.io/library/big:1", name.Insecure)
+			got, err := remote.Image(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := img.Digest()
+			if d, _ := got.Digest(); d != want {
+				t.Fatalf("registry has %s, bundle %s", d, want)
+			}
+			layers, _ := got.Layers()
+			for _, l := range layers {
+				rc, err := l.Compressed() // verifies the digest as it reads
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.Copy(io.Discard, rc); err != nil {
+					t.Errorf("layer corrupt after recovery: %v", err)
+				}
+				rc.Close()
+			}
+		})
 	}
 }

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"airgap-site/bundle"
+)
+
+// bundleOptions are the flags of `airgap bundle`, plus what tests replace.
+type bundleOptions struct {
+	Images      string
+	Out         string
+	Platforms   []string
+	Insecure    []string
+	Concurrency int
+
+	Stderr    io.Writer
+	Keychain  authn.Keychain    // nil: authn.DefaultKeychain
+	Transport http.RoundTripper // nil: http.DefaultTransport
+	Interval  time.Duration     // between byte-progress lines; 0: 2s
+}
+
+func newBundleCmd() *cobra.Command {
+	o := bundleOptions{Concurrency: 4}
+	cmd := &cobra.Command{
+		Use:   "bundle --images images.yaml --out DIR",
+		Short: "Pull images into a bundle (online, at the office)",
+		Long: `Pull every image listed in images.yaml into the bundle at DIR: an OCI layout plus
+bundle.json, carried to the site. images.yaml is a list, or {images: [...]}, of references
+or {image: ref, build: {...}} objects; the latter are built at the site and skipped here.
+
+Multi-arch images are kept as-is (same digest as upstream) unless --platform is given.
+A bundle can be added to: an image already in it is replaced. Images that fail are
+reported and the command exits non-zero, but the others are kept.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			o.Stderr = cmd.ErrOrStderr()
+			return runBundle(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Images, "images", "", "images file (YAML)")
+	f.StringVar(&o.Out, "out", "", "bundle directory (created, or added to)")
+	f.StringArrayVar(&o.Platforms, "platform", nil, "keep only this platform of multi-arch images, e.g. linux/amd64 (repeatable)")
+	f.StringArrayVar(&o.Insecure, "insecure-registry", nil, "registry host[:port] reached over plain http or unverified TLS (repeatable)")
+	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "images pulled at once")
+	_ = cmd.MarkFlagRequired("images")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// runBundle pulls the listed images into the bundle. It keeps going past failures and
+// returns an error naming the images that failed.
+func runBundle(ctx context.Context, o bundleOptions) error {
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.Interval <= 0 {
+		o.Interval = 2 * time.Second
+	}
+	if o.Concurrency < 1 {
+		return fmt.Errorf("--concurrency must be at least 1, not %d", o.Concurrency)
+	}
+	data, err := os.ReadFile(o.Images)
+	if err != nil {
+		return fmt.Errorf("reading images: %w", err)
+	}
+	list, err := parseImages(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Images, err)
+	}
+	p, err := newPuller(o.Insecure, o.Platforms, o.Keychain, o.Transport)
+	if err != nil {
+		return err
+	}
+	w, err := bundle.Create(o.Out)
+	if err != nil {
+		return err
+	}
+	for _, ref := range list.Build {
+		fmt.Fprintf(o.Stderr, "skipping %s: built at the site\n", ref)
+	}
+
+	start := time.Now()
+	prog := newProgress(o.Stderr, len(list.Refs), o.Interval)
+	var (
+		g      errgroup.Group
+		mu     sync.Mutex
+		failed = map[int]string{}
+	)
+	g.SetLimit(o.Concurrency)
+	for i, ref := range list.Refs {
+		g.Go(func() error {
+			if ctx.Err() != nil { // interrupted: do not start more
+				mu.Lock()
+				failed[i] = ref
+				mu.Unlock()
+				return nil
+			}
+			j := prog.start(i+1, ref)
+			e, err := p.add(ctx, w, ref, j)
+			prog.end(j, e.Size, err)
+			if err != nil {
+				mu.Lock()
+				failed[i] = ref
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // the goroutines report failures through failed
+	prog.close()
+
+	// bundle.json records whatever did succeed.
+	closeErr := w.Close()
+	stored, _ := blobBytes(o.Out)
+	fmt.Fprintf(o.Stderr, "bundled %d of %d images in %s: %s pulled, %s of unique blobs in %s\n",
+		len(list.Refs)-len(failed), len(list.Refs), humanDuration(time.Since(start)),
+		humanBytes(prog.pulled.Load()), humanBytes(stored), o.Out)
+	if closeErr != nil {
+		return closeErr
+	}
+	if len(failed) > 0 {
+		idx := make([]int, 0, len(failed))
+		for i := range failed {
+			idx = append(idx, i)
+		}
+		sort.Ints(idx)
+		names := make([]string, len(idx))
+		for k, i := range idx {
+			names[k] = failed[i]
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %d of %d images not bundled: %s", len(failed), len(list.Refs), strings.Join(names, ", "))
+		}
+		return fmt.Errorf("%d of %d images failed: %s", len(failed), len(list.Refs), strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// blobBytes is the size of the bundle's blobs, each stored once.
+func blobBytes(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(filepath.Join(dir, "blobs"), func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() && !strings.HasSuffix(d.Name(), ".partial") {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			n += info.Size()
+		}
+		return nil
+	})
+	return n, err
+}

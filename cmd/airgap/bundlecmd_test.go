@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"airgap-site/bundle"
+)
+
+// source pushes two images sharing a base layer and a 2-platform index to an in-memory
+// registry and returns its host and the references with their digests.
+func source(t *testing.T) (host string, digests map[string]string) {
+	t.Helper()
+	host = sourceRegistry(t)
+	base := layer(t)
+	one, two := image(t, "linux/amd64", base, layer(t)), image(t, "linux/amd64", base, layer(t))
+	multi := index(t, layer(t), "linux/amd64", "linux/arm64")
+	digests = map[string]string{
+		host + "/library/one:1": digestOf(t, one).String(),
+		host + "/team/two:2":    digestOf(t, two).String(),
+		host + "/multi/arch:3":  digestOf(t, multi).String(),
+	}
+	if err := remote.Write(ref(t, host+"/library/one:1"), one); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref(t, host+"/team/two:2"), two); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref(t, host+"/multi/arch:3"), multi); err != nil {
+		t.Fatal(err)
+	}
+	return host, digests
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "images.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// rewrite sends requests for /v2/<from>/... to /v2/<to>/...: go-containerregistry cannot
+// name a repository with a port in it (<server>/127.0.0.1:port/x), which is what containerd
+// asks a mirror for when the upstream has a port.
+type rewrite struct{ from, to string }
+
+func (rw rewrite) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Path = strings.Replace(r.URL.Path, "/v2/"+rw.from+"/", "/v2/"+rw.to+"/", 1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestBundleAndServe(t *testing.T) {
+	host, digests := source(t)
+	images := writeFile(t, fmt.Sprintf(`images:
+  - %[1]s/library/one:1
+  - image: %[1]s/team/two:2
+  - %[1]s/multi/arch:3
+  - image: factory/scanner:1
+    build: {context: ./scanner}
+`, host))
+	out := filepath.Join(t.TempDir(), "bundle")
+	var stderr bytes.Buffer
+	err := runBundle(context.Background(), bundleOptions{
+		Images: images, Out: out, Insecure: []string{host}, Concurrency: 2,
+		Stderr: &stderr, Keychain: authn.NewMultiKeychain(), Interval: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("runBundle: %v\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	for _, want := range []string{"skipping docker.io/factory/scanner:1: built at the site", "[1/3] ", "[3/3] ",
+		host + "/multi/arch:3 ... ", "bundled 3 of 3 images"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("output lacks %q:\n%s", want, log)
+		}
+	}
+
+	b, err := bundle.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, want := range digests {
+		d, err := b.Lookup(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Digest.String() != want {
+			t.Errorf("%s: bundled digest %s, want %s", r, d.Digest, want)
+		}
+	}
+	if n := len(b.Entries()); n != 3 {
+		t.Errorf("bundle.json has %d entries, want 3", n)
+	}
+	if _, err := b.Lookup("factory/scanner:1"); err == nil {
+		t.Error("a site-built image was bundled")
+	}
+
+	// Serve the bundle and pull every image back by its mirror-scheme name.
+	served := serveBundle(t, out)
+	opt := remote.WithTransport(rewrite{from: "src.test", to: host})
+	for r, want := range digests {
+		mirrored := served + "/src.test/" + strings.TrimPrefix(r, host+"/")
+		if strings.HasSuffix(r, "/multi/arch:3") {
+			idx, err := remote.Index(ref(t, mirrored), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := digestOf(t, idx).String(); got != want {
+				t.Errorf("%s: served digest %s, want %s", r, got, want)
+			}
+			if err := validate.Index(idx); err != nil {
+				t.Errorf("%s: %v", r, err)
+			}
+			continue
+		}
+		img, err := remote.Image(ref(t, mirrored), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := digestOf(t, img).String(); got != want {
+			t.Errorf("%s: served digest %s, want %s", r, got, want)
+		}
+		if err := validate.Image(img); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+	// The literal path containerd sends, port and all.
+	resp, _ := do(t, "HEAD", "http://"+served+"/v2/"+host+"/team/two/manifests/2")
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != digests[host+"/team/two:2"] {
+		t.Errorf("HEAD /v2/%s/team/two/manifests/2 = %d %v", host, resp.StatusCode, resp.Header)
+	}
+	if resp, _ := do(t, "PUT", "http://"+served+"/v2/"+host+"/team/two/manifests/2"); resp.StatusCode != 405 {
+		t.Errorf("PUT = %d, want 405", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", "http://"+served+"/v2/"+host+"/team/missing/manifests/2"); resp.StatusCode != 404 {
+		t.Errorf("GET missing = %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestBundlePlatformsAndFailures(t *testing.T) {
+	host, digests := source(t)
+	pinned := host + "/multi/arch@" + digests[host+"/multi/arch:3"]
+	images := writeFile(t, fmt.Sprintf("- %[1]s/library/one:1\n- %[1]s/multi/arch:3\n- %[1]s/library/missing:1\n- %[2]s\n", host, pinned))
+	out := t.TempDir()
+	var stderr bytes.Buffer
+	err := runBundle(context.Background(), bundleOptions{
+		Images: images, Out: out, Insecure: []string{host}, Platforms: []string{"linux/arm64"},
+		Concurrency: 1, Stderr: &stderr, Keychain: authn.NewMultiKeychain(),
+	})
+	// one:1 is amd64 only and missing:1 does not exist; both are named, the others are kept.
+	if err == nil {
+		t.Fatalf("runBundle succeeded:\n%s", stderr.String())
+	}
+	for _, want := range []string{"2 of 4 images failed", host + "/library/one:1", host + "/library/missing:1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if !strings.Contains(stderr.String(), "image is linux/amd64, not linux/arm64") {
+		t.Errorf("output does not explain the platform mismatch:\n%s", stderr.String())
+	}
+
+	b, err := bundle.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := b.Entries()
+	if len(entries) != 2 || entries[0].Reference != host+"/multi/arch:3" || entries[1].Reference != pinned {
+		t.Fatalf("entries = %+v, want the index by digest and by tag", entries)
+	}
+	// By digest it is kept as-is: filtering would break the digest.
+	if e := entries[1]; e.Digest != digests[host+"/multi/arch:3"] || len(e.Platforms) != 2 {
+		t.Errorf("pinned entry = %+v", e)
+	}
+	// By tag, filtered to arm64: a new index (new digest) with the one child.
+	e := entries[0]
+	if fmt.Sprint(e.Platforms) != "[linux/arm64]" || e.Digest == digests[host+"/multi/arch:3"] {
+		t.Errorf("filtered entry = %+v", e)
+	}
+	idx, err := b.Index(e.Reference)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Error(err)
+	}
+	if _, err := b.Lookup(host + "/library/one:1"); err == nil {
+		t.Error("the failed image is in the bundle")
+	}
+
+	// Bad flags fail before anything is pulled.
+	for _, o := range []bundleOptions{
+		{Images: images, Out: t.TempDir(), Concurrency: 0},
+		{Images: images, Out: t.TempDir(), Concurrency: 1, Platforms: []string{"linux"}},
+		{Images: filepath.Join(t.TempDir(), "none.yaml"), Out: t.TempDir(), Concurrency: 1},
+	} {
+		if err := runBundle(context.Background(), o); err == nil {
+			t.Errorf("runBundle(%+v) succeeded", o)
+		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, 12, time.Hour) // ticks by hand below
+	j := p.start(3, "docker.io/library/nginx:1.27")
+	j.add(5_000_000)
+	p.tick() // too early: no line
+	j.start = j.start.Add(-2 * time.Hour)
+	p.tick()
+	p.tick() // nothing new: no line
+	p.end(j, 45_200_000, nil)
+	j2 := p.start(4, "ghcr.io/org/app:1")
+	p.end(j2, 0, fmt.Errorf("pulling ghcr.io/org/app:1: denied"))
+	p.close()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := []string{
+		"[3/12] docker.io/library/nginx:1.27 ...",
+		"[3/12] docker.io/library/nginx:1.27 ... 5.0 MB pulled",
+		"[3/12] docker.io/library/nginx:1.27 ... 45.2 MB in ",
+		"[4/12] ghcr.io/org/app:1 ...",
+		"[4/12] FAILED after ",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("lines:\n%s", buf.String())
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want prefix %q", i, lines[i], w)
+		}
+	}
+	if !strings.Contains(lines[4], "pulling ghcr.io/org/app:1: denied") {
+		t.Errorf("failure line %q does not name the image", lines[4])
+	}
+	if p.pulled.Load() != 5_000_000 {
+		t.Errorf("pulled = %d", p.pulled.Load())
+	}
+	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 45_200_000: "45.2 MB", 1_500_000_000: "1.5 GB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

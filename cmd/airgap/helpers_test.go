@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// layer is a small random gzip layer.
+func layer(t *testing.T) v1.Layer {
+	t.Helper()
+	l, err := random.Layer(8192, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// image builds an image for platform (e.g. "linux/amd64") from the given layers.
+func image(t *testing.T, platform string, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	p, err := v1.ParsePlatform(platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// index builds an OCI index with one child per platform, all on base.
+func index(t *testing.T, base v1.Layer, platforms ...string) v1.ImageIndex {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	for _, ps := range platforms {
+		p, err := v1.ParsePlatform(ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: image(t, ps, base, layer(t)), Descriptor: v1.Descriptor{Platform: p}})
+	}
+	return mutate.AppendManifests(empty.Index, adds...)
+}
+
+func digestOf(t *testing.T, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
+	t.Helper()
+	h, err := d.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// sourceRegistry is an in-memory registry on 127.0.0.1; it returns host:port.
+func sourceRegistry(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// syncBuffer is a bytes.Buffer safe for a server goroutine to log into.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestParseImages(t *testing.T) {
+	want := []string{"docker.io/library/nginx:1.27", "ghcr.io/org/app:2", "registry.k8s.io/pause:3.10"}
+	for name, doc := range map[string]string{
+		"list": `
+- nginx:1.27
+- image: ghcr.io/org/app:2
+- image: factory/scanner:1
+  build: {context: ./scanner, dockerfile: Dockerfile}
+- registry.k8s.io/pause:3.10
+- docker.io/library/nginx:1.27   # the same image again
+`,
+		"object": `
+images:
+  - docker.io/nginx:1.27
+  - {image: ghcr.io/org/app:2}
+  - image: factory/scanner:1
+    build:
+      context: ./scanner
+  - image: registry.k8s.io/pause:3.10
+    build: null
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			list, err := parseImages([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(list.Refs) != fmt.Sprint(want) {
+				t.Errorf("refs = %v, want %v", list.Refs, want)
+			}
+			if fmt.Sprint(list.Build) != "[docker.io/factory/scanner:1]" {
+				t.Errorf("build entries = %v, want the scanner", list.Build)
+			}
+		})
+	}
+}
+
+func TestParseImagesErrors(t *testing.T) {
+	for doc, msg := range map[string]string{
+		``:                             "no images",
+		`images: []`:                   "no images",
+		`nginx:1.27`:                   "want a list",
+		`- ""`:                         "entry 1: image is required",
+		`- nginx:1.27` + "\n- Bad Ref": `entry 2: parsing reference "Bad Ref"`,
+		`- imge: nginx:1.27`:           `unknown field "imge"`,
+		`imgs: [nginx]`:                `unknown field "imgs"`,
+	} {
+		_, err := parseImages([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("parseImages(%q) error = %v, want it to contain %q", doc, err, msg)
+		}
+	}
+}
+
+// A file with only site-built images is valid; there is just nothing to pull.
+func TestParseImagesOnlyBuilds(t *testing.T) {
+	list, err := parseImages([]byte("- {image: a:1, build: {context: .}}\n"))
+	if err != nil || len(list.Refs) != 0 || fmt.Sprint(list.Build) != "[docker.io/library/a:1]" {
+		t.Errorf("parseImages = %+v, %v; want one build entry", list, err)
+	}
+}

@@ -1,0 +1,11 @@
+package main
+
+import (
+	"os"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		os.Exit(1)
+	}
+}

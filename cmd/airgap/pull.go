@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"airgap-site/bundle"
+)
+
+// puller pulls images from their registries into a bundle.
+type puller struct {
+	insecure  map[string]bool // registries as go-containerregistry spells them
+	platforms []v1.Platform   // empty: keep every platform
+	opts      []remote.Option
+}
+
+// newPuller sets up registry access: the default keychain (docker config, credential
+// helpers), plain http or unverified TLS for the insecure registries.
+func newPuller(insecure, platforms []string, keychain authn.Keychain, transport http.RoundTripper) (*puller, error) {
+	p := &puller{insecure: map[string]bool{}}
+	for _, h := range insecure {
+		reg, err := name.NewRegistry(strings.TrimSpace(h))
+		if err != nil {
+			return nil, fmt.Errorf("parsing insecure registry %q: %w", h, err)
+		}
+		p.insecure[reg.RegistryStr()] = true
+	}
+	for _, s := range platforms {
+		pl, err := v1.ParsePlatform(s)
+		if err != nil || pl.OS == "" || pl.Architecture == "" {
+			return nil, fmt.Errorf("parsing platform %q: want os/arch[/variant], e.g. linux/amd64", s)
+		}
+		p.platforms = append(p.platforms, *pl)
+	}
+	if keychain == nil {
+		keychain = authn.DefaultKeychain
+	}
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	if len(p.insecure) > 0 {
+		transport = &insecureTransport{hosts: p.insecure, base: transport, skipVerify: skipVerify(transport)}
+	}
+	p.opts = []remote.Option{
+		remote.WithAuthFromKeychain(keychain),
+		remote.WithTransport(transport),
+		remote.WithUserAgent("airgap-site"),
+	}
+	return p, nil
+}
+
+// parse parses ref, marking insecure registries so they are reached over plain http.
+func (p *puller) parse(ref string) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("parsing reference %q: %w", ref, err)
+	}
+	if p.insecure[r.Context().RegistryStr()] {
+		return name.ParseReference(ref, name.Insecure)
+	}
+	return r, nil
+}
+
+// add pulls ref and stores it in the bundle: an index as-is, or with only the wanted
+// platforms unless ref is a digest; a single image as-is.
+func (p *puller) add(ctx context.Context, w *bundle.Writer, ref string, j *job) (bundle.Entry, error) {
+	r, err := p.parse(ref)
+	if err != nil {
+		return bundle.Entry{}, err
+	}
+	desc, err := remote.Get(r, append(p.opts, remote.WithContext(ctx))...)
+	if err != nil {
+		return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	switch mt := desc.MediaType; {
+	case mt.IsIndex():
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		// A digest reference pins the index as it is: filtering would change its digest.
+		if _, pinned := r.(name.Digest); !pinned {
+			if idx, err = p.filterIndex(idx); err != nil {
+				return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+			}
+		}
+		return w.AddIndex(ref, countingIndex{idx, j})
+	case mt.IsImage():
+		img, err := desc.Image()
+		if err != nil {
+			return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		if err := p.checkImage(img); err != nil {
+			return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		return w.AddImage(ref, countingImage{img, j})
+	default:
+		return bundle.Entry{}, fmt.Errorf("pulling %s: unsupported manifest type %s", ref, mt)
+	}
+}
+
+// filterIndex keeps the children of the wanted platforms. An index that has only those keeps
+// its digest; otherwise a new index is built (with a new digest, recorded in the bundle).
+func (p *puller) filterIndex(idx v1.ImageIndex) (v1.ImageIndex, error) {
+	if len(p.platforms) == 0 {
+		return idx, nil
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var kept int
+	var have []string
+	for _, d := range im.Manifests {
+		if d.Platform != nil {
+			have = append(have, d.Platform.String())
+		}
+		if p.wanted(d.Platform) {
+			kept++
+		}
+	}
+	if kept == 0 {
+		return nil, fmt.Errorf("no manifest for %s (the index has %s)", p.platformList(), strings.Join(have, ", "))
+	}
+	if kept == len(im.Manifests) {
+		return idx, nil
+	}
+	return mutate.RemoveManifests(idx, func(d v1.Descriptor) bool { return !p.wanted(d.Platform) }), nil
+}
+
+// checkImage rejects a single-platform image of another platform: it would not run at the
+// site. Images whose config names no platform pass.
+func (p *puller) checkImage(img v1.Image) error {
+	if len(p.platforms) == 0 {
+		return nil
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	pl := cfg.Platform()
+	if pl == nil || pl.OS == "" || p.wanted(pl) {
+		return nil
+	}
+	return fmt.Errorf("image is %s, not %s", pl, p.platformList())
+}
+
+func (p *puller) wanted(have *v1.Platform) bool {
+	if have == nil {
+		return false
+	}
+	for _, want := range p.platforms {
+		if have.OS == want.OS && have.Architecture == want.Architecture &&
+			(want.Variant == "" || variant(have) == variant(&want)) {
+			return true
+		}
+	}
+	return false
+}
+
+// variant treats arm64 and arm64/v8 as the same, as containerd does.
+func variant(p *v1.Platform) string {
+	if p.Architecture == "arm64" && p.Variant == "" {
+		return "v8"
+	}
+	return p.Variant
+}
+
+func (p *puller) platformList() string {
+	var s []string
+	for _, pl := range p.platforms {
+		s = append(s, pl.String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// insecureTransport skips TLS verification for the insecure registries, the other half of
+// what --insecure-registry means to docker (name.Insecure already allows plain http).
+type insecureTransport struct {
+	hosts      map[string]bool
+	base       http.RoundTripper
+	skipVerify http.RoundTripper
+}
+
+func (t *insecureTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.hosts[r.URL.Host] && t.skipVerify != nil {
+		return t.skipVerify.RoundTrip(r)
+	}
+	return t.base.RoundTrip(r)
+}
+
+// skipVerify clones base with TLS verification off; nil if base is not an *http.Transport.
+func skipVerify(base http.RoundTripper) http.RoundTripper {
+	t, ok := base.(*http.Transport)
+	if !ok {
+		return nil
+	}
+	t = t.Clone()
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{}
+	}
+	t.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // only for registries named by --insecure-registry
+	return t
+}
