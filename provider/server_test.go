@@ -1,0 +1,196 @@
+package provider
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"airgap-site/bundle"
+)
+
+type fixture struct {
+	srv      *Server
+	host     string
+	bundle   string
+	img      v1.Image
+	inputs   resource.PropertyMap
+	provider context.Context
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	dir := filepath.Join(t.TempDir(), "bundle")
+	img, err := random.Image(64<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := bundle.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddImage("docker.io/library/app:1", img); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(reg.URL, "http://")
+	return &fixture{
+		srv: New(nil), host: host, bundle: dir, img: img, provider: context.Background(),
+		inputs: resource.PropertyMap{
+			"sourceLayout": resource.NewStringProperty(dir),
+			"sourceRef":    resource.NewStringProperty("app:1"),
+			"registry":     resource.NewStringProperty(host),
+			"insecure":     resource.NewBoolProperty(true),
+			"repository":   resource.NewStringProperty("docker.io/library/app"),
+			"tag":          resource.NewStringProperty("1"),
+			"password":     resource.MakeSecret(resource.NewStringProperty("pw")),
+		},
+	}
+}
+
+func props(t *testing.T, m resource.PropertyMap) *structpb.Struct {
+	t.Helper()
+	s, err := marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (f *fixture) create(t *testing.T, preview bool) resource.PropertyMap {
+	t.Helper()
+	resp, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: ImageType, Urn: "urn", Properties: props(t, f.inputs), Preview: preview})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := unmarshal(resp.GetProperties())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !preview && resp.GetId() != f.host+"/docker.io/library/app:1" {
+		t.Errorf("id = %q", resp.GetId())
+	}
+	return out
+}
+
+func TestCheckNamesBadSources(t *testing.T) {
+	f := newFixture(t)
+	cases := map[string]func(m resource.PropertyMap){
+		"sourceLayout": func(m resource.PropertyMap) { m["sourceLayout"] = resource.NewStringProperty("/nonexistent/bundle") },
+		"sourceRef":    func(m resource.PropertyMap) { m["sourceRef"] = resource.NewStringProperty("docker.io/library/other:2") },
+		"repository":   func(m resource.PropertyMap) { m["repository"] = resource.NewStringProperty("Bad Repo") },
+		"tag":          func(m resource.PropertyMap) { delete(m, "tag") },
+		"sourceRemote": func(m resource.PropertyMap) { m["sourceRemote"] = resource.NewStringProperty("x/y:1") },
+	}
+	for prop, edit := range cases {
+		in := f.inputs.Copy()
+		edit(in)
+		resp, err := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: ImageType, News: props(t, in)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, fl := range resp.GetFailures() {
+			found = found || fl.GetProperty() == prop
+		}
+		if !found {
+			t.Errorf("%s: failures %v do not name it", prop, resp.GetFailures())
+		}
+	}
+	resp, _ := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: ImageType, News: props(t, f.inputs)})
+	if len(resp.GetFailures()) != 0 {
+		t.Errorf("valid inputs fail: %v", resp.GetFailures())
+	}
+}
+
+func TestPreviewKnowsDigestAndCopiesNothing(t *testing.T) {
+	f := newFixture(t)
+	out := f.create(t, true)
+	want, _ := f.img.Digest()
+	if out["digest"].StringValue() != want.String() || !out["sentBytes"].IsComputed() {
+		t.Errorf("preview outputs = %v", out)
+	}
+	ref, _ := name.ParseReference(f.host+"/docker.io/library/app:1", name.Insecure)
+	if _, err := remote.Head(ref); err == nil {
+		t.Errorf("preview copied the image")
+	}
+}
+
+func TestDiffByDigestAndReadDrift(t *testing.T) {
+	f := newFixture(t)
+	state := f.create(t, false)
+	if !state["password"].IsSecret() {
+		t.Errorf("password lost its secrecy in the outputs")
+	}
+	diff := func(news resource.PropertyMap) *pulumirpc.DiffResponse {
+		t.Helper()
+		resp, err := f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Olds: props(t, state), News: props(t, news)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if d := diff(f.inputs); d.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Errorf("unchanged image diffs: %v", d)
+	}
+	moved := f.inputs.Copy()
+	moved["tag"] = resource.NewStringProperty("2")
+	if d := diff(moved); len(d.GetReplaces()) != 1 || d.GetReplaces()[0] != "tag" {
+		t.Errorf("new tag is not a replacement: %v", d)
+	}
+
+	// Drift: the tag is deleted in the registry; Read says the resource is gone.
+	ref, _ := name.ParseReference(f.host+"/docker.io/library/app:1", name.Insecure)
+	if err := remote.Delete(ref); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: "urn", Properties: props(t, state)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetId() != "" {
+		t.Errorf("Read of a deleted tag returned id %q", resp.GetId())
+	}
+
+	// A changed bundle: same target, new content, an in-place update of the digest.
+	state["digest"] = resource.NewStringProperty("sha256:" + strings.Repeat("0", 64))
+	if d := diff(f.inputs); d.GetChanges() != pulumirpc.DiffResponse_DIFF_SOME || d.GetDetailedDiff()["digest"] == nil || len(d.GetReplaces()) != 0 {
+		t.Errorf("digest change: %v", d)
+	}
+}
+
+func TestDeleteRetains(t *testing.T) {
+	f := newFixture(t)
+	f.inputs["retain"] = resource.NewBoolProperty(true)
+	state := f.create(t, false)
+	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, state)}); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(f.host+"/docker.io/library/app:1", name.Insecure)
+	if _, err := remote.Head(ref); err != nil {
+		t.Errorf("retained image deleted: %v", err)
+	}
+	state["retain"] = resource.NewBoolProperty(false)
+	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, state)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.Head(ref); err == nil {
+		t.Errorf("image still there after delete")
+	}
+}
