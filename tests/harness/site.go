@@ -30,6 +30,8 @@ type Options struct {
 	CRDs []string
 	// Containerd starts a containerd with a private root and the hosts directory hosts.d/.
 	Containerd bool
+	// S3Only starts the S3 server alone (benchmarks need no cluster).
+	S3Only bool
 	// Log receives progress lines; nil means os.Stderr.
 	Log io.Writer
 }
@@ -67,7 +69,7 @@ var stopOrder = []string{"containerd", "versitygw", "kwok", "kube-scheduler", "k
 // Start starts (or restarts) the site and waits until every part is ready. On error
 // everything already started is stopped again.
 func Start(ctx context.Context, opts Options) (s *Site, err error) {
-	if len(opts.Nodes) == 0 {
+	if len(opts.Nodes) == 0 && !opts.S3Only {
 		return nil, errors.New("harness: at least one node is required")
 	}
 	if opts.Bucket == "" {
@@ -106,6 +108,9 @@ func Start(ctx context.Context, opts Options) (s *Site, err error) {
 	}()
 	steps := []func(context.Context, Options) error{
 		s.startEtcd, s.startAPIServer, s.startControllers, s.startKwok, s.installCRDs, s.startS3,
+	}
+	if opts.S3Only {
+		steps = []func(context.Context, Options) error{s.startS3}
 	}
 	if opts.Containerd {
 		steps = append(steps, s.startContainerd)
