@@ -61,7 +61,7 @@ func main() {
 	defer harness.Stop(site.Dir)
 
 	refs, unique := buildBundle(filepath.Join(tmp, "bundle"), *nImages, int64(*baseMB)<<20, int64(*layerMB)<<20)
-	log.Printf("bundle: %d images, %.0f MB of unique blobs", len(refs), float64(unique)/1e6)
+	logf("bundle: %d images, %.0f MB of unique blobs", len(refs), float64(unique)/1e6)
 	b, err := bundle.Open(filepath.Join(tmp, "bundle"))
 	check(err)
 	source := serveBundle(filepath.Join(tmp, "bundle"), *bin)
@@ -92,17 +92,17 @@ func main() {
 			}
 			res, err := runTrial(site, tl, fmt.Sprintf("/bench-%d-%s", t, strings.Fields(tl.name)[0]), *bin)
 			if err != nil {
-				log.Printf("%s trial %d: %v", tl.name, t, err)
+				logf("%s trial %d: %v", tl.name, t, err)
 				continue
 			}
 			res.mbps = float64(unique) / 1e6 / res.seconds
-			log.Printf("trial %d %-20s %6.1fs %6.1f MB/s  %7.1f MB sent  %d uploads %d mounts", t, tl.name, res.seconds, res.mbps, float64(res.sent)/1e6, res.uploads, res.mounts)
+			logf("trial %d %-20s %6.1fs %6.1f MB/s  %7.1f MB sent  %d uploads %d mounts", t, tl.name, res.seconds, res.mbps, float64(res.sent)/1e6, res.uploads, res.mounts)
 			results[tl.name] = append(results[tl.name], res)
 		}
 	}
 	noopSeconds := measureNoop(ctx, site, *noop, *bin)
 
-	fmt.Printf("\n| tool | median time | median throughput (unique MB / s) | MB sent over HTTP | uploads | mounts |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| tool | median time | median throughput (unique MB / s) | MB sent over HTTP | upload POSTs | mount POSTs |\n|---|---|---|---|---|---|\n")
 	for _, tl := range tools {
 		rs := results[tl.name]
 		if len(rs) == 0 {
@@ -263,20 +263,22 @@ func serveBundle(dir, bin string) string {
 	return ""
 }
 
-// buildBundle writes n images sharing one base layer, each with two unique layers.
+// buildBundle writes n images sharing one base layer, each with two unique layers. They use
+// OCI media types: skopeo 1.9 ignores Docker-typed manifests in an OCI layout.
 func buildBundle(dir string, n int, baseSize, layerSize int64) ([]string, int64) {
 	w, err := bundle.Create(dir)
 	check(err)
-	base, err := random.Layer(baseSize, types.DockerLayer)
+	base, err := random.Layer(baseSize, types.OCILayer)
 	check(err)
 	unique := baseSize
 	var refs []string
 	for i := 0; i < n; i++ {
-		l1, err := random.Layer(layerSize, types.DockerLayer)
+		l1, err := random.Layer(layerSize, types.OCILayer)
 		check(err)
-		l2, err := random.Layer(layerSize, types.DockerLayer)
+		l2, err := random.Layer(layerSize, types.OCILayer)
 		check(err)
-		img, err := mutate.AppendLayers(empty.Image, base, l1, l2)
+		oci := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+		img, err := mutate.AppendLayers(oci, base, l1, l2)
 		check(err)
 		img = withPlatform(img)
 		ref := fmt.Sprintf("docker.io/factory/app%02d:1", i)
@@ -332,3 +334,6 @@ func check(err error) {
 		log.Fatal(err)
 	}
 }
+
+// logf writes progress to stderr (the standard logger is silenced by a dependency's init).
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
