@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup unit e2e test site-up site-down demo check
+.PHONY: help setup unit e2e test site-up site-down demo check kit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,3 +32,6 @@ demo: setup ## converge the dev stack on the local site, then show that a second
 check: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
+
+kit: setup ## write the offline kit for a site visit into .state/kit (KIT_BUNDLE=<dir> adds an image bundle)
+	scripts/kit.sh

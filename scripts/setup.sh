@@ -58,8 +58,10 @@ debian_packages() {
 	command -v etcd >/dev/null || missing+=(etcd-server)
 	command -v containerd >/dev/null || missing+=(containerd)
 	command -v runc >/dev/null || missing+=(runc)
+	command -v ip >/dev/null || missing+=(iproute2) # the zero-egress e2e run brings up loopback
+	command -v skopeo >/dev/null || missing+=(skopeo) # a peer in the copy benchmark
 	if [ ${#missing[@]} -eq 0 ]; then
-		log "Debian packages present (etcd, containerd, runc)"
+		log "Debian packages present (etcd, containerd, runc, iproute2, skopeo)"
 		return
 	fi
 	log "installing Debian packages: ${missing[*]}"

@@ -139,6 +139,29 @@ func TestDevStack(t *testing.T) {
 		}
 	})
 
+	t.Run("preview-with-site-unreachable", func(t *testing.T) {
+		// At the office: the API server is away, and the registry gets a third replica.
+		if err := s.site.StopAPIServer(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := s.site.StartAPIServer(context.Background()); err != nil {
+				t.Fatalf("restarting the API server: %v", err)
+			}
+		}()
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "registry.replicas", "3")
+		defer s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "registry.replicas", "2")
+		out, err := s.pulumi(t, "preview", "-s", "dev", "--diff", "--policy-pack", s.policyPack)
+		if err != nil {
+			t.Fatalf("preview with the site unreachable failed: %v\n%s", err, lastLines(out, 25))
+		}
+		for _, want := range []string{"the site is not reachable", "client-side", "replicas", "1 to update"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("preview output lacks %q:\n%s", want, lastLines(out, 40))
+			}
+		}
+	})
+
 	t.Run("destroy", func(t *testing.T) {
 		s.mustPulumi(t, "destroy", "-s", "dev", "--yes", "--skip-preview")
 		ctx := context.Background()

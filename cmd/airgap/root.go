@@ -7,10 +7,10 @@ import (
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "airgap",
-		Short: "Carry a site's images across the air gap",
+		Short: "Operator tools for air-gapped sites: bundle images, serve a bundle, preview the fleet",
 		// Errors are printed once by cobra; a usage dump would bury them.
 		SilenceUsage: true,
 	}
-	root.AddCommand(newBundleCmd(), newServeCmd())
+	root.AddCommand(newBundleCmd(), newServeCmd(), newFleetCmd())
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -29,6 +30,9 @@ func Program(ctx *pulumi.Context) error {
 	if !cfg.Talos.Manage {
 		if kubeconfig, err = ReadKubeconfig(cfg.Kubernetes); err != nil {
 			return err
+		}
+		if ctx.DryRun() {
+			warnIfUnreachable(ctx, kubeconfig, cfg.Kubernetes.Context)
 		}
 	}
 	projectDir, err := os.Getwd()
@@ -103,4 +107,16 @@ func HTTPSecret(c *siteconfig.Config) string {
 	mac := hmac.New(sha256.New, []byte(c.Secrets.S3SecretKey.Reveal()))
 	mac.Write([]byte("airgap-site/registry/http-secret/" + c.Site))
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// warnIfUnreachable makes an office preview say plainly that the site was not reached:
+// pulumi-kubernetes then plans from state without a word, which reads like a verified plan.
+func warnIfUnreachable(ctx *pulumi.Context, kubeconfig, kubeContext string) {
+	server, err := APIServer(kubeconfig, kubeContext)
+	if err != nil {
+		return // the provider reports a broken kubeconfig itself
+	}
+	if err := Reachable(ctx.Context(), server, 3*time.Second); err != nil {
+		_ = ctx.Log.Warn(UnreachableWarning(server, err), nil)
+	}
 }

@@ -211,3 +211,18 @@ func freePort() (int, error) {
 }
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// StopAPIServer stops only kube-apiserver: the site becomes unreachable, as from the office.
+func (s *Site) StopAPIServer() error {
+	_, err := stopByPIDFile(s.Dir, "kube-apiserver", 10*time.Second)
+	return err
+}
+
+// StartAPIServer starts kube-apiserver again on its port, with its data and identity, and
+// waits until it is ready; the controllers reconnect by themselves.
+func (s *Site) StartAPIServer(ctx context.Context) error {
+	if s.log == nil {
+		s.log = os.Stderr
+	}
+	return s.startAPIServer(ctx, Options{})
+}

@@ -1,0 +1,51 @@
+package site
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+const kubeconfig = `apiVersion: v1
+kind: Config
+current-context: factory
+contexts:
+- {name: factory, context: {cluster: osaka, user: admin}}
+- {name: other, context: {cluster: lab, user: admin}}
+clusters:
+- {name: osaka, cluster: {server: "https://10.20.0.11:6443"}}
+- {name: lab, cluster: {server: "https://127.0.0.1:%d"}}
+`
+
+func TestAPIServer(t *testing.T) {
+	if got, err := APIServer(kubeconfig, ""); err != nil || got != "https://10.20.0.11:6443" {
+		t.Errorf("current context: %q %v", got, err)
+	}
+	if got, err := APIServer(kubeconfig, "other"); err != nil || !strings.HasPrefix(got, "https://127.0.0.1:") {
+		t.Errorf("named context: %q %v", got, err)
+	}
+	if _, err := APIServer(kubeconfig, "missing"); err == nil {
+		t.Errorf("missing context accepted")
+	}
+}
+
+func TestReachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := Reachable(context.Background(), "https://"+addr, time.Second); err != nil {
+		t.Errorf("listening server unreachable: %v", err)
+	}
+	l.Close()
+	err = Reachable(context.Background(), "https://"+addr, time.Second)
+	if err == nil {
+		t.Fatalf("closed port reachable")
+	}
+	if msg := UnreachableWarning("https://"+addr, err); !strings.Contains(msg, "not reachable") || !strings.Contains(msg, "client-side") {
+		t.Errorf("warning does not say what happened: %s", msg)
+	}
+}
