@@ -2,8 +2,9 @@
 # make kit: writes one directory an engineer copies to a laptop for the site visit. Nothing in
 # it needs Go, the module cache or the internet: the pulumi CLI and language host, every
 # provider plugin built here (as `pulumi plugin install --file` payloads), the compiled
-# program, the policy pack, the airgap CLI, the stacks, the image bundle (when configured),
-# checksums and the runbook.
+# program (inside the airgap CLI: `airgap site up` runs it in-process through the Automation
+# API, so no Go toolchain is needed), the policy pack, the stacks, the image bundle (when
+# configured), checksums and the runbook.
 #
 #   scripts/kit.sh [DIR]      (default .state/kit; KIT_BUNDLE=<dir> adds an image bundle)
 set -euo pipefail
@@ -15,7 +16,7 @@ say() { printf '[kit] %s\n' "$*"; }
 
 rm -rf "$KIT"
 mkdir -p "$KIT"/{bin,plugins,policy,project/stacks}
-say "toolchain: pulumi, pulumi-language-go, airgap"
+say "toolchain: pulumi, pulumi-language-go, airgap (with the compiled site program)"
 cp "$AIRGAP_CACHE/bin/pulumi" "$AIRGAP_CACHE/bin/pulumi-language-go" "$KIT/bin/"
 go build -o "$KIT/bin/airgap" ./cmd/airgap
 say "plugins: kubernetes 4.25.0, airgap 0.1.0"
@@ -23,10 +24,7 @@ cp "$PROVIDERS/pulumi-resource-kubernetes" "$KIT/plugins/"
 go build -o "$KIT/plugins/pulumi-resource-airgap" ./provider/cmd/pulumi-resource-airgap
 say "policy pack"
 go build -o "$KIT/policy/airgap-site-policy" ./policy
-say "compiled program"
-CGO_ENABLED=0 go build -o "$KIT/project/airgap-site" .
-# The project runs the compiled program: no Go toolchain, no compile step at the site.
-sed -e 's/^runtime: go$/runtime:\n  name: go\n  options:\n    binary: .\/airgap-site/' Pulumi.yaml >"$KIT/project/Pulumi.yaml"
+cp Pulumi.yaml "$KIT/project/"
 cp stacks/*.yaml "$KIT/project/stacks/"
 if [ -n "${KIT_BUNDLE:-}" ]; then
 	say "image bundle from $KIT_BUNDLE"
@@ -39,6 +37,7 @@ KIT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export PATH=$KIT/bin:$PATH
 export PULUMI_HOME=${PULUMI_HOME:-$KIT/pulumi-home}
 export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$KIT/state}
 export POLICY_PACK=$KIT/policy/airgap-site-policy
 mkdir -p "$KIT/state"

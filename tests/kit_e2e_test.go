@@ -28,7 +28,7 @@ func TestOfflineKit(t *testing.T) {
 		"HOME=" + home,
 		"GOPATH=" + filepath.Join(home, "go"), "GOMODCACHE=" + filepath.Join(home, "gomod"), "GOPROXY=off",
 		"PULUMI_HOME=" + filepath.Join(kit, "pulumi-home"),
-		"PULUMI_SKIP_UPDATE_CHECK=true",
+		"PULUMI_SKIP_UPDATE_CHECK=true", "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true",
 		"PULUMI_BACKEND_URL=file://" + filepath.Join(kit, "state"),
 		"PULUMI_CONFIG_PASSPHRASE=airgap-dev",
 		"KUBECONFIG=" + s.site.Kubeconfig,
@@ -59,16 +59,18 @@ func TestOfflineKit(t *testing.T) {
 	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "registry.namespace", "kit-registry")
 	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "registry.nodePort", "32004")
 	policy := filepath.Join(kit, "policy", "airgap-site-policy")
-	out := run(t, project, pulumi, "preview", "-s", "dev", "--non-interactive", "--policy-pack", policy)
+	airgap := filepath.Join(kit, "bin", "airgap")
+	out := run(t, project, airgap, "site", "preview", "-s", "dev", "--policy-pack", policy)
 	if !strings.Contains(out, "to create") {
 		t.Errorf("kit preview plans nothing:\n%s", lastLines(out, 20))
 	}
-	run(t, project, pulumi, "up", "-s", "dev", "--yes", "--skip-preview", "--non-interactive", "--policy-pack", policy)
+	run(t, project, airgap, "site", "up", "-s", "dev", "--policy-pack", policy)
 	out = run(t, project, pulumi, "stack", "output", "-s", "dev", "registryNamespace")
 	if strings.TrimSpace(out) != "kit-registry" {
 		t.Errorf("registryNamespace = %q", out)
 	}
-	run(t, project, pulumi, "destroy", "-s", "dev", "--yes", "--skip-preview", "--non-interactive")
+	run(t, project, airgap, "site", "preview", "-s", "dev", "--expect-no-changes", "--policy-pack", policy)
+	run(t, project, airgap, "site", "destroy", "-s", "dev")
 
 	// The kit refuses to install when a file was altered.
 	f := filepath.Join(kit, "RUNBOOK.md")

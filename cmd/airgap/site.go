@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/spf13/cobra"
+
+	"airgap-site/components/site"
+)
+
+// newSiteCmd runs the site program in this process through the Automation API. It is how the
+// offline kit deploys: the pulumi CLI drives the engine and the plugins, and no language host
+// or Go toolchain is involved (the Go language host that can be built here compiles programs
+// and ignores a prebuilt binary).
+func newSiteCmd() *cobra.Command {
+	var project, stackName, policyPack string
+	var expectNoChanges, diff bool
+	cmd := &cobra.Command{
+		Use:   "site preview|up|refresh|destroy",
+		Short: "Run the site program in-process (the offline kit's way to preview and deploy)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if stackName == "" {
+				return fmt.Errorf("--stack is required: the site (stacks/Pulumi.<site>.yaml)")
+			}
+			if project == "" {
+				wd, err := os.Getwd()
+				if err != nil {
+					return err
+				}
+				project = wd
+			}
+			// The program resolves relative paths (the image bundle) against the project.
+			if err := os.Chdir(project); err != nil {
+				return err
+			}
+			stack, err := auto.SelectStackInlineSource(ctx, stackName, "airgap-site", site.Program, auto.WorkDir(project))
+			if err != nil {
+				return fmt.Errorf("selecting stack %q in %s (run `pulumi stack init %s` there first): %w", stackName, project, stackName, err)
+			}
+			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			var packs []string
+			if policyPack != "" {
+				packs = []string{policyPack}
+			}
+			switch args[0] {
+			case "preview":
+				opts := []optpreview.Option{optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(errOut), optpreview.PolicyPacks(packs...)}
+				if diff {
+					opts = append(opts, optpreview.Diff())
+				}
+				if expectNoChanges {
+					opts = append(opts, optpreview.ExpectNoChanges())
+				}
+				_, err = stack.Preview(ctx, opts...)
+			case "up":
+				opts := []optup.Option{optup.ProgressStreams(out), optup.ErrorProgressStreams(errOut), optup.PolicyPacks(packs...)}
+				if diff {
+					opts = append(opts, optup.Diff())
+				}
+				_, err = stack.Up(ctx, opts...)
+			case "refresh":
+				_, err = stack.Refresh(ctx, optrefresh.ProgressStreams(out), optrefresh.ErrorProgressStreams(errOut))
+			case "destroy":
+				_, err = stack.Destroy(ctx, optdestroy.ProgressStreams(out), optdestroy.ErrorProgressStreams(errOut))
+			default:
+				return fmt.Errorf("unknown operation %q: preview, up, refresh or destroy", args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("%s of %s failed (details above)", args[0], stackName)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&stackName, "stack", "s", "", "the site's stack")
+	f.StringVar(&project, "project", "", "project directory with Pulumi.yaml and the stack files (default: current directory)")
+	f.StringVar(&policyPack, "policy-pack", "", "policy pack binary")
+	f.BoolVar(&expectNoChanges, "expect-no-changes", false, "preview: fail when anything would change")
+	f.BoolVar(&diff, "diff", false, "show the property-level diff")
+	return cmd
+}
