@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
@@ -303,20 +304,11 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 // Read reports what the registry holds under the tag: gone (empty id) or its digest, which a
 // following up compares with the bundle.
 func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	state, err := unmarshal(req.GetProperties())
+	state, _, target, opts, err := fromState(ctx, req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	in := parseInputs(state)
-	target, err := in.target()
-	if err != nil {
-		return nil, err
-	}
-	opts, err := in.remoteOptions()
-	if err != nil {
-		return nil, err
-	}
-	desc, err := remote.Head(target, append(opts, remote.WithContext(ctx))...)
+	desc, err := remote.Head(target, opts...)
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 		s.info(ctx, req.GetUrn(), "%s is gone from the registry", target)
@@ -338,12 +330,7 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 
 // Delete removes the tag unless retain is set.
 func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
-	state, err := unmarshal(req.GetProperties())
-	if err != nil {
-		return nil, err
-	}
-	in := parseInputs(state)
-	target, err := in.target()
+	state, in, target, opts, err := fromState(ctx, req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
@@ -351,11 +338,6 @@ func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emp
 		s.info(ctx, req.GetUrn(), "retaining %s in the registry", target)
 		return &emptypb.Empty{}, nil
 	}
-	opts, err := in.remoteOptions()
-	if err != nil {
-		return nil, err
-	}
-	opts = append(opts, remote.WithContext(ctx))
 	err = remote.Delete(target, opts...)
 	var terr *transport.Error
 	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
@@ -375,6 +357,24 @@ func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emp
 	}
 	s.info(ctx, req.GetUrn(), "deleted %s", target)
 	return &emptypb.Empty{}, nil
+}
+
+// fromState decodes a resource's state into its inputs, target tag and registry options.
+func fromState(ctx context.Context, props *structpb.Struct) (resource.PropertyMap, imageInputs, name.Tag, []remote.Option, error) {
+	state, err := unmarshal(props)
+	if err != nil {
+		return nil, imageInputs{}, name.Tag{}, nil, err
+	}
+	in := parseInputs(state)
+	target, err := in.target()
+	if err != nil {
+		return nil, in, name.Tag{}, nil, err
+	}
+	opts, err := in.remoteOptions()
+	if err != nil {
+		return nil, in, name.Tag{}, nil, err
+	}
+	return state, in, target, append(opts, remote.WithContext(ctx)), nil
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

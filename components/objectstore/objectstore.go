@@ -7,9 +7,9 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"airgap-site/components/internal/kube"
 	"airgap-site/components/siteconfig"
 )
 
@@ -86,18 +86,11 @@ func declareTenant(ctx *pulumi.Context, name string, s *ObjectStore, args Args) 
 	if err != nil {
 		return nil, err
 	}
-	parent := pulumi.Parent(s)
-	labels := pulumi.ToStringMap(tenant.Metadata.Labels)
-	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(tenant.Metadata.Namespace), Labels: labels},
-	}, parent)
+	ns, err := kube.NewNamespace(ctx, name, tenant.Metadata.Namespace, pulumi.ToStringMap(tenant.Metadata.Labels), s)
 	if err != nil {
 		return nil, err
 	}
-	inNamespace := []pulumi.ResourceOption{parent, pulumi.DependsOn([]pulumi.Resource{ns})}
-	meta := func(objectName string) *metav1.ObjectMetaArgs {
-		return &metav1.ObjectMetaArgs{Name: pulumi.String(objectName), Namespace: ns.Metadata.Name().Elem(), Labels: labels}
-	}
+	inNamespace, meta := ns.Opts, ns.Meta
 
 	rootUser := secretString(args.Secrets.MinioRootUser)
 	rootPassword := secretString(args.Secrets.MinioRootPassword)

@@ -69,21 +69,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := ctx.RegisterComponentResource(Type, name, r, opts...); err != nil {
 		return nil, err
 	}
-	parent := pulumi.Parent(r)
 	rc := args.Registry
 	labels := pulumi.ToStringMap(kube.Labels(AppName, args.Site, "registry"))
 	selector := pulumi.ToStringMap(kube.SelectorLabels(AppName, args.Site, "registry"))
 
-	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(rc.Namespace), Labels: labels},
-	}, parent)
+	ns, err := kube.NewNamespace(ctx, name, rc.Namespace, labels, r)
 	if err != nil {
 		return nil, err
 	}
-	inNamespace := []pulumi.ResourceOption{parent, pulumi.DependsOn([]pulumi.Resource{ns})}
-	meta := func(objectName string) *metav1.ObjectMetaArgs {
-		return &metav1.ObjectMetaArgs{Name: pulumi.String(objectName), Namespace: ns.Metadata.Name().Elem(), Labels: labels}
-	}
+	inNamespace, meta := ns.Opts, ns.Meta
 
 	secret, err := corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
 		Metadata: meta(SecretName),
@@ -162,7 +156,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 
-	r.Namespace = ns.Metadata.Name().Elem()
+	r.Namespace = ns.Name()
 	r.ConfigDigest = pulumi.String(digest).ToStringOutput()
 	r.NodePort = service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem()
 	r.Deployment = deployment
