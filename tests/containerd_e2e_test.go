@@ -16,13 +16,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"airgap-site/components/talos"
+	"airgap-site/internal/imagetest"
 	"airgap-site/tests/harness"
 )
 
@@ -122,22 +121,7 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 
 // runnableImage is a random image with a platform: containerd refuses images without one.
 func runnableImage(t *testing.T) v1.Image {
-	t.Helper()
-	img, err := random.Image(1<<20, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 1<<20), imagetest.Layer(t, 1<<20))
 }
 
 func crictl(t *testing.T, args ...string) (string, error) {

@@ -18,14 +18,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"airgap-site/bundle"
 	"airgap-site/components/registry"
+	"airgap-site/internal/imagetest"
 )
 
 // registryCounter is a reverse proxy in front of the real registry that counts what clients
@@ -99,30 +97,7 @@ func s3Registry(t *testing.T, addr, root string) (stop func(), configYAML string
 
 // layeredImages returns images that share one base layer, as real bundles do.
 func layeredImages(t *testing.T, n int, baseSize, topSize int64) []v1.Image {
-	t.Helper()
-	base, err := random.Layer(baseSize, types.DockerLayer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []v1.Image
-	for i := 0; i < n; i++ {
-		top, err := random.Layer(topSize, types.DockerLayer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := mutate.AppendLayers(empty.Image, base, top)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, _ := img.ConfigFile()
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture = "linux", "amd64"
-		if img, err = mutate.ConfigFile(img, cf); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, img)
-	}
-	return out
+	return imagetest.SharedBase(t, n, baseSize, topSize)
 }
 
 func writeBundle(t *testing.T, dir string, images map[string]v1.Image, indexes map[string]v1.ImageIndex) {

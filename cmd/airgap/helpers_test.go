@@ -12,57 +12,21 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"airgap-site/internal/imagetest"
 )
 
 // layer is a small random gzip layer.
-func layer(t *testing.T) v1.Layer {
-	t.Helper()
-	l, err := random.Layer(8192, types.DockerLayer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
+func layer(t *testing.T) v1.Layer { return imagetest.Layer(t, 8192) }
 
-// image builds an image for platform (e.g. "linux/amd64") from the given layers.
+// image builds an image for platform ("linux/amd64") from the given layers.
 func image(t *testing.T, platform string, layers ...v1.Layer) v1.Image {
-	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = cfg.DeepCopy()
-	p, err := v1.ParsePlatform(platform)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return imagetest.Image(t, platform, layers...)
 }
 
 // index builds an OCI index with one child per platform, all on base.
 func index(t *testing.T, base v1.Layer, platforms ...string) v1.ImageIndex {
-	t.Helper()
-	var adds []mutate.IndexAddendum
-	for _, ps := range platforms {
-		p, err := v1.ParsePlatform(ps)
-		if err != nil {
-			t.Fatal(err)
-		}
-		adds = append(adds, mutate.IndexAddendum{Add: image(t, ps, base, layer(t)), Descriptor: v1.Descriptor{Platform: p}})
-	}
-	return mutate.AppendManifests(empty.Index, adds...)
+	return imagetest.Index(t, base, 8192, platforms...)
 }
 
 func digestOf(t *testing.T, d interface{ Digest() (v1.Hash, error) }) v1.Hash {

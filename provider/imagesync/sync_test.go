@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"airgap-site/internal/imagetest"
 )
 
 // counting is a real in-memory registry that counts upload sessions and mounts.
@@ -58,23 +60,8 @@ func (c *counting) ref(t *testing.T, s string) name.Reference {
 
 // sharedBaseImages returns two images sharing their first (base) layer.
 func sharedBaseImages(t *testing.T) (v1.Image, v1.Image) {
-	t.Helper()
-	base, err := random.Layer(1<<20, types.DockerLayer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func() v1.Image {
-		top, err := random.Layer(256<<10, types.DockerLayer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := mutate.AppendLayers(empty.Image, base, top)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return img
-	}
-	return mk(), mk()
+	imgs := imagetest.SharedBase(t, 2, 1<<20, 256<<10)
+	return imgs[0], imgs[1]
 }
 
 func TestCopySkipsAndMounts(t *testing.T) {

@@ -1,0 +1,73 @@
+// Package imagetest builds random images for tests: layers of a given size and images with a
+// platform (containerd refuses images without one).
+package imagetest
+
+import (
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Layer is a random gzip layer of about size bytes.
+func Layer(t testing.TB, size int64) v1.Layer {
+	t.Helper()
+	l, err := random.Layer(size, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// Image builds an image for platform (e.g. "linux/amd64") from the given layers.
+func Image(t testing.TB, platform string, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	p, err := v1.ParsePlatform(platform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// SharedBase returns n images for linux/amd64 that share one base layer of baseSize bytes,
+// each with one unique layer of topSize bytes: the shape of real bundles.
+func SharedBase(t testing.TB, n int, baseSize, topSize int64) []v1.Image {
+	t.Helper()
+	base := Layer(t, baseSize)
+	out := make([]v1.Image, n)
+	for i := range out {
+		out[i] = Image(t, "linux/amd64", base, Layer(t, topSize))
+	}
+	return out
+}
+
+// Index builds an index with one child per platform, every child on base plus a unique layer
+// of topSize bytes.
+func Index(t testing.TB, base v1.Layer, topSize int64, platforms ...string) v1.ImageIndex {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	for _, ps := range platforms {
+		p, err := v1.ParsePlatform(ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: Image(t, ps, base, Layer(t, topSize)), Descriptor: v1.Descriptor{Platform: p}})
+	}
+	return mutate.AppendManifests(empty.Index, adds...)
+}
