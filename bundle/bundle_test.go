@@ -69,6 +69,29 @@ func create(t *testing.T, dir string) *bundle.Writer {
 	return w
 }
 
+func closeWriter(t *testing.T, w *bundle.Writer) {
+	t.Helper()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func open(t *testing.T, dir string) *bundle.Bundle {
+	t.Helper()
+	b, err := bundle.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func addImage(t *testing.T, w *bundle.Writer, ref string, img v1.Image) {
+	t.Helper()
+	if _, err := w.AddImage(ref, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func entryFor(t *testing.T, b *bundle.Bundle, ref string) bundle.Entry {
 	t.Helper()
 	for _, e := range b.Entries() {
@@ -96,14 +119,9 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := w.AddIndex("multi:2", idx); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeWriter(t, w)
 
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := open(t, dir)
 	if b.Dir() != dir {
 		t.Errorf("Dir() = %s, want %s", b.Dir(), dir)
 	}
@@ -224,16 +242,9 @@ func TestNormalize(t *testing.T) {
 func TestLookupMissing(t *testing.T) {
 	dir := t.TempDir()
 	w := create(t, dir)
-	if _, err := w.AddImage("app:1", image(t, "linux/amd64", layer(t))); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addImage(t, w, "app:1", image(t, "linux/amd64", layer(t)))
+	closeWriter(t, w)
+	b := open(t, dir)
 	for _, ref := range []string{"app:2", "other/app:1", "ghcr.io/library/app:1"} {
 		_, err := b.Lookup(ref)
 		if !errors.Is(err, bundle.ErrNotFound) {
@@ -272,29 +283,18 @@ func TestReplace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeWriter(t, w)
 	if _, err := w.AddImage("app:3", old); err == nil {
 		t.Error("AddImage after Close succeeded")
 	}
 
 	// A later run appends to the bundle and replaces app:1 with another image.
 	w = create(t, dir)
-	if _, err := w.AddImage("app:1", replacement); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddImage("app:2", old); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	addImage(t, w, "app:1", replacement)
+	addImage(t, w, "app:2", old)
+	closeWriter(t, w)
 
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := open(t, dir)
 	want := map[string]v1.Hash{
 		"docker.io/library/app:1": digest(t, replacement),
 		"docker.io/library/app:2": digest(t, old),
@@ -335,20 +335,13 @@ func TestEntrySizes(t *testing.T) {
 
 	w := create(t, dir)
 	for ref, img := range map[string]v1.Image{"a:1": a, "c:1": c} {
-		if _, err := w.AddImage(ref, img); err != nil {
-			t.Fatal(err)
-		}
+		addImage(t, w, ref, img)
 	}
 	if _, err := w.AddIndex("idx:1", idx); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	closeWriter(t, w)
+	b := open(t, dir)
 
 	// Each image counts the shared base once, in its own size.
 	for ref, img := range map[string]v1.Image{"docker.io/library/a:1": a, "docker.io/library/c:1": c} {
@@ -398,9 +391,7 @@ func TestEntrySizes(t *testing.T) {
 func TestManifestFile(t *testing.T) {
 	dir := t.TempDir()
 	w := create(t, dir)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeWriter(t, w)
 	var empty map[string]any
 	raw, err := os.ReadFile(filepath.Join(dir, bundle.ManifestFile))
 	if err != nil {
@@ -434,9 +425,7 @@ func TestManifestFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeWriter(t, w)
 
 	raw, err = os.ReadFile(filepath.Join(dir, bundle.ManifestFile))
 	if err != nil {
@@ -479,9 +468,7 @@ func TestOpenAndCreateRefuseOtherDirectories(t *testing.T) {
 		t.Error("Create in a non-empty directory that is not a layout succeeded")
 	}
 	w := create(t, filepath.Join(dir, "new", "bundle"))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	closeWriter(t, w)
 	if _, err := bundle.Open(filepath.Join(dir, "new", "bundle")); err != nil {
 		t.Errorf("Open of a new empty bundle: %v", err)
 	}
