@@ -1,0 +1,89 @@
+package contract
+
+import (
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestVersionIsSemver(t *testing.T) {
+	// The scripts pass it to `pulumi plugin install`, which wants a bare semver.
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(Version) {
+		t.Errorf("Version = %q (file VERSION), want MAJOR.MINOR.PATCH", Version)
+	}
+}
+
+func TestResources(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range Resources {
+		if !strings.HasPrefix(r.Token, Name+":index:") || seen[r.Token] {
+			t.Errorf("token %q: want a unique %s:index:<Type>", r.Token, Name)
+		}
+		seen[r.Token] = true
+		if r.Description == "" {
+			t.Errorf("%s: no description", r.Token)
+		}
+		for _, p := range r.All() {
+			if p.Description == "" {
+				t.Errorf("%s: %s has no description", r.Token, p.Name)
+			}
+		}
+	}
+}
+
+func TestImage(t *testing.T) {
+	var got []string
+	for _, p := range Image.Inputs {
+		if p.Required {
+			got = append(got, p.Name)
+		}
+	}
+	if want := []string{"registry", "repository", "tag"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("required inputs = %v, want %v", got, want)
+	}
+	if s := Image.Secrets(); !reflect.DeepEqual(s, []string{"password"}) {
+		t.Errorf("secrets = %v", s)
+	}
+	i := slices.IndexFunc(Image.Inputs, func(p Property) bool { return p.Name == "mountFrom" })
+	if i < 0 || Image.Inputs[i].Type != "array" || Image.Inputs[i].Items != "string" {
+		t.Errorf("mountFrom is not an array of strings: %+v", Image.Inputs)
+	}
+}
+
+func TestMalformedDeclarations(t *testing.T) {
+	cases := map[string]any{
+		"no prop tag": struct{ A string }{},
+		"empty": struct {
+			A string `prop:",required"`
+		}{},
+		"unknown option": struct {
+			A string `prop:"a,optional"`
+		}{},
+		"unsupported type": struct {
+			A map[string]string `prop:"a"`
+		}{},
+		"array of arrays": struct {
+			A [][]string `prop:"a"`
+		}{},
+		"not a struct": "a",
+	}
+	for name, v := range cases {
+		if _, err := properties(reflect.TypeOf(v)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestDuplicateName(t *testing.T) {
+	type in struct {
+		A string `prop:"a"`
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("an output shadowing an input was accepted")
+		}
+	}()
+	define[in, in]("airgap:index:X", "x")
+}
