@@ -3,4 +3,7 @@
 // `airgap bundle`) or a registry into the site registry, and the engine diffs it by digest,
 // read offline from the bundle. Copies send only the blobs the site registry lacks
 // (package imagesync); refresh reports a deleted or moved tag as drift.
+//
+// The package's name, version, tokens and property names are declared once, in package
+// contract; the schema and the decoding of inputs are derived from it.
 package provider

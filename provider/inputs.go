@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -13,87 +14,20 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"airgap-site/bundle"
+	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
 )
 
-// ImageType is the resource's type token.
-const ImageType = "airgap:index:Image"
-
-// imageInputs are the inputs of airgap:index:Image.
+// imageInputs are the decoded inputs of contract.Image.
 type imageInputs struct {
-	// SourceLayout and SourceRef name an image in an offline bundle; SourceRemote names one
-	// in a registry instead.
-	SourceLayout string
-	SourceRef    string
-	SourceRemote string
-	// Registry is the target registry host:port; Insecure means plain http.
-	Registry string
-	Insecure bool
-	CA       string
-	Username string
-	Password string
-	// Repository and Tag are where the image lands, e.g. docker.io/library/nginx and 1.27.
-	Repository string
-	Tag        string
-	// MountFrom are sibling repositories of the target registry to mount shared blobs from.
-	MountFrom []string
-	// Retain keeps the tag in the registry when the resource is deleted.
-	Retain bool
-	// Jobs bounds parallel blob transfers.
-	Jobs int
+	contract.ImageArgs
 	// unknown lists inputs not known yet (preview).
 	unknown []string
 }
 
-func str(m resource.PropertyMap, key string, unknown *[]string) string {
-	v := unwrap(m[resource.PropertyKey(key)])
-	if v.IsComputed() || v.IsOutput() && !v.OutputValue().Known {
-		*unknown = append(*unknown, key)
-		return ""
-	}
-	if v.IsOutput() {
-		v = unwrap(v.OutputValue().Element)
-	}
-	if v.IsString() {
-		return v.StringValue()
-	}
-	return ""
-}
-
-func unwrap(v resource.PropertyValue) resource.PropertyValue {
-	for v.IsSecret() {
-		v = v.SecretValue().Element
-	}
-	return v
-}
-
 func parseInputs(m resource.PropertyMap) imageInputs {
 	var in imageInputs
-	in.SourceLayout = str(m, "sourceLayout", &in.unknown)
-	in.SourceRef = str(m, "sourceRef", &in.unknown)
-	in.SourceRemote = str(m, "sourceRemote", &in.unknown)
-	in.Registry = str(m, "registry", &in.unknown)
-	in.CA = str(m, "ca", &in.unknown)
-	in.Username = str(m, "username", &in.unknown)
-	in.Password = str(m, "password", &in.unknown)
-	in.Repository = str(m, "repository", &in.unknown)
-	in.Tag = str(m, "tag", &in.unknown)
-	if v := unwrap(m["insecure"]); v.IsBool() {
-		in.Insecure = v.BoolValue()
-	}
-	if v := unwrap(m["retain"]); v.IsBool() {
-		in.Retain = v.BoolValue()
-	}
-	if v := unwrap(m["jobs"]); v.IsNumber() {
-		in.Jobs = int(v.NumberValue())
-	}
-	if v := unwrap(m["mountFrom"]); v.IsArray() {
-		for _, e := range v.ArrayValue() {
-			if e = unwrap(e); e.IsString() {
-				in.MountFrom = append(in.MountFrom, e.StringValue())
-			}
-		}
-	}
+	in.unknown = decode(m, contract.Image.Inputs, &in.ImageArgs)
 	return in
 }
 
@@ -151,14 +85,7 @@ func (in imageInputs) validate() map[string]string {
 	return f
 }
 
-func (in imageInputs) isUnknown(key string) bool {
-	for _, k := range in.unknown {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
+func (in imageInputs) isUnknown(key string) bool { return slices.Contains(in.unknown, key) }
 
 func (in imageInputs) nameOpts() []name.Option {
 	if in.Insecure {

@@ -1,53 +1,55 @@
 package provider
 
-// Schema is the package schema: what `pulumi package get-schema` shows and what SDKs would be
-// generated from. The Go program uses the hand-written binding in components/images.
+import (
+	"maps"
+
+	"airgap-site/provider/contract"
+)
+
+// Schema is the package schema, generated from package contract: what `pulumi package
+// get-schema` shows and what SDKs would be generated from. The Go program uses the
+// hand-written binding in components/images, which its tests hold to the same contract.
 func Schema() map[string]any {
-	str := map[string]any{"type": "string"}
-	inputs := map[string]any{
-		"sourceLayout": withDesc(str, "Bundle directory (OCI layout written by `airgap bundle`)."),
-		"sourceRef":    withDesc(str, "The image's original reference, as recorded in the bundle."),
-		"sourceRemote": withDesc(str, "A registry reference to copy from instead of a bundle."),
-		"registry":     withDesc(str, "Target registry host:port."),
-		"insecure":     map[string]any{"type": "boolean", "description": "Plain http to the target registry."},
-		"ca":           withDesc(str, "PEM CA of the target registry."),
-		"username":     withDesc(str, "Target registry user."),
-		"password":     map[string]any{"type": "string", "secret": true, "description": "Target registry password."},
-		"repository":   withDesc(str, "Target repository, by the mirror scheme <upstream>/<path>."),
-		"tag":          withDesc(str, "Target tag."),
-		"mountFrom":    map[string]any{"type": "array", "items": str, "description": "Sibling repositories to mount shared blobs from."},
-		"retain":       map[string]any{"type": "boolean", "description": "Keep the tag when the resource is deleted."},
-		"jobs":         map[string]any{"type": "integer", "description": "Parallel blob transfers (default 4)."},
+	resources := map[string]any{}
+	for _, r := range contract.Resources {
+		inputs := propertySchemas(r.Inputs)
+		props := maps.Clone(inputs)
+		maps.Copy(props, propertySchemas(r.Outputs))
+		resources[r.Token] = map[string]any{
+			"description":     r.Description,
+			"inputProperties": inputs,
+			"requiredInputs":  required(r.Inputs),
+			"properties":      props,
+			"required":        required(r.All()),
+		}
 	}
-	props := map[string]any{}
-	for k, v := range inputs {
-		props[k] = v
-	}
-	props["digest"] = withDesc(str, "Digest of the image in the registry.")
-	props["mediaType"] = withDesc(str, "Media type of the top-level manifest.")
-	props["platforms"] = map[string]any{"type": "array", "items": str}
-	props["totalBytes"] = map[string]any{"type": "number", "description": "Size of all unique blobs and manifests."}
-	props["sentBytes"] = map[string]any{"type": "number", "description": "Bytes sent by the last copy."}
-	props["ref"] = withDesc(str, "The target reference.")
-	return map[string]any{
-		"name":    Name,
-		"version": Version,
-		"resources": map[string]any{
-			ImageType: map[string]any{
-				"description":     "An image copied from an offline bundle into the site registry, diffed by digest.",
-				"inputProperties": inputs,
-				"requiredInputs":  []string{"registry", "repository", "tag"},
-				"properties":      props,
-				"required":        []string{"registry", "repository", "tag", "digest"},
-			},
-		},
-	}
+	return map[string]any{"name": contract.Name, "version": contract.Version, "resources": resources}
 }
 
-func withDesc(base map[string]any, d string) map[string]any {
-	out := map[string]any{"description": d}
-	for k, v := range base {
-		out[k] = v
+func propertySchemas(props []contract.Property) map[string]any {
+	out := map[string]any{}
+	for _, p := range props {
+		s := map[string]any{"type": p.Type, "description": p.Description}
+		if p.Items != "" {
+			s["items"] = map[string]any{"type": p.Items}
+		}
+		if p.Secret {
+			s["secret"] = true
+		}
+		if p.Replace {
+			s["replaceOnChanges"] = true
+		}
+		out[p.Name] = s
+	}
+	return out
+}
+
+func required(props []contract.Property) []string {
+	out := []string{}
+	for _, p := range props {
+		if p.Required {
+			out = append(out, p.Name)
+		}
 	}
 	return out
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,13 +23,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
-)
-
-// Name and Version of the plugin.
-const (
-	Name    = "airgap"
-	Version = "0.1.0"
 )
 
 // Logger is what the server reports progress through: the engine's host in the plugin, a
@@ -50,7 +46,7 @@ func New(log Logger) *Server { return &Server{log: log, known: imagesync.NewKnow
 
 // Main serves the provider as a plugin.
 func Main() error {
-	return provider.Main(Name, func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
+	return provider.Main(contract.Name, func(host *provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
 		return New(host), nil
 	})
 }
@@ -78,7 +74,7 @@ func (s *Server) status(ctx context.Context, urn, format string, args ...any) {
 
 // GetPluginInfo implements the plugin interface.
 func (s *Server) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
-	return &pulumirpc.PluginInfo{Version: Version}, nil
+	return &pulumirpc.PluginInfo{Version: contract.Version}, nil
 }
 
 // GetSchema returns the package schema.
@@ -111,7 +107,7 @@ func (s *Server) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
 }
 
 func checkType(t string) error {
-	if t != ImageType {
+	if t != contract.ImageToken {
 		return status.Errorf(codes.InvalidArgument, "unknown resource type %q", t)
 	}
 	return nil
@@ -127,20 +123,12 @@ func (s *Server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 		return nil, err
 	}
 	failures := parseInputs(news).validate()
-	keys := make([]string, 0, len(failures))
-	for k := range failures {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var out []*pulumirpc.CheckFailure
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(failures)) {
 		out = append(out, &pulumirpc.CheckFailure{Property: k, Reason: failures[k]})
 	}
 	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: out}, nil
 }
-
-// replaceKeys identify the target: changing one is a new image somewhere else.
-var replaceKeys = []string{"registry", "repository", "tag"}
 
 // Diff compares the source's digest, read offline from the bundle, with the digest in state.
 func (s *Server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
@@ -152,18 +140,22 @@ func (s *Server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 	if err != nil {
 		return nil, err
 	}
-	oldIn, newIn := parseInputs(olds), parseInputs(news)
+	newIn := parseInputs(news)
 	detailed := map[string]*pulumirpc.PropertyDiff{}
 	var replaces []string
-	for _, k := range replaceKeys {
-		if newIn.isUnknown(k) || field(oldIn, k) != field(newIn, k) {
-			detailed[k] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE, InputDiff: true}
-			replaces = append(replaces, k)
-		}
-	}
-	for _, k := range []string{"sourceLayout", "sourceRef", "sourceRemote", "insecure", "ca", "username", "password", "retain", "jobs", "mountFrom"} {
-		if !news[resource.PropertyKey(k)].DeepEquals(olds[resource.PropertyKey(k)]) {
-			detailed[k] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
+	for _, p := range contract.Image.Inputs {
+		k := resource.PropertyKey(p.Name)
+		if p.Replace {
+			// The target's values, not their wrapping: a registry that became a secret is
+			// the same registry.
+			oldV, _ := resolve(olds[k])
+			newV, known := resolve(news[k])
+			if !known || !oldV.DeepEquals(newV) {
+				detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE, InputDiff: true}
+				replaces = append(replaces, p.Name)
+			}
+		} else if !news[k].DeepEquals(olds[k]) {
+			detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
 		}
 	}
 	// The content: the bundle's digest against the digest the registry had at the last
@@ -177,7 +169,7 @@ func (s *Server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 		if err != nil {
 			return nil, err
 		}
-		if v := unwrap(olds["digest"]); !v.IsString() || v.StringValue() != want {
+		if v, _ := resolve(olds["digest"]); !v.IsString() || v.StringValue() != want {
 			detailed["digest"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
 		}
 	} else {
@@ -186,25 +178,10 @@ func (s *Server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 	if len(detailed) == 0 {
 		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
 	}
-	diffs := make([]string, 0, len(detailed))
-	for k := range detailed {
-		diffs = append(diffs, k)
-	}
-	sort.Strings(diffs)
 	return &pulumirpc.DiffResponse{
-		Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: diffs, Replaces: replaces,
+		Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: slices.Sorted(maps.Keys(detailed)), Replaces: replaces,
 		DetailedDiff: detailed, HasDetailedDiff: true,
 	}, nil
-}
-
-func field(in imageInputs, k string) string {
-	switch k {
-	case "registry":
-		return in.Registry
-	case "repository":
-		return in.Repository
-	}
-	return in.Tag
 }
 
 // Create copies the image.
@@ -242,8 +219,8 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 	outs := ins.Copy()
 	computed := resource.MakeComputed(resource.NewStringProperty(""))
 	if preview {
-		for _, k := range []string{"digest", "mediaType", "platforms", "totalBytes", "sentBytes", "ref"} {
-			outs[resource.PropertyKey(k)] = computed
+		for _, p := range contract.Image.Outputs {
+			outs[resource.PropertyKey(p.Name)] = computed
 		}
 		if in.known() {
 			if opts, err := in.remoteOptions(); err == nil {
@@ -287,16 +264,14 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 	s.info(ctx, urn, "%s@%s: %d blobs uploaded, %d mounted, %d already there; %s sent of %s in %.1fs",
 		target, res.Digest, res.BlobsUploaded, res.BlobsMounted, res.BlobsExisting, mb(res.SentBytes), mb(res.TotalBytes),
 		time.Since(start).Seconds())
-	outs["digest"] = resource.NewStringProperty(res.Digest.String())
-	outs["mediaType"] = resource.NewStringProperty(string(res.MediaType))
-	platforms := make([]resource.PropertyValue, 0, len(res.Platforms))
-	for _, p := range res.Platforms {
-		platforms = append(platforms, resource.NewStringProperty(p))
-	}
-	outs["platforms"] = resource.NewArrayProperty(platforms)
-	outs["totalBytes"] = resource.NewNumberProperty(float64(res.TotalBytes))
-	outs["sentBytes"] = resource.NewNumberProperty(float64(res.SentBytes))
-	outs["ref"] = resource.NewStringProperty(target.String())
+	maps.Copy(outs, encode(contract.Image.Outputs, contract.ImageOutputs{
+		Digest:     res.Digest.String(),
+		MediaType:  string(res.MediaType),
+		Platforms:  res.Platforms,
+		TotalBytes: float64(res.TotalBytes),
+		SentBytes:  float64(res.SentBytes),
+		Ref:        target.String(),
+	}))
 	st, err := marshal(outs)
 	return st, target.String(), err
 }
@@ -317,7 +292,7 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", target, err)
 	}
-	if old := unwrap(state["digest"]); old.IsString() && old.StringValue() != desc.Digest.String() {
+	if old, _ := resolve(state["digest"]); old.IsString() && old.StringValue() != desc.Digest.String() {
 		s.info(ctx, req.GetUrn(), "%s now points at %s (was %s)", target, desc.Digest, old.StringValue())
 	}
 	state["digest"] = resource.NewStringProperty(desc.Digest.String())
@@ -345,7 +320,7 @@ func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emp
 	}
 	if err != nil {
 		// Registries that cannot delete a tag delete the manifest by digest.
-		if d := unwrap(state["digest"]); d.IsString() {
+		if d, _ := resolve(state["digest"]); d.IsString() {
 			err = remote.Delete(target.Context().Digest(d.StringValue()), opts...)
 			if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
 				err = nil

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"airgap-site/bundle"
+	"airgap-site/provider/contract"
 )
 
 type fixture struct {
@@ -75,7 +76,7 @@ func props(t *testing.T, m resource.PropertyMap) *structpb.Struct {
 
 func (f *fixture) create(t *testing.T, preview bool) resource.PropertyMap {
 	t.Helper()
-	resp, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: ImageType, Urn: "urn", Properties: props(t, f.inputs), Preview: preview})
+	resp, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: "urn", Properties: props(t, f.inputs), Preview: preview})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestCheckNamesBadSources(t *testing.T) {
 	for prop, edit := range cases {
 		in := f.inputs.Copy()
 		edit(in)
-		resp, err := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: ImageType, News: props(t, in)})
+		resp, err := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: contract.ImageToken, News: props(t, in)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +114,7 @@ func TestCheckNamesBadSources(t *testing.T) {
 			t.Errorf("%s: failures %v do not name it", prop, resp.GetFailures())
 		}
 	}
-	resp, _ := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: ImageType, News: props(t, f.inputs)})
+	resp, _ := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: contract.ImageToken, News: props(t, f.inputs)})
 	if len(resp.GetFailures()) != 0 {
 		t.Errorf("valid inputs fail: %v", resp.GetFailures())
 	}

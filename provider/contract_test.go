@@ -1,0 +1,145 @@
+package provider
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"airgap-site/provider/contract"
+)
+
+// The provider's side of the contract: what it reads, writes, checks and publishes is named by
+// package contract. The binding's side is components/images/contract_test.go.
+
+// sample is a value of p's type that names p, so that a value read under the wrong key shows.
+func sample(p contract.Property) (resource.PropertyValue, any) {
+	switch p.Type {
+	case "boolean":
+		return resource.NewBoolProperty(true), true
+	case "integer":
+		return resource.NewNumberProperty(7), 7
+	case "number":
+		return resource.NewNumberProperty(7.5), 7.5
+	case "array":
+		return resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("a-" + p.Name)}), []string{"a-" + p.Name}
+	}
+	return resource.NewStringProperty("v-" + p.Name), "v-" + p.Name
+}
+
+func TestParserReadsContractKeys(t *testing.T) {
+	m := resource.PropertyMap{}
+	var want contract.ImageArgs
+	for _, p := range contract.Image.Inputs {
+		pv, v := sample(p)
+		if p.Secret {
+			pv = resource.MakeSecret(pv)
+		}
+		m[resource.PropertyKey(p.Name)] = pv
+		reflect.ValueOf(&want).Elem().FieldByIndex(p.Field).Set(reflect.ValueOf(v))
+	}
+	in := parseInputs(m)
+	if !reflect.DeepEqual(in.ImageArgs, want) || !in.known() {
+		t.Errorf("parsed %+v (unknown %v), want %+v", in.ImageArgs, in.unknown, want)
+	}
+	for _, p := range contract.Image.Inputs {
+		m := m.Copy()
+		m[resource.PropertyKey(p.Name)] = resource.MakeComputed(resource.NewStringProperty(""))
+		if u := parseInputs(m).unknown; !slices.Equal(u, []string{p.Name}) {
+			t.Errorf("%s unknown: parser reports %v", p.Name, u)
+		}
+	}
+}
+
+func TestCheckNamesContractInputs(t *testing.T) {
+	bad := []resource.PropertyMap{
+		{}, // the required inputs and a source
+		{"sourceLayout": resource.NewStringProperty("/b"), "sourceRemote": resource.NewStringProperty("x"), "jobs": resource.NewNumberProperty(-1)},
+		{"sourceLayout": resource.NewStringProperty("/b")},
+		{"sourceRemote": resource.NewStringProperty("Bad Ref"), "registry": resource.NewStringProperty("r:5000"),
+			"repository": resource.NewStringProperty("Bad Repo"), "tag": resource.NewStringProperty("1")},
+	}
+	inputs := names(contract.Image.Inputs)
+	for _, m := range bad {
+		for k := range parseInputs(m).validate() {
+			if !slices.Contains(inputs, k) {
+				t.Errorf("check failure names %q, not an input of the contract", k)
+			}
+		}
+	}
+}
+
+func TestStateHasContractProperties(t *testing.T) {
+	f := newFixture(t)
+	all := names(contract.Image.All())
+	for _, preview := range []bool{true, false} {
+		state := f.create(t, preview)
+		for _, p := range contract.Image.Outputs {
+			if _, ok := state[resource.PropertyKey(p.Name)]; !ok {
+				t.Errorf("preview=%v: no output %s", preview, p.Name)
+			}
+		}
+		for k := range state {
+			if !slices.Contains(all, string(k)) {
+				t.Errorf("preview=%v: state has %s, not in the contract", preview, k)
+			}
+		}
+	}
+}
+
+func TestSchemaIsContract(t *testing.T) {
+	s := Schema()
+	if s["name"] != contract.Name || s["version"] != contract.Version {
+		t.Errorf("schema names %v %v", s["name"], s["version"])
+	}
+	res := s["resources"].(map[string]any)
+	if got := slices.Sorted(maps.Keys(res)); len(got) != len(contract.Resources) {
+		t.Errorf("schema resources %v, contract has %d", got, len(contract.Resources))
+	}
+	for _, r := range contract.Resources {
+		rs, ok := res[r.Token].(map[string]any)
+		if !ok {
+			t.Errorf("schema has no %s", r.Token)
+			continue
+		}
+		check := func(key string, props []contract.Property) {
+			got := rs[key].(map[string]any)
+			if k, want := slices.Sorted(maps.Keys(got)), slices.Sorted(slices.Values(names(props))); !slices.Equal(k, want) {
+				t.Errorf("%s %s = %v, want %v", r.Token, key, k, want)
+			}
+			for _, p := range props {
+				ps, _ := got[p.Name].(map[string]any)
+				items, _ := ps["items"].(map[string]any)
+				if ps["type"] != p.Type || (p.Items != "" && items["type"] != p.Items) ||
+					(ps["secret"] == true) != p.Secret || (ps["replaceOnChanges"] == true) != p.Replace {
+					t.Errorf("%s %s.%s = %v, contract %+v", r.Token, key, p.Name, ps, p)
+				}
+			}
+		}
+		check("inputProperties", r.Inputs)
+		check("properties", r.All())
+		req := func(key string, props []contract.Property) {
+			var want []string
+			for _, p := range props {
+				if p.Required {
+					want = append(want, p.Name)
+				}
+			}
+			if got := rs[key].([]string); !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+				t.Errorf("%s %s = %v, want %v", r.Token, key, got, want)
+			}
+		}
+		req("requiredInputs", r.Inputs)
+		req("required", r.All())
+	}
+}
+
+func names(props []contract.Property) []string {
+	out := make([]string, len(props))
+	for i, p := range props {
+		out[i] = p.Name
+	}
+	return out
+}
