@@ -4,15 +4,12 @@ import (
 	"reflect"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"airgap-site/provider/contract"
 )
 
-// Token and plugin version of the airgap provider's Image (provider/ in this repository).
-const (
-	ImageToken    = "airgap:index:Image"
-	PluginVersion = "0.1.0"
-)
-
-// Image is airgap:index:Image.
+// Image is the airgap provider's contract.Image (provider/ in this repository). The bindings
+// are written by hand; contract_test.go holds their pulumi tags to package contract.
 type Image struct {
 	pulumi.CustomResourceState
 
@@ -63,8 +60,8 @@ func (ImageArgs) ElementType() reflect.Type { return reflect.TypeOf((*imageArgs)
 // NewImage declares an image copy.
 func NewImage(ctx *pulumi.Context, name string, args *ImageArgs, opts ...pulumi.ResourceOption) (*Image, error) {
 	var r Image
-	opts = append(opts, pulumi.Version(PluginVersion), pulumi.AdditionalSecretOutputs([]string{"password"}))
-	if err := ctx.RegisterResource(ImageToken, name, args, &r, opts...); err != nil {
+	opts = append(opts, pulumi.Version(contract.Version), pulumi.AdditionalSecretOutputs(contract.Image.Secrets()))
+	if err := ctx.RegisterResource(contract.ImageToken, name, args, &r, opts...); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -1,7 +1,7 @@
 package images
 
 import (
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +9,7 @@ import (
 
 	"airgap-site/components/internal/mocktest"
 	"airgap-site/components/siteconfig"
+	"airgap-site/provider/contract"
 )
 
 const ecr = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
@@ -50,7 +51,7 @@ func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
 func TestOneImagePerBundledImage(t *testing.T) {
 	c := site(t, `{"bundle":"bundle","list":["nginx:1.27","`+ecr+`/factory/mes-api:7","docker.io/library/redis@sha256:`+strings.Repeat("c", 64)+`"]}`)
 	rec := deploy(t, c)
-	copies := rec.OfType(ImageToken)
+	copies := rec.OfType(contract.ImageToken)
 	if len(copies) != 3 {
 		t.Fatalf("%d images, want 3", len(copies))
 	}
@@ -78,14 +79,14 @@ func TestOneImagePerBundledImage(t *testing.T) {
 		for _, m := range in["mountFrom"].ArrayValue() {
 			mounts = append(mounts, m.StringValue())
 		}
-		sort.Strings(mounts)
+		slices.Sort(mounts)
 		if len(mounts) != 2 || strings.Contains(strings.Join(mounts, " "), "10.20.0.11:32000/"+repo+" ") {
 			t.Errorf("%s mountFrom = %v, want the two other repositories", repo, mounts)
 		}
 		if deps := strings.Join(cp.RegisterRPC.GetDependencies(), " "); !strings.Contains(deps, "Service::registry") {
 			t.Errorf("%s does not wait for the registry: %s", repo, deps)
 		}
-		if cp.RegisterRPC.GetVersion() != PluginVersion {
+		if cp.RegisterRPC.GetVersion() != contract.Version {
 			t.Errorf("%s asks for plugin version %q", repo, cp.RegisterRPC.GetVersion())
 		}
 	}
@@ -99,7 +100,7 @@ func TestOneImagePerBundledImage(t *testing.T) {
 func TestSiteBuiltImageUsesDocker(t *testing.T) {
 	c := site(t, `{"docker":{"host":"unix:///var/run/docker.sock"},"list":[{"image":"docker.io/factory/mes-ui:2.0","build":{"context":"./mes-ui","args":{"VERSION":"2.0"}}}]}`)
 	rec := deploy(t, c)
-	if n := len(rec.OfType(ImageToken)); n != 0 {
+	if n := len(rec.OfType(contract.ImageToken)); n != 0 {
 		t.Errorf("%d bundle copies for a site-built image", n)
 	}
 	img := rec.One(t, "docker:index/image:Image")
