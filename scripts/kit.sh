@@ -12,6 +12,8 @@ source "$(dirname "$0")/env.sh"
 cd "$REPO"
 KIT=${1:-$REPO/.state/kit}
 PROVIDERS=$AIRGAP_CACHE/providers
+# The version the plugin binary reports (package contract embeds the same file).
+AIRGAP_PROVIDER_VERSION=$(cat provider/contract/VERSION)
 say() { printf '[kit] %s\n' "$*"; }
 
 rm -rf "$KIT"
@@ -19,7 +21,7 @@ mkdir -p "$KIT"/{bin,plugins,policy,project/stacks}
 say "toolchain: pulumi, pulumi-language-go, airgap (with the compiled site program)"
 cp "$AIRGAP_CACHE/bin/pulumi" "$AIRGAP_CACHE/bin/pulumi-language-go" "$KIT/bin/"
 go build -o "$KIT/bin/airgap" ./cmd/airgap
-say "plugins: kubernetes 4.25.0, airgap 0.1.0"
+say "plugins: kubernetes 4.25.0, airgap $AIRGAP_PROVIDER_VERSION"
 cp "$PROVIDERS/pulumi-resource-kubernetes" "$KIT/plugins/"
 go build -o "$KIT/plugins/pulumi-resource-airgap" ./provider/cmd/pulumi-resource-airgap
 say "policy pack"
@@ -42,7 +44,8 @@ export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$KIT/state}
 export POLICY_PACK=$KIT/policy/airgap-site-policy
 mkdir -p "$KIT/state"
 ENV
-cat >"$KIT/install.sh" <<'INSTALL'
+# The heredoc is quoted (its $ are install.sh's own); the plugin version is filled in here.
+sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/install.sh" <<'INSTALL'
 #!/usr/bin/env bash
 # Checks the kit against SHA256SUMS, then installs its plugins into PULUMI_HOME.
 set -euo pipefail
@@ -50,7 +53,7 @@ cd "$(dirname "$0")"
 source ./env.sh
 sha256sum --quiet -c SHA256SUMS
 pulumi plugin install resource kubernetes 4.25.0 --file plugins/pulumi-resource-kubernetes --reinstall
-pulumi plugin install resource airgap 0.1.0 --file plugins/pulumi-resource-airgap --reinstall
+pulumi plugin install resource airgap @AIRGAP_PROVIDER_VERSION@ --file plugins/pulumi-resource-airgap --reinstall
 echo "kit installed: PULUMI_HOME=$PULUMI_HOME, state in $PULUMI_BACKEND_URL. Next: RUNBOOK.md"
 INSTALL
 chmod +x "$KIT/install.sh"

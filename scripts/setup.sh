@@ -22,7 +22,7 @@ K8S_PROVIDER_VERSION=4.25.0
 # The proxy serves provider/v4 only as this pseudo-version, which is the v4.25.0 source.
 K8S_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
 K8S_VERSION=1.33.13
-AIRGAP_PROVIDER_VERSION=0.1.0 # provider.Version in provider/server.go
+AIRGAP_PROVIDER_VERSION=$(cat "$REPO/provider/contract/VERSION") # what the plugin reports (package contract embeds it)
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 mkdir -p "$BIN" "$PROVIDERS" "$SRC"
 

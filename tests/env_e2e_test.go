@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"airgap-site/provider/contract"
 	"airgap-site/tests/harness"
 )
 
@@ -192,7 +193,7 @@ func (s *suite) outputs(t *testing.T, stack string) map[string]any {
 }
 
 // installProvider builds the airgap provider from this checkout and installs it as plugin
-// airgap 0.1.0, so the suite always runs the code under test.
+// airgap <contract.Version>, so the suite always runs the code under test.
 func installProvider(repo, tmp string) error {
 	bin := filepath.Join(tmp, "pulumi-resource-airgap")
 	build := exec.Command("go", "build", "-o", bin, "./provider/cmd/pulumi-resource-airgap")
@@ -200,7 +201,7 @@ func installProvider(repo, tmp string) error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building: %v\n%s", err, out)
 	}
-	install := exec.Command(filepath.Join(e2e.bin, "pulumi"), "plugin", "install", "resource", "airgap", "0.1.0", "--file", bin, "--reinstall")
+	install := exec.Command(filepath.Join(e2e.bin, "pulumi"), "plugin", "install", "resource", contract.Name, contract.Version, "--file", bin, "--reinstall")
 	install.Env = append(os.Environ(), "PULUMI_HOME="+pulumiHome(), "PULUMI_SKIP_UPDATE_CHECK=true")
 	if out, err := install.CombinedOutput(); err != nil {
 		return fmt.Errorf("pulumi plugin install: %v\n%s", err, out)
