@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"airgap-site/mirror"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 )
@@ -87,9 +88,9 @@ func Open(dir string) (*Bundle, error) {
 // Dir is the bundle's directory.
 func (b *Bundle) Dir() string { return b.dir }
 
-// Lookup finds the top-level descriptor whose RefAnnotation equals Normalize(ref).
+// Lookup finds the top-level descriptor whose RefAnnotation equals mirror.Normalize(ref).
 func (b *Bundle) Lookup(ref string) (v1.Descriptor, error) {
-	norm, err := Normalize(ref)
+	norm, err := mirror.Normalize(ref)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"airgap-site/bundle"
 	"airgap-site/internal/imagetest"
+	"airgap-site/mirror"
 )
 
 // layer is a small random gzip layer.
@@ -195,50 +196,6 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestNormalize(t *testing.T) {
-	dgst := "sha256:" + strings.Repeat("ab", 32)
-	for _, tc := range []struct {
-		in, want string
-	}{
-		{"nginx:1.27", "docker.io/library/nginx:1.27"},
-		{"nginx", "docker.io/library/nginx:latest"},
-		{"docker.io/nginx:1.27", "docker.io/library/nginx:1.27"},
-		{"docker.io/library/nginx:1.27", "docker.io/library/nginx:1.27"},
-		{"index.docker.io/x/y:1", "docker.io/x/y:1"},
-		{"clickhouse/clickhouse-server:24.8", "docker.io/clickhouse/clickhouse-server:24.8"},
-		{"registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10"},
-		{"quay.io/org/sub/app", "quay.io/org/sub/app:latest"},
-		{"localhost:5000/app:dev", "localhost:5000/app:dev"},
-		{"10.20.0.11:32000/team/app:1", "10.20.0.11:32000/team/app:1"},
-		{"ghcr.io/org/app@" + dgst, "ghcr.io/org/app@" + dgst},
-		{"ghcr.io/org/app:1.0@" + dgst, "ghcr.io/org/app@" + dgst},
-		{"busybox@" + dgst, "docker.io/library/busybox@" + dgst},
-		{"", ""},
-		{"Nginx:1.27", ""},
-		{"nginx:bad tag", ""},
-		{"nginx@sha256:abc", ""},
-		{"https://ghcr.io/org/app:1", ""},
-		{"ghcr.io/org/app:", ""},
-	} {
-		got, err := bundle.Normalize(tc.in)
-		if tc.want == "" {
-			if err == nil {
-				t.Errorf("Normalize(%q) = %q, want an error", tc.in, got)
-			} else if !strings.Contains(err.Error(), fmt.Sprintf("%q", tc.in)) {
-				t.Errorf("Normalize(%q) error %q does not name the reference", tc.in, err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("Normalize(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-		// Normalized references are fixed points.
-		if again, err := bundle.Normalize(got); err != nil || again != got {
-			t.Errorf("Normalize(%q) = %q, %v; want it unchanged", got, again, err)
-		}
-	}
-}
-
 func TestLookupMissing(t *testing.T) {
 	dir := t.TempDir()
 	w := create(t, dir)
@@ -251,7 +208,7 @@ func TestLookupMissing(t *testing.T) {
 			t.Errorf("Lookup(%s) = %v, want ErrNotFound", ref, err)
 			continue
 		}
-		norm, _ := bundle.Normalize(ref)
+		norm, _ := mirror.Normalize(ref)
 		if !strings.Contains(err.Error(), norm) || !strings.Contains(err.Error(), dir) {
 			t.Errorf("Lookup(%s) error %q does not name the reference and the bundle", ref, err)
 		}

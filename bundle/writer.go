@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"airgap-site/mirror"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -97,7 +98,7 @@ func reconcile(dir string, index *v1.IndexManifest) map[string]Entry {
 
 // AddImage stores a single-manifest image under ref.
 func (w *Writer) AddImage(ref string, img v1.Image) (Entry, error) {
-	norm, err := Normalize(ref)
+	norm, err := mirror.Normalize(ref)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -120,7 +121,7 @@ func (w *Writer) AddImage(ref string, img v1.Image) (Entry, error) {
 
 // AddIndex stores a multi-arch index under ref, as-is: every child it lists is stored.
 func (w *Writer) AddIndex(ref string, idx v1.ImageIndex) (Entry, error) {
-	norm, err := Normalize(ref)
+	norm, err := mirror.Normalize(ref)
 	if err != nil {
 		return Entry{}, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"airgap-site/components/talos"
 	"airgap-site/policy/checks"
+	"airgap-site/talosconfig"
 )
 
 // Policy names, as the engine prints them.
@@ -182,7 +183,7 @@ func validateTalosPatches(s *stackView, report func(msg, urn string)) {
 type stackView struct {
 	resources []policyx.AnalyzerResource
 	patches   []patchSource
-	mirrors   []*talos.Mirrors
+	mirrors   []*talosconfig.Mirrors
 }
 
 type patchSource struct{ urn, text string }
@@ -206,7 +207,7 @@ func newStackView(resources []policyx.AnalyzerResource) *stackView {
 		}
 	}
 	for _, p := range s.patches {
-		if m, err := talos.Parse([]byte(p.text)); err == nil && len(m.Mirrors) > 0 {
+		if m, err := talosconfig.Parse([]byte(p.text)); err == nil && len(m.Mirrors) > 0 {
 			s.mirrors = append(s.mirrors, m)
 		}
 	}

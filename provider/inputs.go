@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"airgap-site/bundle"
+	"airgap-site/mirror"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
 )
@@ -66,7 +67,7 @@ func (in imageInputs) validate() map[string]string {
 			f["sourceRef"] = "required with sourceLayout: the image's reference in the bundle"
 			break
 		}
-		if _, err := bundle.Normalize(in.SourceRef); err != nil {
+		if _, err := mirror.Normalize(in.SourceRef); err != nil {
 			f["sourceRef"] = err.Error()
 			break
 		}

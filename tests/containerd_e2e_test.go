@@ -20,8 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"airgap-site/components/talos"
 	"airgap-site/internal/imagetest"
+	"airgap-site/talosconfig"
 	"airgap-site/tests/harness"
 )
 
@@ -37,7 +37,7 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 		t.Skip("containerd needs root; this run is not root")
 	}
 	patch, _ := outputs["talosMirrorPatch"].(string)
-	mirrors, err := talos.Parse([]byte(patch))
+	mirrors, err := talosconfig.Parse([]byte(patch))
 	if err != nil {
 		t.Fatalf("parsing the exported mirror patch: %v\n%s", err, patch)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/bundle"
+	"airgap-site/mirror"
 )
 
 // imageList is what images.yaml names: the references to bundle, and the entries skipped
@@ -82,7 +82,7 @@ func parseImages(data []byte) (*imageList, error) {
 		if ref == "" {
 			return nil, fmt.Errorf("parsing images: entry %d: image is required", i+1)
 		}
-		norm, err := bundle.Normalize(ref)
+		norm, err := mirror.Normalize(ref)
 		if err != nil {
 			return nil, fmt.Errorf("parsing images: entry %d: %w", i+1, err)
 		}

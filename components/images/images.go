@@ -8,7 +8,8 @@ import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"airgap-site/components/siteconfig"
+	"airgap-site/mirror"
+	"airgap-site/siteconfig"
 )
 
 // Type is the component's Pulumi type token.
@@ -53,10 +54,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		bundle = filepath.Join(args.ProjectDir, bundle)
 	}
 
-	targets := make([]siteconfig.Target, len(c.Images.List))
+	targets := make([]mirror.Target, len(c.Images.List))
 	var repos []string
 	for i, e := range c.Images.List {
-		t, err := siteconfig.ImageTarget(e.Image)
+		t, err := mirror.TargetOf(e.Image)
 		if err != nil {
 			return nil, fmt.Errorf("images.list[%d]: %w", i, err)
 		}
@@ -115,7 +116,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 // buildImage builds an image at the site with pulumi-docker and pushes it to the site
 // registry under the mirror scheme, so pods pull it by its own name.
-func buildImage(ctx *pulumi.Context, name, registry string, t siteconfig.Target, b *siteconfig.Build,
+func buildImage(ctx *pulumi.Context, name, registry string, t mirror.Target, b *siteconfig.Build,
 	c *siteconfig.Config, opts ...pulumi.ResourceOption) (*docker.Image, error) {
 	args := &docker.ImageArgs{
 		ImageName: pulumi.String(registry + "/" + t.Repository + ":" + t.Tag),

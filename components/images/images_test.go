@@ -8,29 +8,19 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/mocktest"
-	"airgap-site/components/siteconfig"
 	"airgap-site/provider/contract"
+	"airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
 )
 
 const ecr = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
 
 func site(t *testing.T, images string) *siteconfig.Config {
 	t.Helper()
-	src := siteconfig.MapSource{
-		Values: map[string]string{
-			siteconfig.KeyNodes:       `[{"name":"cp-1","ip":"10.20.0.11","role":"controlplane"},{"name":"w-1","ip":"10.20.0.12","role":"worker"}]`,
-			siteconfig.KeyObjectStore: `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`,
-			siteconfig.KeyTalos:       `{"upstreams":["docker.io","` + ecr + `"]}`,
-			siteconfig.KeyImages:      images,
-			siteconfig.KeyS3AccessKey: "registry", siteconfig.KeyS3SecretKey: "registry-secret-key",
-		},
-		Secret: map[string]bool{siteconfig.KeyS3AccessKey: true, siteconfig.KeyS3SecretKey: true},
-	}
-	c, _, err := siteconfig.Load(src, "osaka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	src := siteconfigtest.Source(siteconfigtest.TwoNodes)
+	src.Values[siteconfig.KeyTalos] = `{"upstreams":["docker.io","` + ecr + `"]}`
+	src.Values[siteconfig.KeyImages] = images
+	return siteconfigtest.Load(t, src)
 }
 
 func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {

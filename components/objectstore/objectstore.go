@@ -10,7 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/kube"
-	"airgap-site/components/siteconfig"
+	"airgap-site/siteconfig"
 )
 
 // Type is the component's Pulumi type token.

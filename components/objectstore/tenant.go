@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"airgap-site/components/internal/kube"
-	"airgap-site/components/siteconfig"
+	"airgap-site/siteconfig"
 )
 
 // Tenant custom resource identity (MinIO operator v5+).

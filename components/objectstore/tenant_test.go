@@ -6,8 +6,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/components/internal/golden"
-	"airgap-site/components/siteconfig"
+	"airgap-site/internal/golden"
+	"airgap-site/siteconfig"
 )
 
 func TestRenderTenantGolden(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/components/internal/golden"
+	"airgap-site/internal/golden"
 )
 
 func TestRenderGolden(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"airgap-site/components/siteconfig"
+	"airgap-site/siteconfig"
 )
 
 // Program is the whole Pulumi program; main.go runs it with pulumi.Run.

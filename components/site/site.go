@@ -7,8 +7,8 @@ import (
 	"airgap-site/components/images"
 	"airgap-site/components/objectstore"
 	"airgap-site/components/registry"
-	"airgap-site/components/siteconfig"
 	"airgap-site/components/talos"
+	"airgap-site/siteconfig"
 )
 
 // Type is the component's Pulumi type token.

@@ -9,7 +9,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/mocktest"
-	"airgap-site/components/siteconfig"
+	"airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
 )
 
 // tenantType is the token pulumi-kubernetes gives a custom resource: group/version:Kind.
@@ -23,28 +24,15 @@ const (
 
 func testConfig(t *testing.T, objectStore string) *siteconfig.Config {
 	t.Helper()
-	src := siteconfig.MapSource{
-		Values: map[string]string{
-			siteconfig.KeyNodes: `[{"name":"cp-1","ip":"10.20.0.11","role":"controlplane"},
-			                      {"name":"w-1","ip":"10.20.0.12","role":"worker"}]`,
-			siteconfig.KeyObjectStore:       objectStore,
-			siteconfig.KeyS3AccessKey:       s3Access,
-			siteconfig.KeyS3SecretKey:       s3Secret,
-			siteconfig.KeyMinioRootUser:     "minio-admin",
-			siteconfig.KeyMinioRootPassword: rootPassword,
-		},
-		Secret: map[string]bool{siteconfig.KeyS3AccessKey: true, siteconfig.KeyS3SecretKey: true,
-			siteconfig.KeyMinioRootUser: true, siteconfig.KeyMinioRootPassword: true},
+	src := siteconfigtest.Source(siteconfigtest.TwoNodes)
+	src.Values[siteconfig.KeyObjectStore] = objectStore
+	siteconfigtest.SetSecret(src, siteconfig.KeyS3AccessKey, s3Access)
+	siteconfigtest.SetSecret(src, siteconfig.KeyS3SecretKey, s3Secret)
+	if strings.Contains(objectStore, "minio-tenant") {
+		siteconfigtest.SetSecret(src, siteconfig.KeyMinioRootUser, "minio-admin")
+		siteconfigtest.SetSecret(src, siteconfig.KeyMinioRootPassword, rootPassword)
 	}
-	if !strings.Contains(objectStore, "minio-tenant") {
-		delete(src.Values, siteconfig.KeyMinioRootUser)
-		delete(src.Values, siteconfig.KeyMinioRootPassword)
-	}
-	c, _, err := siteconfig.Load(src, "osaka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return siteconfigtest.Load(t, src)
 }
 
 func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {

@@ -9,7 +9,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/components/siteconfig"
+	"airgap-site/siteconfig"
 )
 
 // TestCommittedStacksLoad keeps stacks/*.yaml and the code telling the same story: every

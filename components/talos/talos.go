@@ -6,7 +6,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/components/siteconfig"
+	"airgap-site/siteconfig"
+	"airgap-site/talosconfig"
 )
 
 // Type is the component's Pulumi type token.
@@ -32,8 +33,8 @@ type Talos struct {
 // patch (and the user's patches) to every node, bootstraps a new cluster if asked, and reads
 // its kubeconfig.
 func New(ctx *pulumi.Context, name string, c *siteconfig.Config, opts ...pulumi.ResourceOption) (*Talos, error) {
-	mirrors := BuildMirrors(c)
-	patch, err := Render(mirrors, c.Talos.Version)
+	mirrors := talosconfig.Build(c.MirrorSpec())
+	patch, err := talosconfig.Render(mirrors, c.Talos.Version)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/mocktest"
-	"airgap-site/components/siteconfig"
+	"airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
+	"airgap-site/talosconfig"
 )
 
 // talosMocks answers like pulumi-talos: Secrets produce client configuration and machine
@@ -44,7 +46,9 @@ func talosMocks() *mocktest.Recorder {
 
 func managedSite(t *testing.T, extra string) *siteconfig.Config {
 	t.Helper()
-	return siteWith(t, `{"manage":true,"version":"v1.11.5","bootstrapCluster":true,"applyMode":"no_reboot"`+extra+`}`, "", nil)
+	src := siteconfigtest.Source(siteconfigtest.ThreeControlPlanes)
+	src.Values[siteconfig.KeyTalos] = `{"manage":true,"version":"v1.11.5","bootstrapCluster":true,"applyMode":"no_reboot"` + extra + `}`
+	return siteconfigtest.Load(t, src)
 }
 
 func deployTalos(t *testing.T, c *siteconfig.Config) (*mocktest.Recorder, *Talos) {
@@ -71,7 +75,7 @@ func TestManagedPerNodeGraph(t *testing.T) {
 	if len(applies) != 3 {
 		t.Fatalf("%d ConfigurationApply, want one per node", len(applies))
 	}
-	want, _ := Render(BuildMirrors(c), c.Talos.Version)
+	want, _ := talosconfig.Render(talosconfig.Build(c.MirrorSpec()), c.Talos.Version)
 	// Registration order under mocks follows output resolution, so match applies by node.
 	byIP := map[string]resource.PropertyMap{}
 	for _, a := range applies {
@@ -125,7 +129,9 @@ func TestManagedPerNodeGraph(t *testing.T) {
 }
 
 func TestUnmanagedRendersOnly(t *testing.T) {
-	c := siteWith(t, `{"version":"v1.12.11"}`, "", nil)
+	src := siteconfigtest.Source(siteconfigtest.ThreeControlPlanes)
+	src.Values[siteconfig.KeyTalos] = `{"version":"v1.12.11"}`
+	c := siteconfigtest.Load(t, src)
 	rec, tl := deployTalos(t, c)
 	for _, tok := range []string{TokenSecrets, TokenConfigurationApply, TokenBootstrap, TokenKubeconfig} {
 		if n := len(rec.OfType(tok)); n != 0 {

@@ -7,7 +7,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/components/talos"
+	"airgap-site/talosconfig"
 )
 
 func obj(t *testing.T, y string) map[string]any {
@@ -145,7 +145,7 @@ func TestConfigMapSecrets(t *testing.T) {
 
 func renderedPatch(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("../../components/talos/testdata/" + name)
+	b, err := os.ReadFile("../../talosconfig/testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func renderedPatch(t *testing.T, name string) string {
 
 func TestNodePortMatchesMirrors(t *testing.T) {
 	for _, file := range []string{"v1.11-http-bootstrap.yaml", "v1.12-http-bootstrap.yaml"} {
-		m, err := talos.Parse([]byte(renderedPatch(t, file)))
+		m, err := talosconfig.Parse([]byte(renderedPatch(t, file)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestNodePortMatchesMirrors(t *testing.T) {
 			t.Errorf("%s with nodePort 32001: %v", file, got)
 		}
 	}
-	if got := NodePortMatchesMirrors(32000, &talos.Mirrors{}); len(got) != 1 {
+	if got := NodePortMatchesMirrors(32000, &talosconfig.Mirrors{}); len(got) != 1 {
 		t.Errorf("empty patch: %v", got)
 	}
 }

@@ -2,16 +2,17 @@ package checks
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/components/siteconfig"
-	"airgap-site/components/talos"
+	"airgap-site/siteconfig"
+	"airgap-site/talosconfig"
 )
 
 // RegistryConfig checks a distribution config.yml: on S3 storage, redirect.disable must be
@@ -51,12 +52,7 @@ func ConfigMapSecrets(data map[string]any, secretKeys []string) []string {
 	for _, k := range secretKeys {
 		out = append(out, fmt.Sprintf("ConfigMap key %q holds a Pulumi secret; move it to a Secret and reference it (env valueFrom.secretKeyRef or a secret volume)", k))
 	}
-	keys := make([]string, 0, len(data))
-	for k := range data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(data)) {
 		v, _ := data[k].(string)
 		if secretKeyName.MatchString(k) && strings.TrimSpace(v) != "" {
 			out = append(out, fmt.Sprintf("ConfigMap key %q looks like a credential; move it to a Secret", k))
@@ -73,7 +69,7 @@ func ConfigMapSecrets(data map[string]any, secretKeys []string) []string {
 
 // MirrorPorts are the ports of the node registry endpoints in a mirror patch: the endpoints of
 // the mirrors keyed by a node's own host:port.
-func MirrorPorts(m *talos.Mirrors) map[string]int {
+func MirrorPorts(m *talosconfig.Mirrors) map[string]int {
 	keys := map[string]bool{}
 	for _, mir := range m.Mirrors {
 		keys[mir.Key] = true
@@ -95,15 +91,10 @@ func MirrorPorts(m *talos.Mirrors) map[string]int {
 
 // NodePortMatchesMirrors reports mirror endpoints whose port is not the registry Service's
 // NodePort: containerd would knock on a port nothing listens on.
-func NodePortMatchesMirrors(nodePort int, m *talos.Mirrors) []string {
+func NodePortMatchesMirrors(nodePort int, m *talosconfig.Mirrors) []string {
 	var out []string
 	eps := MirrorPorts(m)
-	urls := make([]string, 0, len(eps))
-	for u := range eps {
-		urls = append(urls, u)
-	}
-	sort.Strings(urls)
-	for _, u := range urls {
+	for _, u := range slices.Sorted(maps.Keys(eps)) {
 		if eps[u] != nodePort {
 			out = append(out, fmt.Sprintf("mirror endpoint %s uses port %d but the registry Service's nodePort is %d; set registry.nodePort and the mirrors from the same config (they are, unless the patch was edited by hand)", u, eps[u], nodePort))
 		}
@@ -114,39 +105,13 @@ func NodePortMatchesMirrors(nodePort int, m *talos.Mirrors) []string {
 	return out
 }
 
-// TalosPatch checks a Talos patch (either generation) for URL-form mirror and config keys,
-// endpoints without a scheme, and TLS settings for hosts served over plain http.
+// TalosPatch checks a Talos patch (either generation) with talosconfig's patch rules: no
+// URL-form mirror or config keys, no endpoint without a scheme, no TLS block for a host
+// served over plain http.
 func TalosPatch(patch string) []string {
-	m, err := talos.Parse([]byte(patch))
-	if err != nil {
-		return []string{fmt.Sprintf("the Talos patch does not parse: %v", err)}
-	}
 	var out []string
-	httpHosts := map[string]bool{}
-	for _, mir := range m.Mirrors {
-		if msg := siteconfig.HostPortProblem(mir.Key); msg != "" && mir.Key != "*" {
-			out = append(out, "mirror key: "+msg)
-		}
-		for _, e := range mir.Endpoints {
-			switch {
-			case strings.HasPrefix(e.URL, "http://"):
-				httpHosts[e.Host] = true
-			case !strings.HasPrefix(e.URL, "https://"):
-				out = append(out, fmt.Sprintf("mirror %q endpoint %q has no http:// or https:// scheme", mir.Key, e.URL))
-			}
-		}
-	}
-	for _, h := range m.Hosts {
-		host := h.Host
-		if msg := siteconfig.HostPortProblem(h.Host); msg != "" {
-			out = append(out, "registry config key: "+msg)
-			if i := strings.Index(host, "://"); i >= 0 {
-				host = host[i+3:]
-			}
-		}
-		if (h.CA != "" || h.InsecureSkipVerify) && httpHosts[host] {
-			out = append(out, fmt.Sprintf("TLS settings for %s, which is served over plain http: they apply to https endpoints only and break Talos' own pulls; remove the tls block (or serve the registry over https)", host))
-		}
+	for _, p := range talosconfig.CheckPatch([]byte(patch), talosconfig.Rules{}) {
+		out = append(out, p.String())
 	}
 	return out
 }

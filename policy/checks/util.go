@@ -1,7 +1,5 @@
 package checks
 
-import "sort"
-
 // Lookup walks nested maps; it returns nil when a key is missing or a value is not a map.
 func Lookup(obj map[string]any, path ...string) any {
 	var cur any = obj
@@ -13,15 +11,6 @@ func Lookup(obj map[string]any, path ...string) any {
 		cur = m[p]
 	}
 	return cur
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // number reads a JSON-ish number (float64 from properties, int from tests).

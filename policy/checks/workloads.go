@@ -2,8 +2,11 @@ package checks
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	"airgap-site/mirror"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -61,27 +64,13 @@ func Containers(kind string, obj map[string]any) []Container {
 	return out
 }
 
-// ImageRegistry is the registry host[:port] an image reference pulls from, as containerd
-// and Talos mirrors name it (docker.io for Docker Hub).
-func ImageRegistry(image string) (string, error) {
-	ref, err := name.ParseReference(image, name.WeakValidation)
-	if err != nil {
-		return "", fmt.Errorf("parsing image reference %q: %w", image, err)
-	}
-	reg := ref.Context().RegistryStr()
-	if reg == name.DefaultRegistry {
-		reg = "docker.io"
-	}
-	return reg, nil
-}
-
 // ImageMirrored reports a container whose image comes from a registry without a mirror on
 // the site: on an air-gapped node that pull can only hang or fail.
 func ImageMirrored(c Container, mirrors map[string]bool) []string {
 	if c.Image == "" {
 		return nil
 	}
-	reg, err := ImageRegistry(c.Image)
+	reg, err := mirror.Registry(c.Image)
 	if err != nil {
 		return []string{fmt.Sprintf("%s %q: %v", c.Kind, c.Name, err)}
 	}
@@ -89,7 +78,7 @@ func ImageMirrored(c Container, mirrors map[string]bool) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("%s %q uses image %q from %s, which has no Talos mirror on this site: add %q to talos.upstreams (and the image to the site's images), or use an image from a mirrored registry (%s)",
-		c.Kind, c.Name, c.Image, reg, reg, strings.Join(sortedSet(mirrors), ", "))}
+		c.Kind, c.Name, c.Image, reg, reg, strings.Join(slices.Sorted(maps.Keys(mirrors)), ", "))}
 }
 
 // PullPolicyNotAlways reports imagePullPolicy: Always: every pod start would need the registry

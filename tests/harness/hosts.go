@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"airgap-site/components/talos"
+	"airgap-site/talosconfig"
 )
 
 // WriteHosts writes containerd's registry hosts directory from a mirror model the way Talos
@@ -14,8 +14,8 @@ import (
 // whose [host] entries are the mirror's endpoints in order, with override_path. server, the
 // upstream containerd falls back to last, is meant to be a dead loopback address in tests, so
 // nothing ever leaves the machine.
-func WriteHosts(dir string, m *talos.Mirrors, server string) error {
-	tlsByHost := map[string]talos.Host{}
+func WriteHosts(dir string, m *talosconfig.Mirrors, server string) error {
+	tlsByHost := map[string]talosconfig.Host{}
 	for _, h := range m.Hosts {
 		tlsByHost[h.Host] = h
 	}

@@ -1,13 +1,13 @@
-package talos
+package talosconfig
 
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 
 	"sigs.k8s.io/yaml"
-
-	"airgap-site/components/siteconfig"
 )
 
 // Parse reads a rendered mirror patch of either generation back into the model: a
@@ -26,7 +26,7 @@ func Parse(patch []byte) (*Mirrors, error) {
 		}
 		return &m.Hosts[i]
 	}
-	for i, doc := range siteconfig.SplitYAMLDocuments(patch) {
+	for i, doc := range SplitDocuments(patch) {
 		var head Document
 		if err := yaml.Unmarshal(doc, &head); err != nil {
 			return nil, fmt.Errorf("parsing patch document %d: %w", i+1, err)
@@ -37,7 +37,7 @@ func Parse(patch []byte) (*Mirrors, error) {
 			if err := yaml.UnmarshalStrict(doc, &p); err != nil {
 				return nil, fmt.Errorf("parsing machine.registries patch: %w", err)
 			}
-			for _, key := range sortedMirrorKeys(p.Machine.Registries.Mirrors) {
+			for _, key := range slices.Sorted(maps.Keys(p.Machine.Registries.Mirrors)) {
 				mir := p.Machine.Registries.Mirrors[key]
 				out := Mirror{Key: key, OverridePath: mir.OverridePath, SkipFallback: mir.SkipFallback}
 				for _, e := range mir.Endpoints {
@@ -45,7 +45,7 @@ func Parse(patch []byte) (*Mirrors, error) {
 				}
 				m.Mirrors = append(m.Mirrors, out)
 			}
-			for _, key := range sortedKeys(p.Machine.Registries.Config) {
+			for _, key := range slices.Sorted(maps.Keys(p.Machine.Registries.Config)) {
 				cfg := p.Machine.Registries.Config[key]
 				h := host(key)
 				if cfg.TLS != nil {

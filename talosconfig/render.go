@@ -1,14 +1,11 @@
-package talos
+package talosconfig
 
 import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"sort"
 
 	"sigs.k8s.io/yaml"
-
-	"airgap-site/components/siteconfig"
 )
 
 // PatchV1Alpha1 is the machine.registries patch of Talos up to v1.11.
@@ -89,15 +86,12 @@ type AuthDocument struct {
 // Render writes the mirrors as the patch the given Talos version takes: one YAML document
 // (v1.11 and older) or several separated by "---" (v1.12 and newer).
 func Render(m *Mirrors, version string) ([]byte, error) {
-	minor, err := siteconfig.TalosMinor(version)
+	minor, err := CheckVersion(version)
 	if err != nil {
 		return nil, fmt.Errorf("rendering mirrors: %w", err)
 	}
-	if minor < siteconfig.MinTalosMinor || minor > siteconfig.MaxTalosMinor {
-		return nil, fmt.Errorf("rendering mirrors: Talos %s is not supported", version)
-	}
 	var docs []any
-	if minor >= siteconfig.FirstDocumentsMinor {
+	if minor >= FirstDocumentsMinor {
 		docs = Documents(m)
 	} else {
 		docs = []any{PatchFor(m)}
@@ -114,19 +108,6 @@ func Render(m *Mirrors, version string) ([]byte, error) {
 		out.Write(b)
 	}
 	return out.Bytes(), nil
-}
-
-// sortedMirrorKeys gives map-keyed mirrors a stable order.
-func sortedMirrorKeys(m map[string]MirrorV1Alpha1) []string { return sortedKeys(m) }
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // PatchFor builds the v1alpha1 machine.registries patch.

@@ -1,5 +1,9 @@
 package siteconfig
 
+import (
+	"airgap-site/talosconfig"
+)
+
 // Defaults. The registry image is the official distribution v3 image; the MinIO image is only
 // ever deployed, never linked.
 const (
@@ -41,7 +45,7 @@ func New(stack string) *Config {
 			RootDirectory: DefaultRootDirectory,
 		},
 		Talos: Talos{
-			Version:   DefaultTalosVersion,
+			Version:   talosconfig.DefaultVersion,
 			ApplyMode: DefaultApplyMode,
 			Upstreams: append([]string(nil), DefaultUpstreams...),
 			Registry:  TalosRegistry{Scheme: DefaultScheme},

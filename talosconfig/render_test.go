@@ -1,4 +1,4 @@
-package talos
+package talosconfig_test
 
 import (
 	"fmt"
@@ -10,24 +10,16 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"sigs.k8s.io/yaml"
 
-	"airgap-site/components/internal/golden"
-	"airgap-site/components/siteconfig"
+	"airgap-site/internal/golden"
+	"airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
+	"airgap-site/talosconfig"
 )
 
 // siteWith loads a 3-node site with the given talos and bootstrap config.
 func siteWith(t *testing.T, talos, bootstrap string, secrets map[string]string) *siteconfig.Config {
 	t.Helper()
-	src := siteconfig.MapSource{
-		Values: map[string]string{
-			siteconfig.KeyNodes: `[{"name":"cp-1","ip":"10.20.0.11","role":"controlplane"},
-			                      {"name":"cp-2","ip":"10.20.0.12","role":"controlplane"},
-			                      {"name":"cp-3","ip":"10.20.0.13","role":"controlplane"}]`,
-			siteconfig.KeyObjectStore: `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`,
-			siteconfig.KeyS3AccessKey: "registry",
-			siteconfig.KeyS3SecretKey: "registry-secret-key",
-		},
-		Secret: map[string]bool{siteconfig.KeyS3AccessKey: true, siteconfig.KeyS3SecretKey: true},
-	}
+	src := siteconfigtest.Source(siteconfigtest.ThreeControlPlanes)
 	if talos != "" {
 		src.Values[siteconfig.KeyTalos] = talos
 	}
@@ -35,14 +27,13 @@ func siteWith(t *testing.T, talos, bootstrap string, secrets map[string]string) 
 		src.Values[siteconfig.KeyBootstrap] = bootstrap
 	}
 	for k, v := range secrets {
-		src.Values[k], src.Secret[k] = v, true
+		siteconfigtest.SetSecret(src, k, v)
 	}
-	c, _, err := siteconfig.Load(src, "osaka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return siteconfigtest.Load(t, src)
 }
+
+// build is the mirror model of a loaded site config.
+func build(c *siteconfig.Config) *talosconfig.Mirrors { return talosconfig.Build(c.MirrorSpec()) }
 
 const ecr = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
 
@@ -80,7 +71,7 @@ func renderCases(t *testing.T) map[string]struct {
 func TestRenderGolden(t *testing.T) {
 	for name, tc := range renderCases(t) {
 		t.Run(name, func(t *testing.T) {
-			out, err := Render(BuildMirrors(tc.cfg), tc.version)
+			out, err := talosconfig.Render(build(tc.cfg), tc.version)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,12 +85,12 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderedPatchesMatchTalosSchema(t *testing.T) {
 	for name, tc := range renderCases(t) {
 		t.Run(name, func(t *testing.T) {
-			out, err := Render(BuildMirrors(tc.cfg), tc.version)
+			out, err := talosconfig.Render(build(tc.cfg), tc.version)
 			if err != nil {
 				t.Fatal(err)
 			}
 			sch := talosSchema(t, tc.version)
-			for i, doc := range siteconfig.SplitYAMLDocuments(out) {
+			for i, doc := range talosconfig.SplitDocuments(out) {
 				if err := validate(sch, doc); err != nil {
 					t.Errorf("document %d does not match the Talos %s schema: %v\n%s", i, tc.version, err, doc)
 				}
@@ -112,7 +103,7 @@ func TestRenderedPatchesMatchTalosSchema(t *testing.T) {
 // patch is invalid for v1.12, and an endpoint without a scheme is invalid in a document.
 func TestSchemaCatchesWrongGeneration(t *testing.T) {
 	c := siteWith(t, `{"version":"v1.11.5"}`, "", nil)
-	old, _ := Render(BuildMirrors(c), "v1.11.5")
+	old, _ := talosconfig.Render(build(c), "v1.11.5")
 	if err := validate(talosSchema(t, "v1.12.11"), old); err == nil {
 		t.Errorf("the v1.12 schema accepted a machine.registries patch")
 	}
@@ -128,7 +119,7 @@ func TestSchemaCatchesWrongGeneration(t *testing.T) {
 
 func TestMirrorRules(t *testing.T) {
 	c := siteWith(t, fmt.Sprintf(`{"upstreams":["docker.io",%q]}`, ecr), `{"endpoint":"http://10.20.0.100:5000"}`, nil)
-	m := BuildMirrors(c)
+	m := build(c)
 	keys := []string{}
 	for _, mir := range m.Mirrors {
 		keys = append(keys, mir.Key)
@@ -160,7 +151,7 @@ func TestMirrorRules(t *testing.T) {
 	}
 	// Without the bootstrap endpoint (a later `up`), it is gone from every mirror.
 	c.Bootstrap.Endpoint = ""
-	for _, mir := range BuildMirrors(c).Mirrors {
+	for _, mir := range build(c).Mirrors {
 		if len(mir.Endpoints) != 3 {
 			t.Errorf("mirror %s keeps %d endpoints after bootstrap removal", mir.Key, len(mir.Endpoints))
 		}
@@ -169,8 +160,8 @@ func TestMirrorRules(t *testing.T) {
 
 func TestNoTLSBlockForHTTP(t *testing.T) {
 	c := siteWith(t, `{"version":"v1.11.5","registry":{"username":"puller"}}`, "", map[string]string{siteconfig.KeyRegistryPassword: "pw-123456"})
-	m := BuildMirrors(c)
-	out, _ := Render(m, "v1.11.5")
+	m := build(c)
+	out, _ := talosconfig.Render(m, "v1.11.5")
 	if strings.Contains(string(out), "tls:") || strings.Contains(string(out), "insecureSkipVerify") {
 		t.Errorf("TLS block written for an http registry:\n%s", out)
 	}
@@ -182,7 +173,7 @@ func TestNoTLSBlockForHTTP(t *testing.T) {
 func TestRenderRejectsUnsupportedVersion(t *testing.T) {
 	c := siteWith(t, "", "", nil)
 	for _, v := range []string{"v1.5.0", "v2.0.0", "latest"} {
-		if _, err := Render(BuildMirrors(c), v); err == nil {
+		if _, err := talosconfig.Render(build(c), v); err == nil {
 			t.Errorf("Render(%s) succeeded", v)
 		}
 	}
@@ -191,7 +182,7 @@ func TestRenderRejectsUnsupportedVersion(t *testing.T) {
 // talosSchema compiles the JSON schema of the Talos release line of version.
 func talosSchema(t *testing.T, version string) *jsonschema.Schema {
 	t.Helper()
-	minor, err := siteconfig.TalosMinor(version)
+	minor, err := talosconfig.Minor(version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,16 +229,16 @@ func validate(sch *jsonschema.Schema, yamlDoc []byte) error {
 func TestParseRoundTrip(t *testing.T) {
 	for name, tc := range renderCases(t) {
 		t.Run(name, func(t *testing.T) {
-			want := BuildMirrors(tc.cfg)
-			out, _ := Render(want, tc.version)
-			got, err := Parse(out)
+			want := build(tc.cfg)
+			out, _ := talosconfig.Render(want, tc.version)
+			got, err := talosconfig.Parse(out)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(got.Mirrors) != len(want.Mirrors) || len(got.Hosts) != len(want.Hosts) {
 				t.Fatalf("parsed %d mirrors, %d hosts; rendered %d, %d", len(got.Mirrors), len(got.Hosts), len(want.Mirrors), len(want.Hosts))
 			}
-			byKey := map[string]Mirror{}
+			byKey := map[string]talosconfig.Mirror{}
 			for _, m := range got.Mirrors {
 				byKey[m.Key] = m
 			}
@@ -270,7 +261,7 @@ func TestParseRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Parse([]byte("apiVersion: v1alpha1\nkind: KubeletConfig\nname: x\n")); err == nil {
+	if _, err := talosconfig.Parse([]byte("apiVersion: v1alpha1\nkind: KubeletConfig\nname: x\n")); err == nil {
 		t.Errorf("Parse accepted an unrelated document")
 	}
 }

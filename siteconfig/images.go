@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"airgap-site/mirror"
 )
 
 // KeyImages is the stack config key of the site's images.
@@ -66,40 +66,6 @@ func (e *ImageEntry) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Target is where an image lives in the site registry by the mirror scheme: the repository
-// <upstream>/<path> and a tag (digest-only references get a tag named after the digest, as
-// containerd pulls them by digest anyway).
-type Target struct {
-	// Reference is the normalized original reference, e.g. docker.io/library/nginx:1.27.
-	Reference  string
-	Upstream   string
-	Repository string
-	Tag        string
-}
-
-// ImageTarget maps an original image reference onto the site registry.
-func ImageTarget(image string) (Target, error) {
-	ref, err := name.ParseReference(image, name.WeakValidation)
-	if err != nil {
-		return Target{}, fmt.Errorf("parsing image reference %q: %w", image, err)
-	}
-	reg := ref.Context().RegistryStr()
-	if reg == name.DefaultRegistry {
-		reg = "docker.io"
-	}
-	t := Target{Upstream: reg, Repository: reg + "/" + ref.Context().RepositoryStr()}
-	switch r := ref.(type) {
-	case name.Tag:
-		t.Tag = r.TagStr()
-		t.Reference = t.Repository + ":" + t.Tag
-	case name.Digest:
-		hex := strings.TrimPrefix(r.DigestStr(), "sha256:")
-		t.Tag = "sha256-" + hex
-		t.Reference = t.Repository + "@" + r.DigestStr()
-	}
-	return t, nil
-}
-
 func (v *validator) images(c *Config) {
 	im := &c.Images
 	upstreams := map[string]bool{}
@@ -114,7 +80,7 @@ func (v *validator) images(c *Config) {
 	needsBundle, needsDocker := false, false
 	for i, e := range im.List {
 		f := fmt.Sprintf("images.list[%d]", i)
-		t, err := ImageTarget(e.Image)
+		t, err := mirror.TargetOf(e.Image)
 		if e.Image == "" {
 			v.fail(f, "image is required")
 			continue
@@ -147,7 +113,7 @@ func (v *validator) images(c *Config) {
 		v.fail("images.docker.host", "required for images with a build context: the Docker daemon that builds them, e.g. unix:///var/run/docker.sock")
 	}
 	if im.Registry != "" {
-		if msg := hostPortProblem(im.Registry); msg != "" {
+		if msg := mirror.HostPortProblem(im.Registry); msg != "" {
 			v.fail("images.registry", "%s", msg)
 		}
 	}

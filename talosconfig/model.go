@@ -1,9 +1,9 @@
-package talos
+package talosconfig
 
 import (
 	"net/url"
 
-	"airgap-site/components/siteconfig"
+	"airgap-site/mirror"
 )
 
 // Mirrors is everything Talos needs to know about registries on a site.
@@ -54,38 +54,56 @@ func (m *Mirrors) HasAuth() bool {
 	return false
 }
 
-// BuildMirrors derives the mirror model from a validated site config.
-func BuildMirrors(c *siteconfig.Config) *Mirrors {
-	nodes := c.RegistryEndpoints()
+// Spec is what the mirrors of a site are built from: its upstreams, the registry endpoint
+// of every node and how nodes reach it.
+type Spec struct {
+	// Upstreams are the registries the site's images come from, host[:port].
+	Upstreams []string
+	// Nodes are the registry endpoints (host:port) of every node, in node order.
+	Nodes []string
+	// Scheme is http or https: how containerd talks to the site registry.
+	Scheme string
+	// CA (PEM) and InsecureSkipVerify apply to https only.
+	CA                 string
+	InsecureSkipVerify bool
+	// Username and Password are pull credentials.
+	Username string
+	Password string
+	// Bootstrap is the URL of the laptop serving the bundle (http(s)://host:port), or "".
+	Bootstrap string
+}
+
+// Build derives the mirror model: one mirror per upstream (endpoints: every node, then the
+// bootstrap endpoint), then one per node endpoint for images referenced by the registry's own
+// address. TLS settings are written for https only; credentials for any scheme.
+func Build(s Spec) *Mirrors {
 	endpoints := func(path string) []Endpoint {
 		var eps []Endpoint
-		for _, n := range nodes {
-			eps = append(eps, Endpoint{URL: c.RegistryURL(n) + path, Host: n})
+		for _, n := range s.Nodes {
+			eps = append(eps, Endpoint{URL: s.Scheme + "://" + n + path, Host: n})
 		}
-		if b := c.Bootstrap.Endpoint; b != "" {
-			u, _ := url.Parse(b)
+		if s.Bootstrap != "" {
+			u, _ := url.Parse(s.Bootstrap)
 			eps = append(eps, Endpoint{URL: u.Scheme + "://" + u.Host + path, Host: u.Host, Bootstrap: true})
 		}
 		return eps
 	}
 	m := &Mirrors{}
-	for _, up := range c.Talos.Upstreams {
-		m.Mirrors = append(m.Mirrors, Mirror{Key: up, Endpoints: endpoints("/v2/" + up), OverridePath: true, SkipFallback: true})
+	for _, up := range s.Upstreams {
+		m.Mirrors = append(m.Mirrors, Mirror{Key: up, Endpoints: endpoints(mirror.EndpointPath(up)), OverridePath: true, SkipFallback: true})
 	}
 	// Images referenced by a node's registry address directly resolve through every node.
-	for _, n := range nodes {
+	for _, n := range s.Nodes {
 		m.Mirrors = append(m.Mirrors, Mirror{Key: n, Endpoints: endpoints("/v2"), OverridePath: true, SkipFallback: true})
 	}
-
-	r := c.Talos.Registry
-	if r.Scheme == "https" && (r.CA != "" || r.InsecureSkipVerify || r.Username != "") {
-		for _, n := range nodes {
-			m.Hosts = append(m.Hosts, Host{Host: n, CA: r.CA, InsecureSkipVerify: r.InsecureSkipVerify,
-				Username: r.Username, Password: c.Secrets.RegistryPassword.Reveal()})
-		}
-	} else if r.Username != "" {
-		for _, n := range nodes {
-			m.Hosts = append(m.Hosts, Host{Host: n, Username: r.Username, Password: c.Secrets.RegistryPassword.Reveal()})
+	tls := s.Scheme == "https" && (s.CA != "" || s.InsecureSkipVerify)
+	if tls || s.Username != "" {
+		for _, n := range s.Nodes {
+			h := Host{Host: n, Username: s.Username, Password: s.Password}
+			if tls {
+				h.CA, h.InsecureSkipVerify = s.CA, s.InsecureSkipVerify
+			}
+			m.Hosts = append(m.Hosts, h)
 		}
 	}
 	return m

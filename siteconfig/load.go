@@ -67,17 +67,6 @@ func Load(src Source, stack string) (*Config, []string, error) {
 	return c, warnings, nil
 }
 
-func (s *Secrets) byKey() map[string]*Secret {
-	return map[string]*Secret{
-		KeyS3AccessKey:        &s.S3AccessKey,
-		KeyS3SecretKey:        &s.S3SecretKey,
-		KeyMinioRootUser:      &s.MinioRootUser,
-		KeyMinioRootPassword:  &s.MinioRootPassword,
-		KeyRegistryHTTPSecret: &s.RegistryHTTPSecret,
-		KeyRegistryPassword:   &s.RegistryPassword,
-	}
-}
-
 // decodeKey decodes the JSON value of key over into, rejecting unknown fields so a misspelt
 // field fails loudly instead of silently keeping its default.
 func decodeKey(src Source, key string, into any) error {

@@ -1,6 +1,7 @@
 package siteconfig
 
 import (
+	"airgap-site/talosconfig"
 	"errors"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestTalosDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl := c.Talos
-	if tl.Manage || tl.Version != DefaultTalosVersion || tl.Registry.Scheme != "http" || tl.ApplyMode != "auto" ||
+	if tl.Manage || tl.Version != talosconfig.DefaultVersion || tl.Registry.Scheme != "http" || tl.ApplyMode != "auto" ||
 		strings.Join(tl.Upstreams, ",") != "docker.io,ghcr.io,registry.k8s.io,quay.io" ||
 		tl.ClusterName != "osaka" || tl.ClusterEndpoint != "https://10.20.0.11:6443" {
 		t.Errorf("talos defaults: %+v", tl)
@@ -141,14 +142,6 @@ func jsonString(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-func TestSplitYAMLDocuments(t *testing.T) {
-	in := "a: 1\n---\nca: |\n  -----BEGIN CERTIFICATE-----\n  MIIB\n  -----END CERTIFICATE-----\n---  \n\n---\nb: 2"
-	docs := SplitYAMLDocuments([]byte(in))
-	if len(docs) != 3 || !strings.Contains(string(docs[1]), "END CERTIFICATE") || string(docs[2]) != "b: 2\n" {
-		t.Errorf("split into %d documents: %q", len(docs), docs)
-	}
-}
-
 func TestImagesConfig(t *testing.T) {
 	s := validSource()
 	s.Values[KeyTalos] = `{"upstreams":["docker.io","123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"]}`
@@ -160,18 +153,6 @@ func TestImagesConfig(t *testing.T) {
 	}
 	if len(c.Images.List) != 3 || c.ImageRegistry() != "10.20.0.11:32000" {
 		t.Errorf("images = %+v", c.Images)
-	}
-	for image, want := range map[string]Target{
-		"nginx:1.27": {Reference: "docker.io/library/nginx:1.27", Upstream: "docker.io", Repository: "docker.io/library/nginx", Tag: "1.27"},
-		"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api:7": {Reference: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api:7",
-			Upstream: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com", Repository: "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api", Tag: "7"},
-		"redis@sha256:" + strings.Repeat("b", 64): {Reference: "docker.io/library/redis@sha256:" + strings.Repeat("b", 64),
-			Upstream: "docker.io", Repository: "docker.io/library/redis", Tag: "sha256-" + strings.Repeat("b", 64)},
-	} {
-		got, err := ImageTarget(image)
-		if err != nil || got != want {
-			t.Errorf("ImageTarget(%s) = %+v, %v; want %+v", image, got, err, want)
-		}
 	}
 }
 

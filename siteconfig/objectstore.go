@@ -1,0 +1,133 @@
+package siteconfig
+
+import (
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// Object store kinds.
+const (
+	ObjectStoreMinioTenant = "minio-tenant"
+	ObjectStoreExternal    = "external"
+)
+
+// ObjectStore is where the registry keeps its blobs: a MinIO tenant the site deploys, or any
+// S3 endpoint that already exists.
+type ObjectStore struct {
+	Kind          string `json:"kind"`
+	Bucket        string `json:"bucket"`
+	Region        string `json:"region"`
+	RootDirectory string `json:"rootDirectory"`
+	// Endpoint is the S3 URL the registry pods use (kind external).
+	Endpoint string  `json:"endpoint,omitempty"`
+	Tenant   *Tenant `json:"tenant,omitempty"`
+}
+
+// Tenant is a MinIO operator Tenant (kind minio-tenant). The operator must already run.
+type Tenant struct {
+	Name             string `json:"name"`
+	Namespace        string `json:"namespace"`
+	Image            string `json:"image"`
+	Servers          int    `json:"servers"`
+	VolumesPerServer int    `json:"volumesPerServer"`
+	Size             string `json:"size"`
+	StorageClass     string `json:"storageClass,omitempty"`
+}
+
+// MinTenantDrives is the smallest erasure set MinIO accepts: servers x volumesPerServer.
+const MinTenantDrives = 4
+
+func (v *validator) objectStore(c *Config) {
+	o := &c.ObjectStore
+	s := &c.Secrets
+	if !bucketName.MatchString(o.Bucket) || net.ParseIP(o.Bucket) != nil {
+		v.fail("objectStore.bucket", "%q is not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')", o.Bucket)
+	}
+	if o.Region == "" {
+		v.fail("objectStore.region", "required (any value for MinIO and most S3 servers, e.g. %s)", DefaultRegion)
+	}
+	if o.RootDirectory == "" || o.RootDirectory[0] != '/' {
+		v.fail("objectStore.rootDirectory", "%q must be an absolute path inside the bucket, e.g. %s", o.RootDirectory, DefaultRootDirectory)
+	}
+	switch o.Kind {
+	case ObjectStoreExternal:
+		v.endpoint(o.Endpoint)
+	case ObjectStoreMinioTenant:
+		if o.Endpoint != "" {
+			v.fail("objectStore.endpoint", "the tenant's own Service is used with kind %q; remove endpoint or use kind %q",
+				ObjectStoreMinioTenant, ObjectStoreExternal)
+		}
+		v.tenant(o.Tenant)
+		v.secret(KeyMinioRootUser, s.MinioRootUser, 3)
+		v.secret(KeyMinioRootPassword, s.MinioRootPassword, 8)
+	case "":
+		v.fail("objectStore.kind", "required: %q or %q", ObjectStoreMinioTenant, ObjectStoreExternal)
+		return
+	default:
+		v.fail("objectStore.kind", "%q is not %q or %q", o.Kind, ObjectStoreMinioTenant, ObjectStoreExternal)
+		return
+	}
+	// Both kinds hand the registry an access key of its own (a tenant user for minio-tenant).
+	v.secret(KeyS3AccessKey, s.S3AccessKey, 3)
+	v.secret(KeyS3SecretKey, s.S3SecretKey, 8)
+}
+
+func (v *validator) endpoint(raw string) {
+	const field = "objectStore.endpoint"
+	if raw == "" {
+		v.fail(field, "required with kind %q: the S3 URL the registry pods use, e.g. http://10.20.0.5:9000", ObjectStoreExternal)
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.fail(field, "%q must be an http:// or https:// URL with a host", raw)
+		return
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil {
+		v.fail(field, "%q must be scheme://host[:port] only; put the bucket in objectStore.bucket", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			v.fail(field, "%q has an invalid port", raw)
+		}
+	}
+}
+
+func (v *validator) tenant(t *Tenant) {
+	if t == nil {
+		v.fail("objectStore.tenant", "required with kind %q", ObjectStoreMinioTenant)
+		return
+	}
+	if !dnsLabel.MatchString(t.Name) {
+		v.fail("objectStore.tenant.name", "%q is not a valid name", t.Name)
+	}
+	if !dnsLabel.MatchString(t.Namespace) {
+		v.fail("objectStore.tenant.namespace", "%q is not a valid namespace name", t.Namespace)
+	}
+	if _, err := name.ParseReference(t.Image, name.StrictValidation); err != nil {
+		v.fail("objectStore.tenant.image", "%q is not a full image reference: %v", t.Image, err)
+	}
+	if t.Servers < 1 {
+		v.fail("objectStore.tenant.servers", "%d: at least 1 server is required", t.Servers)
+	}
+	if t.VolumesPerServer < 1 {
+		v.fail("objectStore.tenant.volumesPerServer", "%d: at least 1 volume per server is required", t.VolumesPerServer)
+	}
+	if t.Servers >= 1 && t.VolumesPerServer >= 1 && t.Servers*t.VolumesPerServer < MinTenantDrives {
+		v.fail("objectStore.tenant.volumesPerServer", "servers x volumesPerServer = %d x %d = %d; MinIO needs at least %d drives (3 servers need 2 volumes each)",
+			t.Servers, t.VolumesPerServer, t.Servers*t.VolumesPerServer, MinTenantDrives)
+	}
+	if q, err := resource.ParseQuantity(t.Size); err != nil || q.Sign() <= 0 {
+		v.fail("objectStore.tenant.size", "%q is not a positive Kubernetes quantity (e.g. 100Gi)", t.Size)
+	}
+	if t.StorageClass != "" && !dnsSubdomain.MatchString(t.StorageClass) {
+		v.fail("objectStore.tenant.storageClass", "%q is not a valid StorageClass name", t.StorageClass)
+	}
+}

@@ -1,0 +1,61 @@
+package siteconfig
+
+// Secret holds a sensitive value read from encrypted stack config. It never prints: fmt verbs
+// and JSON show a placeholder, so a Config can be logged or dumped safely. Reveal returns the
+// value for the one place that must hand it to Pulumi as a secret output.
+type Secret struct{ value string }
+
+// NewSecret wraps a sensitive value.
+func NewSecret(v string) Secret { return Secret{value: v} }
+
+// Reveal returns the plaintext. Callers pass it straight to pulumi.ToSecret.
+func (s Secret) Reveal() string { return s.value }
+
+// IsZero reports whether no value was set.
+func (s Secret) IsZero() bool { return s.value == "" }
+
+const redacted = "[secret]"
+
+func (s Secret) String() string {
+	if s.IsZero() {
+		return ""
+	}
+	return redacted
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return "siteconfig.Secret{" + s.String() + "}" }
+
+// MarshalJSON keeps encoders from printing the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// Secrets are read from encrypted top-level keys, never from the objects above.
+type Secrets struct {
+	S3AccessKey        Secret `json:"s3AccessKey"`
+	S3SecretKey        Secret `json:"s3SecretKey"`
+	MinioRootUser      Secret `json:"minioRootUser"`
+	MinioRootPassword  Secret `json:"minioRootPassword"`
+	RegistryHTTPSecret Secret `json:"registryHttpSecret"`
+	// RegistryPassword authenticates node pulls (with talos.registry.username).
+	RegistryPassword Secret `json:"registryPassword"`
+}
+
+func (v *validator) secret(key string, s Secret, minLen int) {
+	switch {
+	case s.IsZero():
+		v.fail(key, "required: set it with `pulumi config set --secret %s <value>`", key)
+	case len(s.Reveal()) < minLen:
+		v.fail(key, "too short: at least %d characters", minLen)
+	}
+}
+
+func (s *Secrets) byKey() map[string]*Secret {
+	return map[string]*Secret{
+		KeyS3AccessKey:        &s.S3AccessKey,
+		KeyS3SecretKey:        &s.S3SecretKey,
+		KeyMinioRootUser:      &s.MinioRootUser,
+		KeyMinioRootPassword:  &s.MinioRootPassword,
+		KeyRegistryHTTPSecret: &s.RegistryHTTPSecret,
+		KeyRegistryPassword:   &s.RegistryPassword,
+	}
+}

@@ -1,0 +1,246 @@
+package siteconfig
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/url"
+	"slices"
+
+	"airgap-site/mirror"
+	"airgap-site/talosconfig"
+)
+
+// Stack config keys of the Talos part.
+const (
+	KeyTalos     = "talos"
+	KeyBootstrap = "bootstrap"
+)
+
+// Talos configures the nodes' machine configuration, above all their registry mirrors.
+type Talos struct {
+	// Manage applies machine configuration to every node through pulumi-talos. When false
+	// (the dev stack, or a cluster managed elsewhere) the mirror patch is only rendered and
+	// exported.
+	Manage bool `json:"manage"`
+	// Version of Talos on the nodes: it picks the config generation (machine.registries up to
+	// v1.11, RegistryMirrorConfig documents from v1.12).
+	Version string `json:"version"`
+	// ClusterName and ClusterEndpoint feed machine configuration generation.
+	ClusterName       string `json:"clusterName"`
+	ClusterEndpoint   string `json:"clusterEndpoint"`
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	// ApplyMode is how ConfigurationApply applies changes: auto, no_reboot, reboot, staged.
+	ApplyMode string `json:"applyMode"`
+	// BootstrapCluster bootstraps etcd on the first control-plane node (a new site).
+	BootstrapCluster bool `json:"bootstrapCluster"`
+	// Upstreams are the registries the site's images come from, as host[:port].
+	Upstreams []string `json:"upstreams"`
+	// Registry says how nodes reach the site registry.
+	Registry TalosRegistry `json:"registry"`
+	// Patches are extra machine config patches (objects, or YAML strings that may hold several
+	// documents), applied after the mirror patch.
+	Patches []any `json:"patches,omitempty"`
+}
+
+// TalosRegistry is how containerd on the nodes talks to the site registry.
+type TalosRegistry struct {
+	// Scheme is http or https.
+	Scheme string `json:"scheme"`
+	// CA is the PEM certificate of the registry's issuer (https only).
+	CA string `json:"ca,omitempty"`
+	// InsecureSkipVerify skips certificate checks (https only; not recommended).
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// Username authenticates pulls; its password is the secret registryPassword.
+	Username string `json:"username,omitempty"`
+}
+
+// Bootstrap is the engineer's laptop serving the image bundle while the in-cluster registry
+// does not exist yet; it is appended as the last endpoint of every mirror.
+type Bootstrap struct {
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// Talos defaults. The Talos version table is talosconfig's.
+const (
+	DefaultApplyMode = "auto"
+	DefaultScheme    = "http"
+)
+
+// DefaultUpstreams are mirrored on every site.
+var DefaultUpstreams = []string{"docker.io", "ghcr.io", "registry.k8s.io", "quay.io"}
+
+var applyModes = []string{"auto", "no_reboot", "reboot", "staged", "staged_if_needing_reboot"}
+
+// UsesDocuments reports whether the nodes' Talos version configures mirrors with
+// RegistryMirrorConfig documents rather than machine.registries.
+func (t *Talos) UsesDocuments() bool { return talosconfig.UsesDocuments(t.Version) }
+
+// MirrorSpec is what the site's Talos mirrors are built from (talosconfig.Build).
+func (c *Config) MirrorSpec() talosconfig.Spec {
+	r := c.Talos.Registry
+	return talosconfig.Spec{
+		Upstreams:          c.Talos.Upstreams,
+		Nodes:              c.RegistryEndpoints(),
+		Scheme:             r.Scheme,
+		CA:                 r.CA,
+		InsecureSkipVerify: r.InsecureSkipVerify,
+		Username:           r.Username,
+		Password:           c.Secrets.RegistryPassword.Reveal(),
+		Bootstrap:          c.Bootstrap.Endpoint,
+	}
+}
+
+func defaultTalos(c *Config) {
+	t := &c.Talos
+	if t.Version == "" {
+		t.Version = talosconfig.DefaultVersion
+	}
+	if t.ApplyMode == "" {
+		t.ApplyMode = DefaultApplyMode
+	}
+	if t.Upstreams == nil {
+		t.Upstreams = append([]string(nil), DefaultUpstreams...)
+	}
+	if t.Registry.Scheme == "" {
+		t.Registry.Scheme = DefaultScheme
+	}
+	if t.ClusterName == "" {
+		t.ClusterName = c.Site
+	}
+	if t.ClusterEndpoint == "" {
+		for _, n := range c.Nodes {
+			if n.Role == RoleControlPlane && n.IP != "" {
+				t.ClusterEndpoint = "https://" + hostPort(n.IP, 6443)
+				break
+			}
+		}
+	}
+}
+
+func (v *validator) talos(c *Config) {
+	t := &c.Talos
+	if _, err := talosconfig.CheckVersion(t.Version); err != nil {
+		v.fail("talos.version", "%v", err)
+	}
+	if !slices.Contains(applyModes, t.ApplyMode) {
+		v.fail("talos.applyMode", "%q is not one of %v", t.ApplyMode, applyModes)
+	}
+	if t.Manage {
+		hasControlPlane := false
+		for _, n := range c.Nodes {
+			hasControlPlane = hasControlPlane || n.Role == RoleControlPlane
+		}
+		if !hasControlPlane {
+			v.fail("talos.manage", "needs a node with role controlplane: it is bootstrapped and serves the kubeconfig")
+		}
+		if u, err := url.Parse(t.ClusterEndpoint); err != nil || u.Scheme != "https" || u.Host == "" {
+			v.fail("talos.clusterEndpoint", "%q must be https://<control-plane address>:6443 (needed when talos.manage is true)", t.ClusterEndpoint)
+		}
+		if !dnsLabel.MatchString(t.ClusterName) {
+			v.fail("talos.clusterName", "%q is not a DNS label", t.ClusterName)
+		}
+	}
+	seen := map[string]int{}
+	for i, up := range t.Upstreams {
+		f := fmt.Sprintf("talos.upstreams[%d]", i)
+		if msg := mirror.HostPortProblem(up); msg != "" {
+			v.fail(f, "%s", msg)
+			continue
+		}
+		if j, dup := seen[up]; dup {
+			v.fail(f, "%q is also talos.upstreams[%d]", up, j)
+		}
+		seen[up] = i
+	}
+	for _, ep := range c.RegistryEndpoints() {
+		if j, dup := seen[ep]; dup {
+			v.fail(fmt.Sprintf("talos.upstreams[%d]", j), "%q is a node's registry endpoint, which is mirrored already", ep)
+		}
+	}
+	r := &t.Registry
+	switch r.Scheme {
+	case "http":
+		if r.CA != "" || r.InsecureSkipVerify {
+			v.fail("talos.registry", "ca and insecureSkipVerify are set but talos.registry.scheme is http: %s", talosconfig.TLSOverHTTP("the site registry"))
+		}
+	case "https":
+		if r.CA != "" {
+			if block, _ := pem.Decode([]byte(r.CA)); block == nil {
+				v.fail("talos.registry.ca", "not a PEM certificate")
+			} else if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+				v.fail("talos.registry.ca", "not a valid certificate: %v", err)
+			}
+		}
+		if r.InsecureSkipVerify {
+			v.warn("talos.registry.insecureSkipVerify is true: nodes accept any certificate from the registry")
+		}
+	default:
+		v.fail("talos.registry.scheme", "%q is not http or https", r.Scheme)
+	}
+	if r.Username != "" && c.Secrets.RegistryPassword.IsZero() {
+		v.fail(KeyRegistryPassword, "required with talos.registry.username: set it with `pulumi config set --secret %s <value>`", KeyRegistryPassword)
+	}
+	v.bootstrap(c)
+	v.patches(c)
+}
+
+func (v *validator) bootstrap(c *Config) {
+	ep := c.Bootstrap.Endpoint
+	if ep == "" {
+		return
+	}
+	u, err := url.Parse(ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		v.fail("bootstrap.endpoint", "%q must be http(s)://host:port (the laptop serving the bundle)", ep)
+		return
+	}
+	for i, node := range c.RegistryEndpoints() {
+		if u.Host == node {
+			v.fail("bootstrap.endpoint", "%q is the registry endpoint of nodes[%d]; the bootstrap endpoint must be another machine (the laptop)", ep, i)
+		}
+	}
+}
+
+// patches checks the user's patches with talosconfig's patch rules, against the mirrors this
+// stack manages and the node endpoints it serves over http.
+func (v *validator) patches(c *Config) {
+	rules := talosconfig.Rules{Managed: map[string]bool{}, HTTPHosts: map[string]bool{}}
+	for _, up := range c.Talos.Upstreams {
+		rules.Managed[up] = true
+	}
+	for _, ep := range c.RegistryEndpoints() {
+		rules.Managed[ep] = true
+		if c.Talos.Registry.Scheme == "http" {
+			rules.HTTPHosts[ep] = true
+		}
+	}
+	var docs []talosconfig.PatchDocument
+	for i, p := range c.Talos.Patches {
+		d, err := patchDocuments(fmt.Sprintf("talos.patches[%d]", i), p)
+		if err != nil {
+			v.fail(fmt.Sprintf("talos.patches[%d]", i), "%v", err)
+			continue
+		}
+		docs = append(docs, d...)
+	}
+	for _, p := range talosconfig.Check(docs, rules) {
+		v.fail(p.Where, "%s", p.Message)
+	}
+}
+
+// patchDocuments reads one patch: an object, or a YAML string of one or more documents.
+func patchDocuments(where string, p any) ([]talosconfig.PatchDocument, error) {
+	switch p := p.(type) {
+	case map[string]any:
+		return []talosconfig.PatchDocument{{Where: where, Body: p}}, nil
+	case string:
+		docs, err := talosconfig.SplitPatch(where, []byte(p))
+		if err != nil {
+			return nil, err
+		}
+		return docs, nil
+	default:
+		return nil, fmt.Errorf("a patch is an object or a YAML string, not %T", p)
+	}
+}
