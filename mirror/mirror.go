@@ -48,6 +48,19 @@ func HostPortProblem(s string) string {
 	return ""
 }
 
+// UpstreamProblem explains why s cannot be an upstream registry of the site, or returns "".
+// On top of HostPortProblem: an IPv6 literal cannot become a repository name (see
+// UpstreamRepository), so such a registry needs a DNS name.
+func UpstreamProblem(s string) string {
+	if msg := HostPortProblem(s); msg != "" {
+		return msg
+	}
+	if strings.HasPrefix(s, "[") {
+		return fmt.Sprintf("%q is an IPv6 literal, which cannot be written into a repository name of the site registry; give that registry a DNS name", s)
+	}
+	return ""
+}
+
 // Target is where an image lives in the site registry by the mirror scheme.
 type Target struct {
 	// Reference is the normalized original reference, e.g. docker.io/library/nginx:1.27.
@@ -116,6 +129,11 @@ func TargetOf(ref string) (Target, error) {
 	up, path, tag, digest, err := Parse(ref)
 	if err != nil {
 		return Target{}, err
+	}
+	// The upstream becomes a mirror key and a repository component: both must be lowercase
+	// host[:port] (a repository name cannot hold an upper-case letter).
+	if msg := UpstreamProblem(up); msg != "" {
+		return Target{}, fmt.Errorf("mapping reference %q onto the site registry: registry %s", ref, msg)
 	}
 	t := Target{Upstream: up, Repository: UpstreamRepository(up) + "/" + path, Tag: tag, Digest: digest}
 	t.Reference = join(up+"/"+path, tag, digest)

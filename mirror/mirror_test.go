@@ -71,8 +71,14 @@ func TestTargetOf(t *testing.T) {
 			t.Errorf("TargetOf(%s) = %+v, %v; want %+v", image, got, err, want)
 		}
 	}
-	if _, err := mirror.TargetOf("Not A Ref"); err == nil || !strings.Contains(err.Error(), `"Not A Ref"`) {
-		t.Errorf("TargetOf(bad) error = %v, want one naming the reference", err)
+	for bad, want := range map[string]string{
+		"Not A Ref":                 `"Not A Ref"`,
+		"Docker.IO/library/nginx:1": `write "docker.io"`,
+		"[fd00::1]:5000/app:1":      "IPv6 literal",
+	} {
+		if _, err := mirror.TargetOf(bad); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("TargetOf(%q) error = %v, want one containing %s", bad, err, want)
+		}
 	}
 }
 

@@ -4,13 +4,18 @@ import (
 	"airgap-site/talosconfig"
 )
 
+// RegistryVersion is the distribution release the site deploys, and the one the test bed
+// builds from tools/distribution/go.mod (a unit test holds the two together): the version
+// tested is the version deployed.
+const RegistryVersion = "3.1.2"
+
 // Defaults. The registry image is the official distribution v3 image; the MinIO image is only
 // ever deployed, never linked.
 const (
 	DefaultRegistryNamespace = "airgap-registry"
 	DefaultNodePort          = 32000
 	DefaultReplicas          = 2
-	DefaultRegistryImage     = "docker.io/library/registry:3.0.0"
+	DefaultRegistryImage     = "docker.io/library/registry:" + RegistryVersion
 	DefaultLogLevel          = "info"
 	DefaultBucket            = "registry"
 	DefaultRegion            = "us-east-1"

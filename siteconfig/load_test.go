@@ -101,6 +101,8 @@ func TestLoadRejects(t *testing.T) {
 		{"ip with port", func(s MapSource) { setNode(s, 0, "ip", "10.20.0.11:32000") }, "nodes[0].ip"},
 		{"ip as url", func(s MapSource) { setNode(s, 0, "ip", "https://10.20.0.11") }, "nodes[0].ip"},
 		{"duplicate ip", func(s MapSource) { setNode(s, 2, "ip", "10.20.0.11") }, "nodes[2].ip"},
+		{"duplicate ip as mapped ipv6", func(s MapSource) { setNode(s, 2, "ip", "::ffff:10.20.0.11") }, "nodes[2].ip"},
+		{"upper-case ipv6", func(s MapSource) { setNode(s, 2, "ip", "FD00::13") }, "nodes[2].ip"},
 		{"duplicate name", func(s MapSource) { setNode(s, 1, "name", "cp-1") }, "nodes[1].name"},
 		{"missing name", func(s MapSource) { setNode(s, 1, "name", "") }, "nodes[1].name"},
 		{"bad role", func(s MapSource) { setNode(s, 1, "role", "master") }, "nodes[1].role"},

@@ -63,6 +63,13 @@ func (v *validator) nodes(nodes []Node) {
 			v.fail(f+".ip", "%q is not an IP address (write the address only: no scheme, port or prefix)", n.IP)
 		case ip.IsUnspecified() || ip.IsMulticast() || ip.Zone() != "":
 			v.fail(f+".ip", "%q cannot be a node address", n.IP)
+		case ip.Unmap().String() != n.IP:
+			// The address is written into mirror keys and endpoints as is; two spellings of one
+			// address would be two mirrors, and a mapped IPv4 hides a duplicate.
+			v.fail(f+".ip", "%q is not in canonical form: write %s", n.IP, ip.Unmap())
+			if j, dup := ips[ip.Unmap()]; dup {
+				v.fail(f+".ip", "%s is also the address of nodes[%d]", ip.Unmap(), j)
+			}
 		default:
 			if j, dup := ips[ip]; dup {
 				v.fail(f+".ip", "%s is also the address of nodes[%d]", n.IP, j)

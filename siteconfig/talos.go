@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 
@@ -96,6 +97,7 @@ func defaultTalos(c *Config) {
 	if t.Version == "" {
 		t.Version = talosconfig.DefaultVersion
 	}
+	t.Version = talosconfig.NormalizeVersion(t.Version)
 	if t.ApplyMode == "" {
 		t.ApplyMode = DefaultApplyMode
 	}
@@ -144,7 +146,7 @@ func (v *validator) talos(c *Config) {
 	seen := map[string]int{}
 	for i, up := range t.Upstreams {
 		f := fmt.Sprintf("talos.upstreams[%d]", i)
-		if msg := mirror.HostPortProblem(up); msg != "" {
+		if msg := mirror.UpstreamProblem(up); msg != "" {
 			v.fail(f, "%s", msg)
 			continue
 		}
@@ -195,8 +197,10 @@ func (v *validator) bootstrap(c *Config) {
 		v.fail("bootstrap.endpoint", "%q must be http(s)://host:port (the laptop serving the bundle)", ep)
 		return
 	}
+	boot, bootErr := netip.ParseAddrPort(u.Host)
 	for i, node := range c.RegistryEndpoints() {
-		if u.Host == node {
+		// Compare addresses, not spellings: [FD00::11]:32000 is [fd00::11]:32000.
+		if n, err := netip.ParseAddrPort(node); u.Host == node || bootErr == nil && err == nil && boot.Addr().Unmap() == n.Addr().Unmap() && boot.Port() == n.Port() {
 			v.fail("bootstrap.endpoint", "%q is the registry endpoint of nodes[%d]; the bootstrap endpoint must be another machine (the laptop)", ep, i)
 		}
 	}

@@ -100,13 +100,19 @@ func TestTalosRejects(t *testing.T) {
 			"talos.patches[0]"},
 		{"patch not yaml", `{"patches":["machine: [unclosed"]}`, "", "talos.patches[0]"},
 		{"bootstrap equals a node", "", `{"endpoint":"http://10.20.0.12:32000"}`, "bootstrap.endpoint"},
+		{"upper-case ipv6 bootstrap equals a node", "", `{"endpoint":"http://[FD00::12]:32000"}`, "bootstrap.endpoint"},
 		{"bootstrap without scheme", "", `{"endpoint":"10.20.0.100:5000"}`, "bootstrap.endpoint"},
+		{"upstream with upper case", `{"upstreams":["Docker.IO"]}`, "", "talos.upstreams[0]"},
+		{"upstream as ipv6 literal", `{"upstreams":["docker.io","[fd00::5]:5000"]}`, "", "talos.upstreams[1]"},
 		{"managed without endpoint", `{"manage":true,"clusterEndpoint":"10.20.0.11:6443"}`, "", "talos.clusterEndpoint"},
 		{"unknown talos field", `{"mirrors":{}}`, "", "talos"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := validSource()
+			if tc.name == "upper-case ipv6 bootstrap equals a node" {
+				setNode(s, 1, "ip", "fd00::12")
+			}
 			if tc.talos != "" {
 				s.Values[KeyTalos] = tc.talos
 			}
@@ -165,6 +171,7 @@ func TestImagesRejects(t *testing.T) {
 		{"build without docker", `{"list":[{"image":"docker.io/factory/ui:1","build":{"context":"./ui"}}]}`, "images.docker.host"},
 		{"build without context", `{"docker":{"host":"unix:///var/run/docker.sock"},"list":[{"image":"docker.io/factory/ui:1","build":{}}]}`, "images.list[0].build.context"},
 		{"unknown entry field", `{"bundle":"b","list":[{"image":"nginx:1","pull":true}]}`, "images"},
+		{"upper-case registry", `{"bundle":"b","list":["Docker.IO/library/nginx:1.27"]}`, "images.list[0]"},
 		{"registry as url", `{"bundle":"b","registry":"http://10.20.0.11:32000","list":["nginx:1"]}`, "images.registry"},
 	}
 	for _, tc := range cases {
@@ -174,5 +181,20 @@ func TestImagesRejects(t *testing.T) {
 			_, _, err := Load(s, "osaka")
 			assertFieldError(t, err, tc.field)
 		})
+	}
+}
+
+// TestTalosNormalizes: inputs with one meaning and several spellings are normalised, and the
+// normal form is what the stack renders.
+func TestTalosNormalizes(t *testing.T) {
+	s := validSource()
+	s.Values[KeyTalos] = `{"version":"1.9.6","upstreams":["docker.io","registry.local:5443"]}`
+	s.Values[KeyImages] = `{"bundle":"b","list":["registry.local:5443/factory/mes:7"]}`
+	c, _, err := Load(s, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Talos.Version != "v1.9.6" || c.Talos.UsesDocuments() {
+		t.Errorf("version = %q, want v1.9.6 (machine.registries)", c.Talos.Version)
 	}
 }

@@ -27,6 +27,16 @@ func Minor(version string) (int, error) {
 	return strconv.Atoi(m[2])
 }
 
+// NormalizeVersion writes a Talos version with its leading v (1.9.6 -> v1.9.6, 1.9 -> v1.9),
+// the form the version table, pulumi-talos and the docs use. Anything else is returned as
+// is, for CheckVersion to reject.
+func NormalizeVersion(version string) string {
+	if versionRE.MatchString(version) && version[0] != 'v' {
+		return "v" + version
+	}
+	return version
+}
+
 // CheckVersion returns the minor of a supported Talos version, or an error that says which
 // versions are supported.
 func CheckVersion(version string) (int, error) {

@@ -77,6 +77,9 @@ func ImageMirrored(c Container, mirrors map[string]bool) []string {
 	if mirrors[reg] {
 		return nil
 	}
+	if msg := mirror.HostPortProblem(reg); msg != "" {
+		return []string{fmt.Sprintf("%s %q uses image %q: registry %s", c.Kind, c.Name, c.Image, msg)}
+	}
 	return []string{fmt.Sprintf("%s %q uses image %q from %s, which has no Talos mirror on this site: add %q to talos.upstreams (and the image to the site's images), or use an image from a mirrored registry (%s)",
 		c.Kind, c.Name, c.Image, reg, reg, strings.Join(slices.Sorted(maps.Keys(mirrors)), ", "))}
 }
