@@ -114,13 +114,13 @@ kubernetes_provider() {
 	log "built $name in $((SECONDS - start)) s"
 }
 
-kubernetes_control_plane() {
+kubernetes_control_plane() { # and the real node's kubelet and kube-proxy
 	local minor=${K8S_VERSION#*.}
 	minor=${minor%%.*}
 	local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
 	ldflags="$ldflags -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 	ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
-	for c in kube-apiserver kube-controller-manager kube-scheduler; do
+	for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
 		build $c kubernetes k8s.io/kubernetes/cmd/$c "$ldflags"
 	done
 }
