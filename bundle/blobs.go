@@ -13,14 +13,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// partialSuffix marks blobs being written; they are renamed into place once verified, so an
-// interrupted run never leaves a truncated blob under its digest.
-const partialSuffix = ".partial"
-
 // blobStore writes blobs/sha256 of a layout. Each digest is fetched once even when several
 // images sharing a base layer are added concurrently.
 type blobStore struct {
-	dir string // <layout>/blobs/sha256
+	layout string // the layout's directory
 
 	mu       sync.Mutex
 	inflight map[string]*flight
@@ -31,8 +27,8 @@ type flight struct {
 	err  error
 }
 
-func newBlobStore(layoutDir string) (*blobStore, error) {
-	dir := filepath.Join(layoutDir, "blobs", "sha256")
+func newBlobStore(layout string) (*blobStore, error) {
+	dir := filepath.Join(layout, blobsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -41,15 +37,15 @@ func newBlobStore(layoutDir string) (*blobStore, error) {
 	for _, f := range stale {
 		_ = os.Remove(f)
 	}
-	return &blobStore{dir: dir, inflight: map[string]*flight{}}, nil
+	return &blobStore{layout: layout, inflight: map[string]*flight{}}, nil
 }
 
 // write stores the blob h of the given size (-1: unknown) unless it is already there.
 func (s *blobStore) write(h v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
-	if h.Algorithm != "sha256" || len(h.Hex) != sha256.Size*2 {
-		return fmt.Errorf("blob %s: only sha256 digests are supported", h)
+	final, err := blobPath(s.layout, h)
+	if err != nil {
+		return err
 	}
-	final := filepath.Join(s.dir, h.Hex)
 	if present(final, size) {
 		return nil
 	}
@@ -78,7 +74,7 @@ func (s *blobStore) fetch(h v1.Hash, size int64, final string, open func() (io.R
 		return fmt.Errorf("reading blob %s: %w", h, err)
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(s.dir, h.Hex+".*"+partialSuffix)
+	tmp, err := os.CreateTemp(filepath.Dir(final), h.Hex+".*"+partialSuffix)
 	if err != nil {
 		return fmt.Errorf("writing blob %s: %w", h, err)
 	}

@@ -1,12 +1,12 @@
 package bundle
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,12 +20,6 @@ const RefAnnotation = "org.opencontainers.image.ref.name"
 
 // ManifestFile is the bundle manifest beside the layout's index.json.
 const ManifestFile = "bundle.json"
-
-// Layout file names, as written by go-containerregistry's layout package.
-const (
-	layoutFile = "oci-layout"
-	indexFile  = "index.json"
-)
 
 // ErrNotFound is returned (wrapped) when a reference is not in the bundle.
 var ErrNotFound = errors.New("image not in bundle")
@@ -61,6 +55,10 @@ type Bundle struct {
 	entries     []Entry
 	deriveOnce  sync.Once
 	hasManifest bool
+
+	// walked lists every manifest, children of indexes included; read on first use.
+	walkOnce sync.Once
+	walked   *manifestIndex
 }
 
 // Open opens the bundle at dir: an OCI layout (oci-layout and index.json must exist) with an
@@ -170,30 +168,6 @@ func sortEntries(byRef map[string]Entry) []Entry {
 	for _, e := range byRef {
 		out = append(out, e)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Reference < out[j].Reference })
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Reference, b.Reference) })
 	return out
-}
-
-func readIndex(dir string) (*v1.IndexManifest, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, indexFile))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", indexFile, err)
-	}
-	var index v1.IndexManifest
-	if err := json.Unmarshal(raw, &index); err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", indexFile, err)
-	}
-	return &index, nil
-}
-
-func readManifest(dir string) (*Manifest, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, ManifestFile))
-	if err != nil {
-		return nil, err
-	}
-	var m Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", ManifestFile, err)
-	}
-	return &m, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -13,7 +12,7 @@ import (
 // layout at dir. It reads only local blobs, so describing a freshly pulled image never goes
 // back to the registry.
 func describeStored(dir, ref string, d v1.Descriptor) (Entry, error) {
-	s := &sizer{dir: filepath.Join(dir, "blobs", "sha256"), seen: map[v1.Hash]bool{}, plSeen: map[string]bool{}}
+	s := &sizer{dir: dir, seen: map[v1.Hash]bool{}, plSeen: map[string]bool{}}
 	e := Entry{Reference: ref, Digest: d.Digest.String(), MediaType: string(d.MediaType)}
 	switch {
 	case d.MediaType.IsIndex():
@@ -43,7 +42,7 @@ func describeStored(dir, ref string, d v1.Descriptor) (Entry, error) {
 
 // sizer adds up the blobs of one image, each digest once, and collects its platforms.
 type sizer struct {
-	dir       string // blobs/sha256
+	dir       string // the layout's directory
 	seen      map[v1.Hash]bool
 	total     int64
 	platforms []string
@@ -51,10 +50,11 @@ type sizer struct {
 }
 
 func (s *sizer) read(h v1.Hash) ([]byte, error) {
-	if h.Algorithm != "sha256" {
-		return nil, fmt.Errorf("blob %s: only sha256 digests are supported", h)
+	p, err := blobPath(s.dir, h)
+	if err != nil {
+		return nil, err
 	}
-	return os.ReadFile(filepath.Join(s.dir, h.Hex))
+	return os.ReadFile(p)
 }
 
 func (s *sizer) add(d v1.Descriptor) {

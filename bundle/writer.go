@@ -211,6 +211,15 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// StoredBytes is the size of the bundle's blobs, each stored once.
+func (w *Writer) StoredBytes() (int64, error) {
+	n, err := storedBytes(w.dir)
+	if err != nil {
+		return 0, fmt.Errorf("sizing bundle %s: %w", w.dir, err)
+	}
+	return n, nil
+}
+
 // writeAtomic replaces path with data, so readers never see a half-written file.
 func writeAtomic(path string, data []byte) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
