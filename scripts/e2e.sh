@@ -24,6 +24,19 @@ run_suite() {
 	return "$status"
 }
 
+# Every run's site lives under one directory; whatever a crashed or timed-out run leaves there
+# (the suite stops its site itself otherwise) is stopped by PID file on the way out.
+AIRGAP_E2E_TMP=$(mktemp -d -t airgap-e2e-runs.XXXXXX)
+export AIRGAP_E2E_TMP
+cleanup() {
+	local site
+	for site in "$AIRGAP_E2E_TMP"/*/site; do
+		[ -d "$site" ] && go run ./tests/localsite down --dir "$site" >/dev/null 2>&1
+	done
+	rm -rf "$AIRGAP_E2E_TMP"
+}
+trap cleanup EXIT
+
 # Compile the suite first, online: inside the namespace nothing may be downloaded.
 go test -tags e2e -count=1 -run '^$' ./tests/ >/dev/null || exit 1
 

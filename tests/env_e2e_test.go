@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,7 +53,8 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	tmp, err := os.MkdirTemp("", "airgap-e2e-")
+	// AIRGAP_E2E_TMP (set by scripts/e2e.sh) puts the run where the script can clean it up.
+	tmp, err := os.MkdirTemp(os.Getenv("AIRGAP_E2E_TMP"), "airgap-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -61,11 +64,23 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	siteDir := filepath.Join(tmp, "site")
-	// Stop by PID file whatever happens below, including a panic in a test.
-	defer func() {
+	// Stop by PID file when the suite returns, or is interrupted (Ctrl-C, a CI kill). A panic
+	// or a -timeout skips deferred calls: then the daemons die with this process (Owned), and
+	// scripts/e2e.sh stops whatever is left by PID file.
+	stop := func() {
 		if err := harness.Stop(siteDir); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: stopping the site:", err)
 		}
+	}
+	defer stop()
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		fmt.Fprintf(os.Stderr, "e2e: %v: stopping the site\n", sig)
+		stop()
+		os.RemoveAll(tmp)
+		os.Exit(2)
 	}()
 	site, err := harness.Start(ctx, harness.Options{
 		Dir:        siteDir,
@@ -73,6 +88,7 @@ func run(m *testing.M) int {
 		Nodes:      []string{"node-1", "node-2", "node-3"},
 		CRDs:       []string{filepath.Join(repo, "tests", "testdata", "crds", "minio-operator-v7.1.1-tenants.yaml")},
 		Containerd: os.Geteuid() == 0,
+		Owned:      true,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the local site:", err)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -300,17 +301,15 @@ func startRegistry(t *testing.T, configYAML string, env []string) string {
 }
 
 // startRegistryAt is startRegistry on a given address (a node's NodePort in the mirror tests).
-// The registry stops when the test ends.
 func startRegistryAt(t *testing.T, configYAML string, env []string, addr string) string {
 	t.Helper()
-	stop := runRegistry(t, configYAML, env, addr)
-	t.Cleanup(stop)
+	runRegistry(t, configYAML, env, addr)
 	return addr
 }
 
 // runRegistry starts the real registry binary with config.yml exactly as deployed, listening
 // on addr instead of the pod's :5000, waits until /v2/ answers, and returns its stop function
-// (safe to call twice).
+// (safe to call twice). It is stopped when the test ends in any case.
 func runRegistry(t *testing.T, configYAML string, env []string, addr string) (stop func()) {
 	t.Helper()
 	var doc map[string]any
@@ -327,11 +326,15 @@ func runRegistry(t *testing.T, configYAML string, env []string, addr string) (st
 	logPath := filepath.Join(dir, "registry.log")
 	logFile, _ := os.Create(logPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Dies with the test binary, whatever ends it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
 	stop = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() }) }
+	// Stopped when the test ends, failed or not; callers may stop it earlier (a fault).
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/v2/")

@@ -34,6 +34,11 @@ func (s *Site) start(name string, env []string, bin string, args ...string) (*pr
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(baseEnv(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if s.owned {
+		// A test run owns its site: if the test binary dies (panic, -timeout, kill), the kernel
+		// kills the daemons with it instead of leaving them running.
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
@@ -44,7 +49,8 @@ func (s *Site) start(name string, env []string, bin string, args ...string) (*pr
 		logFile.Close()
 		close(p.done)
 	}()
-	if err := os.WriteFile(s.pidFile(name), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+	if err := writePIDFile(s.pidFile(name), cmd.Process.Pid); err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		return nil, err
 	}
 	s.progress("started %s (pid %d, log %s)", name, cmd.Process.Pid, logPath)
@@ -92,25 +98,81 @@ func (s *Site) waitFor(ctx context.Context, p *process, timeout time.Duration, p
 
 func (s *Site) pidFile(name string) string { return filepath.Join(s.Dir, "run", name+".pid") }
 
+// writePIDFile records pid with its start time (field 22 of /proc/<pid>/stat, in clock ticks
+// since boot): together they name one process for good, where a PID alone may be reused.
+func writePIDFile(path string, pid int) error {
+	start, err := startTime(pid)
+	if err != nil {
+		return fmt.Errorf("recording pid %d: %w", pid, err)
+	}
+	return os.WriteFile(path, []byte(fmt.Sprintf("%d %d\n", pid, start)), 0o644)
+}
+
+// readPIDFile returns the process a PID file names, if that very process still runs: a PID
+// whose start time differs (reused after a reboot or a crash) or a file without a start time
+// is stale and is never signalled.
+func readPIDFile(path string) (pid int, running bool, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false, err
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 0, false, nil
+	}
+	pid, err1 := strconv.Atoi(fields[0])
+	want, err2 := strconv.ParseUint(fields[1], 10, 64)
+	if err1 != nil || err2 != nil || pid <= 1 {
+		return 0, false, nil
+	}
+	got, err := startTime(pid)
+	if err != nil || got != want {
+		return pid, false, nil
+	}
+	return pid, alive(pid), nil
+}
+
+// startTime is the start time of pid in clock ticks since boot.
+func startTime(pid int) (uint64, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Format: pid (comm) state ppid ...; comm may contain spaces, so cut at the last ')'.
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is field 3 (state); starttime is field 22.
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat: %d fields", pid, len(fields))
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
 // stopByPIDFile stops the process group named in run/<name>.pid: SIGTERM, then SIGKILL after
-// grace (kube-apiserver may ignore SIGTERM while clients are connected).
+// grace (kube-apiserver may ignore SIGTERM while clients are connected). A stale PID file is
+// removed without signalling anything.
 func stopByPIDFile(dir, name string, grace time.Duration) (stopped bool, err error) {
 	path := filepath.Join(dir, "run", name+".pid")
-	b, err := os.ReadFile(path)
+	pid, running, err := readPIDFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
-	}
 	defer os.Remove(path)
-	if !alive(pid) {
+	if !running {
 		return false, nil
 	}
+	return true, stopGroup(name, pid, grace)
+}
+
+// stopGroup stops the process group led by pid: SIGTERM, then SIGKILL after grace.
+func stopGroup(name string, pid int, grace time.Duration) error {
 	_ = syscall.Kill(-pid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	for alive(pid) && time.Now().Before(deadline) {
@@ -123,9 +185,9 @@ func stopByPIDFile(dir, name string, grace time.Duration) (stopped bool, err err
 		}
 	}
 	if alive(pid) {
-		return true, fmt.Errorf("%s (pid %d) did not stop", name, pid)
+		return fmt.Errorf("%s (pid %d) did not stop", name, pid)
 	}
-	return true, nil
+	return nil
 }
 
 // alive reports whether pid runs; a zombie (exited, not yet reaped) counts as stopped.

@@ -34,6 +34,9 @@ type Options struct {
 	S3Only bool
 	// Log receives progress lines; nil means os.Stderr.
 	Log io.Writer
+	// Owned ties the daemons to this process: they are killed when it dies, however it dies
+	// (a test run). make site-up leaves it false so the site outlives the command.
+	Owned bool
 }
 
 // Site is a running local site. It is saved as site.json in its directory.
@@ -51,6 +54,7 @@ type Site struct {
 	Ports            map[string]int `json:"ports"`
 
 	bin   string
+	owned bool
 	log   io.Writer
 	procs []*process
 }
@@ -84,7 +88,7 @@ func Start(ctx context.Context, opts Options) (s *Site, err error) {
 			return nil, err
 		}
 	}
-	s = &Site{Dir: dir, bin: opts.BinDir, log: opts.Log}
+	s = &Site{Dir: dir, bin: opts.BinDir, log: opts.Log, owned: opts.Owned}
 	if s.log == nil {
 		s.log = os.Stderr
 	}
