@@ -1,20 +1,18 @@
-package main
+package serve
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,7 +21,30 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"airgap-site/bundle"
+	"airgap-site/internal/imagetest"
 )
+
+// layer is a small random gzip layer.
+func layer(t *testing.T) v1.Layer { return imagetest.Layer(t, 8192) }
+
+// image builds an image for platform ("linux/amd64") from the given layers.
+func image(t *testing.T, platform string, layers ...v1.Layer) v1.Image {
+	return imagetest.Image(t, platform, layers...)
+}
+
+// index builds an OCI index with one child per platform, all on base.
+func index(t *testing.T, base v1.Layer, platforms ...string) v1.ImageIndex {
+	return imagetest.Index(t, base, 8192, platforms...)
+}
+
+func digestOf(t *testing.T, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
+	t.Helper()
+	h, err := d.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
 
 // testBundle writes a bundle with a single image, a 2-platform index and an image pinned by
 // digest, under the names containerd asks for through the mirrors.
@@ -64,14 +85,14 @@ func newTestBundle(t *testing.T) *testBundle {
 	return tb
 }
 
-// serveBundle serves dir with NewServer on 127.0.0.1 and returns the server's host:port.
+// serveBundle serves dir with New on 127.0.0.1 and returns the server's host:port.
 func serveBundle(t *testing.T, dir string) string {
 	t.Helper()
 	b, err := bundle.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(NewServer(b))
+	srv := httptest.NewServer(New(b))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
@@ -300,53 +321,59 @@ func TestLogRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	srv := httptest.NewServer(logRequests(NewServer(b), log.New(&buf, "", 0)))
+	srv := httptest.NewServer(New(b, Logger(log.New(&buf, "", 0))))
 	defer srv.Close()
 	raw, _ := tb.img.RawManifest()
 	do(t, "GET", srv.URL+"/v2/docker.io/library/nginx/manifests/1.27")
 	do(t, "PUT", srv.URL+"/v2/docker.io/library/nginx/manifests/1.27")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 ||
-		!strings.Contains(lines[0], "GET /v2/docker.io/library/nginx/manifests/1.27 200 "+itoa(len(raw))+"B") ||
+		!strings.Contains(lines[0], "GET /v2/docker.io/library/nginx/manifests/1.27 200 "+strconv.Itoa(len(raw))+"B") ||
 		!strings.Contains(lines[1], "PUT /v2/docker.io/library/nginx/manifests/1.27 405 ") {
 		t.Errorf("log:\n%s", buf.String())
 	}
 }
 
-func TestRunServeShutsDown(t *testing.T) {
-	tb := newTestBundle(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	errc := make(chan error, 1)
-	var logs syncBuffer
-	go func() { errc <- runServe(ctx, tb.dir, "127.0.0.1:0", &logs, func(a net.Addr) { addrc <- a }) }()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-errc:
+// An upstream with a port is a repository host_port by the mirror scheme (package mirror):
+// containerd asks for /v2/registry.local_5443/factory/mes/... what the bundle holds as
+// registry.local:5443/factory/mes:7.
+func TestServerUpstreamPort(t *testing.T) {
+	dir := t.TempDir()
+	img := image(t, "linux/amd64", layer(t))
+	w, err := bundle.Create(dir)
+	if err != nil {
 		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start")
 	}
-	resp, _ := do(t, "GET", "http://"+addr.String()+"/v2/")
-	if resp.StatusCode != 200 {
-		t.Errorf("GET /v2/ = %d", resp.StatusCode)
+	if _, err := w.AddImage("registry.local:5443/factory/mes:7", img); err != nil {
+		t.Fatal(err)
 	}
-	cancel() // as SIGINT does
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Errorf("runServe: %v", err)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + serveBundle(t, dir)
+	raw, _ := img.RawManifest()
+	resp, body := do(t, "GET", base+"/v2/registry.local_5443/factory/mes/manifests/7")
+	if resp.StatusCode != 200 || !bytes.Equal(body, raw) ||
+		resp.Header.Get("Docker-Content-Digest") != digestOf(t, img).String() {
+		t.Errorf("GET /v2/registry.local_5443/factory/mes/manifests/7 = %d %s", resp.StatusCode, body)
+	}
+	// And pulled whole, as a client of the mirror endpoint /v2/registry.local_5443 does.
+	got, err := remote.Image(ref(t, strings.TrimPrefix(base, "http://")+"/registry.local_5443/factory/mes:7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(got); err != nil {
+		t.Errorf("pulled image is invalid: %v", err)
+	}
+	for p, want := range map[string]int{
+		"/v2/registry.local_5443/factory/mes/manifests/8":  404, // another tag
+		"/v2/registry.local_5444/factory/mes/manifests/7":  404, // another port
+		"/v2/registry.local/factory/mes/manifests/7":       404, // no port
+		"/v2/registry.local_5443/factory/mes2/manifests/7": 404,
+	} {
+		if resp, body := do(t, "GET", base+p); resp.StatusCode != want {
+			t.Errorf("GET %s = %d %s, want %d", p, resp.StatusCode, body, want)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not shut down")
-	}
-	if out := logs.String(); !strings.Contains(out, "serving 3 images") || !strings.Contains(out, "GET /v2/ 200") {
-		t.Errorf("log:\n%s", out)
-	}
-
-	if err := runServe(context.Background(), t.TempDir(), "127.0.0.1:0", io.Discard, nil); err == nil {
-		t.Error("runServe of a directory that is not a bundle succeeded")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,8 +44,6 @@ func sourceRegistry(t *testing.T) string {
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // syncBuffer is a bytes.Buffer safe for a server goroutine to log into.
 type syncBuffer struct {

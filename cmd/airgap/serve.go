@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airgap-site/bundle"
+	"airgap-site/bundle/serve"
 )
 
 func newServeCmd() *cobra.Command {
@@ -48,7 +49,8 @@ func runServe(ctx context.Context, dir, addr string, stderr io.Writer, ready fun
 	if err != nil {
 		return err
 	}
-	if _, err := manifestTypes(dir); err != nil {
+	// What an unreadable index lists would fail on a node, halfway through a pull.
+	if _, err := b.Manifests(); err != nil {
 		return fmt.Errorf("checking bundle: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -57,7 +59,7 @@ func runServe(ctx context.Context, dir, addr string, stderr io.Writer, ready fun
 	}
 	logger := log.New(stderr, "", log.LstdFlags)
 	srv := &http.Server{
-		Handler:           logRequests(NewServer(b), logger),
+		Handler:           serve.New(b, serve.Logger(logger)),
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          logger,
 	}
@@ -86,32 +88,4 @@ func runServe(ctx context.Context, dir, addr string, stderr io.Writer, ready fun
 		return fmt.Errorf("serving: %w", err)
 	}
 	return nil
-}
-
-// logRequests logs one line per request: client, method, path, status, bytes, duration.
-func logRequests(h http.Handler, l *log.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(sw, r)
-		l.Printf("%s %s %s %d %dB %s", r.RemoteAddr, r.Method, r.URL.Path, sw.status, sw.bytes,
-			time.Since(start).Round(time.Millisecond))
-	})
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	bytes  int64
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
-	return n, err
 }
