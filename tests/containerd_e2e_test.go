@@ -3,6 +3,7 @@
 package tests
 
 import (
+	"airgap-site/mirror"
 	"context"
 	"encoding/json"
 	"net"
@@ -25,7 +26,11 @@ import (
 	"airgap-site/tests/harness"
 )
 
-const ecrHost = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+const (
+	ecrHost = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+	// portUpstream is a private registry on a port, as factories run them (in the dev stack).
+	portUpstream = "registry.local:5443"
+)
 
 // testContainerdPulls is the proof of the mirror scheme with the runtime Talos uses: the
 // patch the stack exported is written into containerd's hosts directory as Talos would; the
@@ -70,14 +75,17 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 		t.Fatalf("first mirror endpoint %s answers; it must be down for the fallback test", endpoints[0].Host)
 	}
 
-	images := map[string]string{ // original reference -> path in the site registry
-		"docker.io/library/demo:1":     "docker.io/library/demo:1",
-		ecrHost + "/factory/mes-api:7": ecrHost + "/factory/mes-api:7",
-	}
+	// Original references; each is pushed where the mirror scheme stores it (an upstream with
+	// a port, registry.local:5443, as registry.local_5443/...).
+	images := []string{"docker.io/library/demo:1", ecrHost + "/factory/mes-api:7", portUpstream + "/factory/mes:7"}
 	digests := map[string]v1.Hash{}
-	for original, path := range images {
+	for _, original := range images {
+		target, err := mirror.TargetOf(original)
+		if err != nil {
+			t.Fatal(err)
+		}
 		img := runnableImage(t)
-		ref, _ := name.ParseReference(pushTo+"/"+path, name.Insecure)
+		ref, _ := name.ParseReference(pushTo+"/"+target.Repository+":"+target.Tag, name.Insecure)
 		if err := remote.Write(ref, img); err != nil {
 			t.Fatalf("pushing %s: %v", ref, err)
 		}
