@@ -230,3 +230,18 @@ func (s *Site) StartAPIServer(ctx context.Context) error {
 	}
 	return s.startAPIServer(ctx, Options{})
 }
+
+// StopS3 stops only the S3 server: the registry's storage is down, as when MinIO fails.
+func (s *Site) StopS3() error {
+	_, err := stopByPIDFile(s.Dir, "versitygw", 10*time.Second)
+	return err
+}
+
+// StartS3 starts the S3 server again on its port with its data, and waits until it serves
+// the bucket.
+func (s *Site) StartS3(ctx context.Context) error {
+	if s.log == nil {
+		s.log = os.Stderr
+	}
+	return s.startS3(ctx, Options{Bucket: s.Bucket})
+}
