@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"airgap-site/mirror"
+	"slices"
 )
 
 // KeyImages is the stack config key of the site's images.
@@ -16,13 +17,20 @@ const KeyImages = "images"
 type Images struct {
 	// Bundle is the bundle directory written by `airgap bundle` (relative to the project).
 	Bundle string `json:"bundle,omitempty"`
-	// Registry is where images are pushed (host:port); empty means the first node's
-	// registry endpoint. Every node's endpoint reaches the same registry.
+	// Registry is where images are pushed first (host:port); the node endpoints follow, in
+	// node order, and a push fails over from one to the next. Every endpoint reaches the same
+	// registry, so changing this (or the node order) never moves or deletes an image.
 	Registry string `json:"registry,omitempty"`
 	// Retain keeps images in the registry when they leave the list.
 	Retain bool `json:"retain,omitempty"`
 	// Jobs bounds parallel blob transfers per image.
 	Jobs int `json:"jobs,omitempty"`
+	// RetrySeconds is how long a failing registry (5xx, refused connections, a pod restart)
+	// is retried before an image fails; 0 means the provider's default (at least 60 s).
+	RetrySeconds int `json:"retrySeconds,omitempty"`
+	// TimeoutSeconds bounds one request to the registry that makes no progress (a hung
+	// registry); 0 means the provider's default.
+	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
 	// Docker is the Docker daemon that builds the images with a build context.
 	Docker *Docker `json:"docker,omitempty"`
 	// List are the images, by original reference.
@@ -120,15 +128,34 @@ func (v *validator) images(c *Config) {
 	if im.Jobs < 0 || im.Jobs > 64 {
 		v.fail("images.jobs", "%d: between 1 and 64 (0 means 4)", im.Jobs)
 	}
+	if im.RetrySeconds < 0 || im.RetrySeconds > 3600 {
+		v.fail("images.retrySeconds", "%d: between 1 and 3600 seconds (0 means the default, at least 60)", im.RetrySeconds)
+	}
+	if im.TimeoutSeconds < 0 || im.TimeoutSeconds > 3600 {
+		v.fail("images.timeoutSeconds", "%d: between 1 and 3600 seconds (0 means the default)", im.TimeoutSeconds)
+	}
 }
 
-// ImageRegistry is where images are pushed: images.registry, or the first node's endpoint.
+// ImageRegistry is where images are pushed first: images.registry, or the first node's
+// endpoint.
 func (c *Config) ImageRegistry() string {
-	if c.Images.Registry != "" {
-		return c.Images.Registry
-	}
-	if eps := c.RegistryEndpoints(); len(eps) > 0 {
+	if eps := c.PushEndpoints(); len(eps) > 0 {
 		return eps[0]
 	}
 	return ""
+}
+
+// PushEndpoints are the addresses images are pushed to, in the order they are tried:
+// images.registry (if set), then every node's registry endpoint. They all reach one registry.
+func (c *Config) PushEndpoints() []string {
+	var eps []string
+	if c.Images.Registry != "" {
+		eps = append(eps, c.Images.Registry)
+	}
+	for _, ep := range c.RegistryEndpoints() {
+		if !slices.Contains(eps, ep) {
+			eps = append(eps, ep)
+		}
+	}
+	return eps
 }

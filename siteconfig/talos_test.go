@@ -171,6 +171,8 @@ func TestImagesRejects(t *testing.T) {
 		{"build without docker", `{"list":[{"image":"docker.io/factory/ui:1","build":{"context":"./ui"}}]}`, "images.docker.host"},
 		{"build without context", `{"docker":{"host":"unix:///var/run/docker.sock"},"list":[{"image":"docker.io/factory/ui:1","build":{}}]}`, "images.list[0].build.context"},
 		{"unknown entry field", `{"bundle":"b","list":[{"image":"nginx:1","pull":true}]}`, "images"},
+		{"negative retry", `{"bundle":"b","retrySeconds":-1,"list":["nginx:1"]}`, "images.retrySeconds"},
+		{"huge timeout", `{"bundle":"b","timeoutSeconds":86400,"list":["nginx:1"]}`, "images.timeoutSeconds"},
 		{"upper-case registry", `{"bundle":"b","list":["Docker.IO/library/nginx:1.27"]}`, "images.list[0]"},
 		{"registry as url", `{"bundle":"b","registry":"http://10.20.0.11:32000","list":["nginx:1"]}`, "images.registry"},
 	}
