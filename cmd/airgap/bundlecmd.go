@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +19,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"airgap-site/bundle"
+	"airgap-site/internal/progress"
+	"airgap-site/internal/pull"
 )
 
 // bundleOptions are the flags of `airgap bundle`, plus what tests replace.
@@ -88,7 +88,7 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Images, err)
 	}
-	p, err := newPuller(o.Insecure, o.Platforms, o.Keychain, o.Transport)
+	p, err := pull.New(pull.Options{Insecure: o.Insecure, Platforms: o.Platforms, Keychain: o.Keychain, Transport: o.Transport})
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	}
 
 	start := time.Now()
-	prog := newProgress(o.Stderr, len(list.Refs), o.Interval)
+	prog := progress.New(o.Stderr, len(list.Refs), o.Interval)
 	var (
 		g      errgroup.Group
 		mu     sync.Mutex
@@ -116,9 +116,9 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 				mu.Unlock()
 				return nil
 			}
-			j := prog.start(i+1, ref)
-			e, err := p.add(ctx, w, ref, j)
-			prog.end(j, e.Size, err)
+			j := prog.Start(i+1, ref)
+			e, err := p.Pull(ctx, w, ref, j.Add)
+			prog.End(j, e.Size, err)
 			if err != nil {
 				mu.Lock()
 				failed[i] = ref
@@ -128,26 +128,21 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 		})
 	}
 	_ = g.Wait() // the goroutines report failures through failed
-	prog.close()
+	prog.Close()
 
 	// bundle.json records whatever did succeed.
 	closeErr := w.Close()
-	stored, _ := blobBytes(o.Out)
+	stored, _ := w.StoredBytes()
 	fmt.Fprintf(o.Stderr, "bundled %d of %d images in %s: %s pulled, %s of unique blobs in %s\n",
-		len(list.Refs)-len(failed), len(list.Refs), humanDuration(time.Since(start)),
-		humanBytes(prog.pulled.Load()), humanBytes(stored), o.Out)
+		len(list.Refs)-len(failed), len(list.Refs), progress.Duration(time.Since(start)),
+		progress.Bytes(prog.Pulled()), progress.Bytes(stored), o.Out)
 	if closeErr != nil {
 		return closeErr
 	}
 	if len(failed) > 0 {
-		idx := make([]int, 0, len(failed))
-		for i := range failed {
-			idx = append(idx, i)
-		}
-		sort.Ints(idx)
-		names := make([]string, len(idx))
-		for k, i := range idx {
-			names[k] = failed[i]
+		var names []string
+		for _, i := range slices.Sorted(maps.Keys(failed)) {
+			names = append(names, failed[i])
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %d of %d images not bundled: %s", len(failed), len(list.Refs), strings.Join(names, ", "))
@@ -155,26 +150,4 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 		return fmt.Errorf("%d of %d images failed: %s", len(failed), len(list.Refs), strings.Join(names, ", "))
 	}
 	return nil
-}
-
-// blobBytes is the size of the bundle's blobs, each stored once.
-func blobBytes(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(filepath.Join(dir, "blobs"), func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.Type().IsRegular() && !strings.HasSuffix(d.Name(), ".partial") {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += info.Size()
-		}
-		return nil
-	})
-	return n, err
 }

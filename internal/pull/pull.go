@@ -1,4 +1,4 @@
-package main
+package pull
 
 import (
 	"context"
@@ -16,31 +16,44 @@ import (
 	"airgap-site/bundle"
 )
 
-// puller pulls images from their registries into a bundle.
-type puller struct {
+// Puller pulls images from their registries into a bundle.
+type Puller struct {
 	insecure  map[string]bool // registries as go-containerregistry spells them
 	platforms []v1.Platform   // empty: keep every platform
 	opts      []remote.Option
 }
 
-// newPuller sets up registry access: the default keychain (docker config, credential
-// helpers), plain http or unverified TLS for the insecure registries.
-func newPuller(insecure, platforms []string, keychain authn.Keychain, transport http.RoundTripper) (*puller, error) {
-	p := &puller{insecure: map[string]bool{}}
-	for _, h := range insecure {
+// Options say how registries are reached and which platforms are kept.
+type Options struct {
+	// Insecure are registries, host[:port], reached over plain http or unverified TLS.
+	Insecure []string
+	// Platforms, e.g. linux/amd64, are kept of multi-arch images; empty keeps every one.
+	Platforms []string
+	// Keychain finds credentials; nil means authn.DefaultKeychain (docker config,
+	// credential helpers).
+	Keychain authn.Keychain
+	// Transport reaches the registries; nil means http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// New checks the options and sets up registry access.
+func New(o Options) (*Puller, error) {
+	p := &Puller{insecure: map[string]bool{}}
+	for _, h := range o.Insecure {
 		reg, err := name.NewRegistry(strings.TrimSpace(h))
 		if err != nil {
 			return nil, fmt.Errorf("parsing insecure registry %q: %w", h, err)
 		}
 		p.insecure[reg.RegistryStr()] = true
 	}
-	for _, s := range platforms {
+	for _, s := range o.Platforms {
 		pl, err := v1.ParsePlatform(s)
 		if err != nil || pl.OS == "" || pl.Architecture == "" {
 			return nil, fmt.Errorf("parsing platform %q: want os/arch[/variant], e.g. linux/amd64", s)
 		}
 		p.platforms = append(p.platforms, *pl)
 	}
+	keychain, transport := o.Keychain, o.Transport
 	if keychain == nil {
 		keychain = authn.DefaultKeychain
 	}
@@ -59,7 +72,7 @@ func newPuller(insecure, platforms []string, keychain authn.Keychain, transport 
 }
 
 // parse parses ref, marking insecure registries so they are reached over plain http.
-func (p *puller) parse(ref string) (name.Reference, error) {
+func (p *Puller) parse(ref string) (name.Reference, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("parsing reference %q: %w", ref, err)
@@ -70,9 +83,11 @@ func (p *puller) parse(ref string) (name.Reference, error) {
 	return r, nil
 }
 
-// add pulls ref and stores it in the bundle: an index as-is, or with only the wanted
-// platforms unless ref is a digest; a single image as-is.
-func (p *puller) add(ctx context.Context, w *bundle.Writer, ref string, j *job) (bundle.Entry, error) {
+// Pull pulls ref and adds it to the bundle: an index as-is, or with only the wanted platforms
+// unless ref is a digest; a single image as-is. progress, if not nil, is told the compressed
+// layer bytes as they are read (go-containerregistry's remote.WithProgress reports pushes
+// only). Pull may be called concurrently; a blob shared by images is pulled once.
+func (p *Puller) Pull(ctx context.Context, w *bundle.Writer, ref string, progress func(n int64)) (bundle.Entry, error) {
 	r, err := p.parse(ref)
 	if err != nil {
 		return bundle.Entry{}, err
@@ -93,7 +108,7 @@ func (p *puller) add(ctx context.Context, w *bundle.Writer, ref string, j *job) 
 				return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
 			}
 		}
-		return w.AddIndex(ref, countingIndex{idx, j})
+		return w.AddIndex(ref, counted(idx, progress))
 	case mt.IsImage():
 		img, err := desc.Image()
 		if err != nil {
@@ -102,7 +117,7 @@ func (p *puller) add(ctx context.Context, w *bundle.Writer, ref string, j *job) 
 		if err := p.checkImage(img); err != nil {
 			return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
 		}
-		return w.AddImage(ref, countingImage{img, j})
+		return w.AddImage(ref, countedImage(img, progress))
 	default:
 		return bundle.Entry{}, fmt.Errorf("pulling %s: unsupported manifest type %s", ref, mt)
 	}
@@ -110,7 +125,7 @@ func (p *puller) add(ctx context.Context, w *bundle.Writer, ref string, j *job) 
 
 // filterIndex keeps the children of the wanted platforms. An index that has only those keeps
 // its digest; otherwise a new index is built (with a new digest, recorded in the bundle).
-func (p *puller) filterIndex(idx v1.ImageIndex) (v1.ImageIndex, error) {
+func (p *Puller) filterIndex(idx v1.ImageIndex) (v1.ImageIndex, error) {
 	if len(p.platforms) == 0 {
 		return idx, nil
 	}
@@ -139,7 +154,7 @@ func (p *puller) filterIndex(idx v1.ImageIndex) (v1.ImageIndex, error) {
 
 // checkImage rejects a single-platform image of another platform: it would not run at the
 // site. Images whose config names no platform pass.
-func (p *puller) checkImage(img v1.Image) error {
+func (p *Puller) checkImage(img v1.Image) error {
 	if len(p.platforms) == 0 {
 		return nil
 	}
@@ -154,7 +169,7 @@ func (p *puller) checkImage(img v1.Image) error {
 	return fmt.Errorf("image is %s, not %s", pl, p.platformList())
 }
 
-func (p *puller) wanted(have *v1.Platform) bool {
+func (p *Puller) wanted(have *v1.Platform) bool {
 	if have == nil {
 		return false
 	}
@@ -175,10 +190,10 @@ func variant(p *v1.Platform) string {
 	return p.Variant
 }
 
-func (p *puller) platformList() string {
-	var s []string
-	for _, pl := range p.platforms {
-		s = append(s, pl.String())
+func (p *Puller) platformList() string {
+	s := make([]string, len(p.platforms))
+	for i, pl := range p.platforms {
+		s[i] = pl.String()
 	}
 	return strings.Join(s, ", ")
 }
