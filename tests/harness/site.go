@@ -155,12 +155,8 @@ func Load(dir string) (*Site, error) {
 
 // Running reports whether the site's API server process is alive.
 func Running(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "run", "kube-apiserver.pid"))
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(string(b))
-	return err == nil && alive(pid)
+	_, running, err := readPIDFile(filepath.Join(dir, "run", "kube-apiserver.pid"))
+	return err == nil && running
 }
 
 func (s *Site) save() error {
