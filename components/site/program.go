@@ -111,6 +111,7 @@ func HTTPSecret(c *siteconfig.Config) string {
 
 // warnIfUnreachable makes an office preview say plainly that the site was not reached:
 // pulumi-kubernetes then plans from state without a word, which reads like a verified plan.
+// fleet reads the same warning from the engine's events (IsUnreachableWarning).
 func warnIfUnreachable(ctx *pulumi.Context, kubeconfig, kubeContext string) {
 	server, err := APIServer(kubeconfig, kubeContext)
 	if err != nil {

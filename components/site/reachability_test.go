@@ -2,6 +2,7 @@ package site
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -47,5 +48,27 @@ func TestReachable(t *testing.T) {
 	}
 	if msg := UnreachableWarning("https://"+addr, err); !strings.Contains(msg, "not reachable") || !strings.Contains(msg, "client-side") {
 		t.Errorf("warning does not say what happened: %s", msg)
+	}
+}
+
+// The warning is documented word for word (README, "Preview before the visit") and is the
+// signal fleet reads from the engine's events.
+func TestUnreachableWarningIsTheSignal(t *testing.T) {
+	msg := UnreachableWarning("https://10.20.0.11:6443", errors.New("dial tcp 10.20.0.11:6443: connect: connection refused"))
+	for _, want := range []string{
+		"the site is not reachable (Kubernetes API https://10.20.0.11:6443: dial tcp 10.20.0.11:6443: connect: connection refused): ",
+		"this preview is planned client-side from the state of the last `up` only.",
+		"`pulumi preview --refresh` needs the site. Run `pulumi up` at the site.",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("warning lacks %q:\n%s", want, msg)
+		}
+	}
+	// As the engine reports it: a prefix before, a newline after.
+	if !IsUnreachableWarning(msg) || !IsUnreachableWarning("warning: "+msg+"\n") {
+		t.Errorf("IsUnreachableWarning does not recognize the warning")
+	}
+	if IsUnreachableWarning("warning: images.registry is unset, so the first node's endpoint is used") {
+		t.Errorf("IsUnreachableWarning recognizes another warning")
 	}
 }
