@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -18,13 +18,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"golang.org/x/sync/errgroup"
+
+	"airgap-site/components/site"
+	"airgap-site/provider/contract"
 )
-
-// ImageType is the resource that moves image bytes to a site.
-const ImageType = "airgap:index:Image"
-
-// unreachableMark is the start of the program's warning when a site cannot be reached.
-const unreachableMark = "the site is not reachable"
 
 // Options select and tune the previews.
 type Options struct {
@@ -70,7 +67,7 @@ func StackNames(dir string) ([]string, error) {
 	for _, f := range files {
 		names = append(names, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml"))
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names, nil
 }
 
@@ -96,13 +93,24 @@ func Preview(ctx context.Context, opts Options) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the project in %s: %w", opts.ProjectDir, err)
 	}
+	return previewAll(ctx, names, opts, time.Now, func(ctx context.Context, name string) Row {
+		return previewSite(ctx, ws, name, opts)
+	}), nil
+}
+
+// previewAll runs preview for every site, opts.Concurrency at a time, and times each with
+// now; the rows are in the order of names.
+func previewAll(ctx context.Context, names []string, opts Options, now func() time.Time,
+	preview func(ctx context.Context, name string) Row) []Row {
 	rows := make([]Row, len(names))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	for i, name := range names {
 		g.Go(func() error {
-			row := previewSite(gctx, ws, name, opts)
+			start := now()
+			row := preview(gctx, name)
+			row.Seconds = now().Sub(start).Seconds()
 			rows[i] = row
 			if opts.Progress != nil {
 				mu.Lock()
@@ -113,13 +121,12 @@ func Preview(ctx context.Context, opts Options) ([]Row, error) {
 		})
 	}
 	_ = g.Wait()
-	return rows, nil
+	return rows
 }
 
+// previewSite previews one site (and, with opts.Refresh, a refresh) into its row.
 func previewSite(ctx context.Context, ws auto.Workspace, name string, opts Options) Row {
-	start := time.Now()
 	row := Row{Site: name, Drift: -1, Reachable: true}
-	defer func() { row.Seconds = time.Since(start).Seconds() }()
 	stack, err := auto.SelectStack(ctx, name, ws)
 	if err != nil {
 		if auto.IsSelectStack404Error(err) {
@@ -127,7 +134,6 @@ func previewSite(ctx context.Context, ws auto.Workspace, name string, opts Optio
 		} else {
 			row.Status = "error: " + firstLine(err.Error())
 		}
-		row.Seconds = time.Since(start).Seconds()
 		return row
 	}
 	ch := make(chan events.EngineEvent)
@@ -172,7 +178,7 @@ func count(row *Row, e events.EngineEvent) {
 	switch {
 	case e.ResourcePreEvent != nil:
 		md := e.ResourcePreEvent.Metadata
-		if md.Type == ImageType {
+		if md.Type == contract.ImageToken {
 			switch md.Op {
 			case apitype.OpCreate, apitype.OpUpdate, apitype.OpReplace, apitype.OpCreateReplacement:
 				row.ImagesToTransfer++
@@ -185,7 +191,7 @@ func count(row *Row, e events.EngineEvent) {
 			row.PolicyAdvisory++
 		}
 	case e.DiagnosticEvent != nil:
-		if strings.Contains(e.DiagnosticEvent.Message, unreachableMark) {
+		if site.IsUnreachableWarning(e.DiagnosticEvent.Message) {
 			row.Reachable = false
 		}
 	}

@@ -2,14 +2,21 @@ package fleet
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"airgap-site/components/site"
+	"airgap-site/provider/contract"
 )
 
 func TestCountEvents(t *testing.T) {
@@ -19,9 +26,9 @@ func TestCountEvents(t *testing.T) {
 			Metadata: apitype.StepEventMetadata{Type: typ, Op: op}}}}
 	}
 	for _, e := range []events.EngineEvent{
-		pre(ImageType, apitype.OpCreate),
-		pre(ImageType, apitype.OpUpdate),
-		pre(ImageType, apitype.OpSame),
+		pre(contract.ImageToken, apitype.OpCreate),
+		pre(contract.ImageToken, apitype.OpUpdate),
+		pre(contract.ImageToken, apitype.OpSame),
 		pre("kubernetes:apps/v1:Deployment", apitype.OpUpdate),
 		{EngineEvent: apitype.EngineEvent{PolicyEvent: &apitype.PolicyEvent{EnforcementLevel: "mandatory"}}},
 		{EngineEvent: apitype.EngineEvent{PolicyEvent: &apitype.PolicyEvent{EnforcementLevel: "advisory"}}},
@@ -64,5 +71,67 @@ func TestStackNamesAndOutput(t *testing.T) {
 	}
 	if lastErrorLine("preview failed\n  error: one\n  error: the real cause\n") != "the real cause" {
 		t.Errorf("lastErrorLine")
+	}
+}
+
+// A site is unreachable when the program logs site.UnreachableWarning, and only then.
+func TestCountUnreachable(t *testing.T) {
+	diag := func(msg string) events.EngineEvent {
+		return events.EngineEvent{EngineEvent: apitype.EngineEvent{DiagnosticEvent: &apitype.DiagnosticEvent{
+			Prefix: "warning: ", Message: msg + "\n", Severity: "warning"}}}
+	}
+	row := Row{Reachable: true}
+	count(&row, diag("images.registry is unset, so the first node's endpoint is used"))
+	if !row.Reachable {
+		t.Errorf("another warning made the site unreachable")
+	}
+	count(&row, diag(site.UnreachableWarning("https://10.20.0.11:6443", errors.New("connection refused"))))
+	if row.Reachable {
+		t.Errorf("the program's unreachable warning was not recognized")
+	}
+}
+
+// fakeClock advances only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Every row, successful or not, reports how long its preview took.
+func TestPreviewAllTimesEachSite(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	took := map[string]time.Duration{"osaka": 42 * time.Second, "nagoya": 1500 * time.Millisecond}
+	var progress bytes.Buffer
+	rows := previewAll(context.Background(), []string{"osaka", "nagoya"}, Options{Concurrency: 1, Progress: &progress}, clock.Now,
+		func(_ context.Context, name string) Row {
+			clock.Advance(took[name])
+			status := "ok"
+			if name == "nagoya" {
+				status = "no state: never deployed from this backend"
+			}
+			return Row{Site: name, Status: status}
+		})
+	if len(rows) != 2 || rows[0].Site != "osaka" || rows[1].Site != "nagoya" {
+		t.Fatalf("rows = %+v, want osaka then nagoya", rows)
+	}
+	for _, r := range rows {
+		if want := took[r.Site].Seconds(); r.Seconds != want {
+			t.Errorf("%s: Seconds = %v, want %v", r.Site, r.Seconds, want)
+		}
+	}
+	if want := "[fleet] osaka: ok (42s)\n[fleet] nagoya: no state: never deployed from this backend (2s)\n"; progress.String() != want {
+		t.Errorf("progress:\n%s\nwant:\n%s", progress.String(), want)
 	}
 }
