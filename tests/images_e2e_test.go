@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"airgap-site/bundle"
 	"airgap-site/components/registry"
 	"airgap-site/internal/imagetest"
+	"airgap-site/provider/contract"
 )
 
 // registryCounter is a reverse proxy in front of the real registry that counts what clients
@@ -257,7 +259,7 @@ func TestImages(t *testing.T) {
 			t.Errorf("error does not name the missing image:\n%s", lastLines(out, 20))
 		}
 		after, _ := s.pulumi(t, "stack", "export", "-s", stack)
-		if strings.Count(after, `"airgap:index:Image"`) != strings.Count(before, `"airgap:index:Image"`) {
+		if token := strconv.Quote(contract.ImageToken); strings.Count(after, token) != strings.Count(before, token) {
 			t.Errorf("state changed by a failed image")
 		}
 	})
