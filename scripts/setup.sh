@@ -169,6 +169,34 @@ project_binaries() {
 	fi
 }
 
+# The pod images of the local site's real node (registry, pause, factory app), built offline
+# from the registry binary above and tests/nodeimages into a bundle under their upstream names;
+# rebuilt when the binary, those sources, the registry pin or the Go toolchain changes.
+node_images() {
+	local out=$CACHE/node-bundle fp start=$SECONDS
+	if [ ! -x "$BIN/registry" ]; then
+		log "node images: $BIN/registry is missing (run: scripts/setup.sh test_bed_tools)"
+		return 1
+	fi
+	fp=$(cd "$REPO" && {
+		sha256sum "$BIN/registry" | cut -d' ' -f1
+		find tests/nodeimages -name '*.go' ! -name '*_test.go' | LC_ALL=C sort | xargs sha256sum
+		sha256sum siteconfig/defaults.go
+		go env GOVERSION
+	} | sha256sum | cut -c1-16)
+	if [ -f "$out/index.json" ] && [ "$(cat "$CACHE/.node-bundle.pin" 2>/dev/null)" = "$fp" ]; then
+		log "node images: $out is up to date"
+		return
+	fi
+	log "node images: building registry, pause and factory app into $out ..."
+	rm -rf "$out.tmp"
+	go run -C "$REPO" ./tests/nodeimages --registry-binary "$BIN/registry" --out "$out.tmp" |
+		while read -r line; do log "node images: $line"; done
+	rm -rf "$out" && mv "$out.tmp" "$out"
+	echo "$fp" >"$CACHE/.node-bundle.pin"
+	log "node images: built in $((SECONDS - start)) s"
+}
+
 all() {
 	debian_packages
 	pulumi_cli
@@ -178,6 +206,7 @@ all() {
 	plugins
 	kubernetes_control_plane
 	project_binaries
+	node_images
 }
 
 # main runs last, so bash has parsed the whole file before any step runs (editing the script
