@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -399,7 +399,7 @@ func TestManifestFile(t *testing.T) {
 			t.Errorf("incomplete entry %+v", e)
 		}
 	}
-	if !sort.StringsAreSorted(got) || len(got) != len(refs) {
+	if !slices.IsSorted(got) || len(got) != len(refs) {
 		t.Errorf("bundle.json references %v, want %d sorted", got, len(refs))
 	}
 	if m.CreatedAt.IsZero() {
