@@ -84,7 +84,7 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	if err != nil {
 		return fmt.Errorf("reading images: %w", err)
 	}
-	list, err := parseImages(data)
+	list, err := pull.ParseList(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Images, err)
 	}

@@ -5,10 +5,15 @@
 //	airgap fleet [site...]                         # preview every site, one row per site
 //	airgap site preview|up|refresh|destroy -s SITE # run the site program in this process
 //
-// The command only parses flags and wires packages together: the bundle format is package
-// airgap-site/bundle, the read-only registry airgap-site/bundle/serve (under the Talos mirror
-// scheme, /v2/<upstream>/<path>, so the laptop can be the last endpoint of every mirror while
-// the site registry does not exist yet), pulling airgap-site/internal/pull, progress lines
-// airgap-site/internal/progress, the fleet view airgap-site/fleet, and the site program
-// airgap-site/components/site, compiled in so the offline kit needs no Go toolchain.
+// The command only parses flags and wires packages together:
+//
+//	airgap-site/bundle             the bundle format (an OCI layout plus bundle.json)
+//	airgap-site/bundle/serve       the read-only registry under the Talos mirror scheme,
+//	                               /v2/<upstream>/<path>: the last endpoint of every mirror
+//	                               while the site registry does not exist yet
+//	airgap-site/internal/pull      the images file, and pulling images into a bundle
+//	airgap-site/internal/progress  the progress lines of bundle
+//	airgap-site/fleet              the fleet view
+//	airgap-site/components/site    the site program, compiled in so the offline kit needs no
+//	                               Go toolchain
 package main

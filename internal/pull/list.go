@@ -1,4 +1,4 @@
-package main
+package pull
 
 import (
 	"bytes"
@@ -12,9 +12,9 @@ import (
 	"airgap-site/mirror"
 )
 
-// imageList is what images.yaml names: the references to bundle, and the entries skipped
-// because they are built at the site.
-type imageList struct {
+// List is what an images file (images.yaml) names: the references to pull, and the entries
+// skipped because they are built at the site.
+type List struct {
 	Refs  []string
 	Build []string
 }
@@ -45,9 +45,10 @@ func (it imageItem) hasBuild() bool {
 	return len(b) > 0 && !bytes.Equal(b, []byte("null"))
 }
 
-// parseImages reads images.yaml: a YAML list, or {images: [...]}. Each reference is checked
-// and normalized; duplicates are dropped.
-func parseImages(data []byte) (*imageList, error) {
+// ParseList reads an images file: a YAML list, or {images: [...]}, of references or
+// {image: ref, build: {...}} objects. Each reference is checked and normalized (mirror.Normalize);
+// duplicates are dropped.
+func ParseList(data []byte) (*List, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing images: %w", err)
@@ -75,7 +76,7 @@ func parseImages(data []byte) (*imageList, error) {
 	if len(items) == 0 {
 		return nil, errors.New("parsing images: no images listed")
 	}
-	list := &imageList{}
+	list := &List{}
 	seen := map[string]bool{}
 	for i, it := range items {
 		ref := strings.TrimSpace(it.Image)

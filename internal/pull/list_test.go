@@ -1,4 +1,4 @@
-package main
+package pull
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestParseImages(t *testing.T) {
+func TestParseList(t *testing.T) {
 	want := []string{"docker.io/library/nginx:1.27", "ghcr.io/org/app:2", "registry.k8s.io/pause:3.10"}
 	for name, doc := range map[string]string{
 		"list": `
@@ -29,7 +29,7 @@ images:
 `,
 	} {
 		t.Run(name, func(t *testing.T) {
-			list, err := parseImages([]byte(doc))
+			list, err := ParseList([]byte(doc))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +43,7 @@ images:
 	}
 }
 
-func TestParseImagesErrors(t *testing.T) {
+func TestParseListErrors(t *testing.T) {
 	for doc, msg := range map[string]string{
 		``:                             "no images",
 		`images: []`:                   "no images",
@@ -53,17 +53,17 @@ func TestParseImagesErrors(t *testing.T) {
 		`- imge: nginx:1.27`:           `unknown field "imge"`,
 		`imgs: [nginx]`:                `unknown field "imgs"`,
 	} {
-		_, err := parseImages([]byte(doc))
+		_, err := ParseList([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), msg) {
-			t.Errorf("parseImages(%q) error = %v, want it to contain %q", doc, err, msg)
+			t.Errorf("ParseList(%q) error = %v, want it to contain %q", doc, err, msg)
 		}
 	}
 }
 
 // A file with only site-built images is valid; there is just nothing to pull.
-func TestParseImagesOnlyBuilds(t *testing.T) {
-	list, err := parseImages([]byte("- {image: a:1, build: {context: .}}\n"))
+func TestParseListOnlyBuilds(t *testing.T) {
+	list, err := ParseList([]byte("- {image: a:1, build: {context: .}}\n"))
 	if err != nil || len(list.Refs) != 0 || fmt.Sprint(list.Build) != "[docker.io/library/a:1]" {
-		t.Errorf("parseImages = %+v, %v; want one build entry", list, err)
+		t.Errorf("ParseList = %+v, %v; want one build entry", list, err)
 	}
 }
