@@ -119,6 +119,11 @@ func TestLoadRejects(t *testing.T) {
 		{"request above limit", func(s MapSource) {
 			s.Values[KeyRegistry] = `{"resources":{"requests":{"memory":"1Gi"},"limits":{"memory":"512Mi"}}}`
 		}, "registry.resources.requests.memory"},
+		{"bad node selector key", func(s MapSource) { s.Values[KeyRegistry] = `{"nodeSelector":{"bad key!":"x"}}` }, `registry.nodeSelector["bad key!"]`},
+		{"bad toleration effect", func(s MapSource) {
+			s.Values[KeyRegistry] = `{"tolerations":[{"key":"dedicated","operator":"Equal","value":"infra","effect":"Never"}]}`
+		}, "registry.tolerations[0].effect"},
+		{"toleration without key", func(s MapSource) { s.Values[KeyRegistry] = `{"tolerations":[{"effect":"NoSchedule"}]}` }, "registry.tolerations[0].key"},
 		{"bad namespace", func(s MapSource) { s.Values[KeyRegistry] = `{"namespace":"Airgap_Registry"}` }, "registry.namespace"},
 		{"unknown objectStore kind", func(s MapSource) { s.Values[KeyObjectStore] = `{"kind":"nfs"}` }, "objectStore.kind"},
 		{"missing objectStore kind", func(s MapSource) { s.Values[KeyObjectStore] = `{"endpoint":"http://s3:9000"}` }, "objectStore.kind"},

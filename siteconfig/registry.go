@@ -1,10 +1,14 @@
 package siteconfig
 
 import (
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 var (
@@ -20,7 +24,24 @@ type Registry struct {
 	Image     string    `json:"image"`
 	LogLevel  string    `json:"logLevel"`
 	Resources Resources `json:"resources"`
+	// NodeSelector and Tolerations place the registry pods, e.g. on infrastructure nodes
+	// with local disks, or (the local site) on its one real node.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	Tolerations  []Toleration      `json:"tolerations,omitempty"`
 }
+
+// Toleration is a Kubernetes toleration of the registry pods.
+type Toleration struct {
+	Key      string `json:"key,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Effect   string `json:"effect,omitempty"`
+}
+
+var (
+	tolerationOperators = []string{"", "Equal", "Exists"}
+	taintEffects        = []string{"", "NoSchedule", "PreferNoSchedule", "NoExecute"}
+)
 
 // Resources are container requests and limits, as Kubernetes quantities.
 type Resources struct {
@@ -52,6 +73,7 @@ func (v *validator) registry(r *Registry) {
 	if !slices.Contains(logLevels, r.LogLevel) {
 		v.fail("registry.logLevel", "%q is not one of %v", r.LogLevel, logLevels)
 	}
+	v.placement(r)
 	v.quantities("registry.resources.requests", r.Resources.Requests)
 	v.quantities("registry.resources.limits", r.Resources.Limits)
 	for k, limit := range r.Resources.Limits {
@@ -75,6 +97,37 @@ func (v *validator) quantities(field string, m map[string]string) {
 		}
 		if _, err := resource.ParseQuantity(q); err != nil {
 			v.fail(field+"."+k, "%q is not a Kubernetes quantity (e.g. 100m, 512Mi)", q)
+		}
+	}
+}
+
+func (v *validator) placement(r *Registry) {
+	for _, k := range slices.Sorted(maps.Keys(r.NodeSelector)) {
+		f := fmt.Sprintf("registry.nodeSelector[%q]", k)
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			v.fail(f, "%q is not a label key: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(r.NodeSelector[k]); len(errs) > 0 {
+			v.fail(f, "%q is not a label value: %s", r.NodeSelector[k], strings.Join(errs, "; "))
+		}
+	}
+	for i, t := range r.Tolerations {
+		f := fmt.Sprintf("registry.tolerations[%d]", i)
+		if !slices.Contains(tolerationOperators, t.Operator) {
+			v.fail(f+".operator", "%q is not Equal or Exists", t.Operator)
+		}
+		if !slices.Contains(taintEffects, t.Effect) {
+			v.fail(f+".effect", "%q is not NoSchedule, PreferNoSchedule or NoExecute", t.Effect)
+		}
+		if t.Key != "" {
+			if errs := validation.IsQualifiedName(t.Key); len(errs) > 0 {
+				v.fail(f+".key", "%q is not a taint key: %s", t.Key, strings.Join(errs, "; "))
+			}
+		} else if t.Operator != "Exists" {
+			v.fail(f+".key", "required unless operator is Exists (which then tolerates every taint)")
+		}
+		if t.Operator == "Exists" && t.Value != "" {
+			v.fail(f+".value", "must be empty with operator Exists")
 		}
 	}
 }

@@ -191,7 +191,15 @@ func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev
 			FailureThreshold: pulumi.Int(failures),
 		}
 	}
+	var tolerations corev1.TolerationArray
+	for _, t := range rc.Tolerations {
+		tolerations = append(tolerations, &corev1.TolerationArgs{
+			Key: optional(t.Key), Operator: optional(t.Operator), Value: optional(t.Value), Effect: optional(t.Effect),
+		})
+	}
 	return &corev1.PodSpecArgs{
+		NodeSelector: pulumi.ToStringMap(rc.NodeSelector),
+		Tolerations:  tolerations,
 		Affinity: &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
 			// Preferred, not required: a 2-replica registry must still schedule on a site
 			// with one node left.
@@ -239,4 +247,12 @@ func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev
 			ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap.Metadata.Name().Elem()},
 		}},
 	}
+}
+
+// optional is a string input that is left out when empty.
+func optional(s string) pulumi.StringPtrInput {
+	if s == "" {
+		return nil
+	}
+	return pulumi.String(s)
 }
