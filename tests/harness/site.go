@@ -34,6 +34,9 @@ type Options struct {
 	S3Only bool
 	// Log receives progress lines; nil means os.Stderr.
 	Log io.Writer
+	// RealNode, when set, is the name of a real node (kubelet, kube-proxy, containerd, CNI)
+	// in a network namespace of its own, beside the kwok nodes (needs root); see node.go.
+	RealNode string
 	// Owned ties the daemons to this process: they are killed when it dies, however it dies
 	// (a test run). make site-up leaves it false so the site outlives the command.
 	Owned bool
@@ -52,6 +55,16 @@ type Site struct {
 	ContainerdSocket string         `json:"containerdSocket,omitempty"`
 	HostsDir         string         `json:"hostsDir,omitempty"`
 	Ports            map[string]int `json:"ports"`
+	// The real node (Options.RealNode) and the site network around it.
+	RealNode             string `json:"realNode,omitempty"`
+	NodeNamespace        string `json:"nodeNamespace,omitempty"`
+	LaptopNamespace      string `json:"laptopNamespace,omitempty"`
+	NodeHostsDir         string `json:"nodeHostsDir,omitempty"`
+	NodeContainerdSocket string `json:"nodeContainerdSocket,omitempty"`
+	// NodeS3Endpoint is the S3 server as pods on the real node reach it.
+	NodeS3Endpoint string `json:"nodeS3Endpoint,omitempty"`
+	// BinDir holds the tools the site runs.
+	BinDir string `json:"binDir,omitempty"`
 
 	bin   string
 	owned bool
@@ -88,7 +101,7 @@ func Start(ctx context.Context, opts Options) (s *Site, err error) {
 			return nil, err
 		}
 	}
-	s = &Site{Dir: dir, bin: opts.BinDir, log: opts.Log, owned: opts.Owned}
+	s = &Site{Dir: dir, bin: opts.BinDir, BinDir: opts.BinDir, log: opts.Log, owned: opts.Owned}
 	if s.log == nil {
 		s.log = os.Stderr
 	}
@@ -119,6 +132,9 @@ func Start(ctx context.Context, opts Options) (s *Site, err error) {
 	if opts.Containerd {
 		steps = append(steps, s.startContainerd)
 	}
+	if opts.RealNode != "" && !opts.S3Only {
+		steps = append(steps, s.startSiteNetwork, s.startNodeContainerd, s.startKubelet, s.startKubeProxy)
+	}
 	for _, step := range steps {
 		if err := step(ctx, opts); err != nil {
 			return nil, err
@@ -131,12 +147,28 @@ func Start(ctx context.Context, opts Options) (s *Site, err error) {
 // and from another process than the one that started the site.
 func Stop(dir string) error {
 	var errs []error
+	old, _ := Load(dir)
+	// The real node: the kubelet first (or it restarts the pods removed next), then its pods.
+	if _, err := stopByPIDFile(dir, "kubelet", 10*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	if old != nil {
+		errs = append(errs, removeNodePods(dir, filepath.Join(old.BinDir, "crictl")))
+	}
+	for _, name := range realNodeStopOrder {
+		if _, err := stopByPIDFile(dir, name, 10*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, name := range stopOrder {
 		if _, err := stopByPIDFile(dir, name, 10*time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	errs = append(errs, unmountUnder(dir))
+	if old != nil && old.NodeNamespace != "" {
+		deleteSiteNetwork(old.NodeNamespace, old.LaptopNamespace)
+	}
 	return errors.Join(errs...)
 }
 
