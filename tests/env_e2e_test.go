@@ -3,6 +3,7 @@
 package tests
 
 import (
+	"sigs.k8s.io/yaml"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -146,7 +147,44 @@ func makeProject(repo, mainDir, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return dir, os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), dev, 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), dev, 0o644); err != nil {
+		return "", err
+	}
+	kwok, err := kwokStack(dev)
+	if err != nil {
+		return "", err
+	}
+	return dir, os.WriteFile(filepath.Join(dir, "Pulumi.kwok.yaml"), kwok, 0o644)
+}
+
+// kwokStack is the dev stack moved onto the kwok nodes: loopback node addresses (so tests can
+// run registries by hand on them), the test bed's S3 on loopback, no placement on the real
+// node and no images. Its secrets stay as the dev stack encrypted them. Tests that only need
+// a site the API server accepts use it; TestRealNode uses the dev stack itself.
+func kwokStack(dev []byte) ([]byte, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(dev, &doc); err != nil {
+		return nil, fmt.Errorf("parsing the dev stack: %w", err)
+	}
+	cfg, _ := doc["config"].(map[string]any)
+	if cfg == nil {
+		return nil, fmt.Errorf("the dev stack has no config")
+	}
+	cfg["airgap-site:nodes"] = []any{
+		map[string]any{"name": "node-1", "ip": "127.0.0.11", "role": "controlplane"},
+		map[string]any{"name": "node-2", "ip": "127.0.0.12", "role": "worker"},
+		map[string]any{"name": "node-3", "ip": "127.0.0.13", "role": "worker"},
+	}
+	if store, ok := cfg["airgap-site:objectStore"].(map[string]any); ok && e2e.site != nil {
+		store["endpoint"] = e2e.site.S3Endpoint
+	}
+	if reg, ok := cfg["airgap-site:registry"].(map[string]any); ok {
+		delete(reg, "nodeSelector")
+		delete(reg, "tolerations")
+	}
+	delete(cfg, "airgap-site:images")
+	delete(cfg, "airgap-site:bootstrap")
+	return yaml.Marshal(doc)
 }
 
 // pulumi runs the real CLI in the temp project and returns its combined output.

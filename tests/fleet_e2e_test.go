@@ -23,8 +23,8 @@ func TestFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, _ := os.ReadFile(filepath.Join(project, "Pulumi.dev.yaml"))
-	if err := os.Remove(filepath.Join(project, "Pulumi.dev.yaml")); err != nil {
+	dev, _ := os.ReadFile(filepath.Join(project, "Pulumi.kwok.yaml"))
+	if err := os.Remove(filepath.Join(project, "Pulumi.kwok.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	sites := []string{"fleet-a", "fleet-b", "fleet-c"}

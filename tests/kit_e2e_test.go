@@ -54,6 +54,20 @@ func TestOfflineKit(t *testing.T) {
 
 	project := filepath.Join(kit, "project")
 	pulumi := filepath.Join(kit, "bin", "pulumi")
+	// The dev stack is the real node's; from this machine's namespace the kit converges it on
+	// the kwok nodes (its own choice of stack file, as a site engineer edits theirs).
+	devPath := filepath.Join(project, "stacks", "Pulumi.dev.yaml")
+	dev, err := os.ReadFile(devPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kwok, err := kwokStack(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(devPath, kwok, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run(t, project, pulumi, "stack", "init", "dev", "--non-interactive")
 	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "objectStore.endpoint", s.site.S3Endpoint)
 	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "registry.namespace", "kit-registry")

@@ -18,7 +18,7 @@ func TestPolicyViolations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev, err := os.ReadFile(filepath.Join(project, "Pulumi.dev.yaml"))
+	dev, err := os.ReadFile(filepath.Join(project, "Pulumi.kwok.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,19 +40,20 @@ const (
 	nodePort  = 32000
 )
 
-// TestDevStack converges the dev stack for real and checks each promise of the skeleton, in
+// TestKwokStack converges the dev stack on the kwok nodes and checks each promise of the skeleton, in
 // order: up, what the cluster holds, the registry config working against real S3, a no-op
 // second preview, no plaintext secret in state, and destroy.
-func TestDevStack(t *testing.T) {
+func TestKwokStack(t *testing.T) {
 	s := &e2e
-	// The dev stack points at the test bed's S3 server; this run's server has its own port.
-	s.mustPulumi(t, "stack", "init", "dev")
-	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "objectStore.endpoint", s.site.S3Endpoint)
+	// The dev stack on the kwok nodes (makeProject): registries run by hand on its loopback
+	// node addresses, against this run's S3 server.
+	s.mustPulumi(t, "stack", "init", "kwok")
+	s.mustPulumi(t, "config", "set", "-s", "kwok", "--path", "objectStore.endpoint", s.site.S3Endpoint)
 
 	ok := t.Run("up", func(t *testing.T) {
-		out := s.mustPulumi(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		out := s.mustPulumi(t, "up", "-s", "kwok", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 		t.Log(lastLines(out, 12))
-		outputs := s.outputs(t, "dev")
+		outputs := s.outputs(t, "kwok")
 		endpoints, _ := outputs["registryEndpoints"].([]any)
 		want := []any{"127.0.0.11:32000", "127.0.0.12:32000", "127.0.0.13:32000"}
 		if fmt.Sprint(endpoints) != fmt.Sprint(want) {
@@ -118,18 +119,18 @@ func TestDevStack(t *testing.T) {
 	})
 
 	t.Run("containerd-pulls-through-mirrors", func(t *testing.T) {
-		testContainerdPulls(t, cs, s.outputs(t, "dev"))
+		testContainerdPulls(t, cs, s.outputs(t, "kwok"))
 	})
 
 	t.Run("preview-no-changes", func(t *testing.T) {
-		out, err := s.pulumi(t, "preview", "-s", "dev", "--expect-no-changes", "--diff", "--policy-pack", s.policyPack)
+		out, err := s.pulumi(t, "preview", "-s", "kwok", "--expect-no-changes", "--diff", "--policy-pack", s.policyPack)
 		if err != nil {
 			t.Fatalf("second preview reports changes or failed: %v\n%s", err, out)
 		}
 	})
 
 	t.Run("no-plaintext-secrets-in-state", func(t *testing.T) {
-		state := s.mustPulumi(t, "stack", "export", "-s", "dev")
+		state := s.mustPulumi(t, "stack", "export", "-s", "kwok")
 		for _, secret := range []string{s.site.SecretKey, s.site.AccessKey} {
 			if strings.Contains(state, secret) {
 				t.Errorf("state holds %q in plaintext", secret)
@@ -150,9 +151,9 @@ func TestDevStack(t *testing.T) {
 				t.Fatalf("restarting the API server: %v", err)
 			}
 		}()
-		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "registry.replicas", "3")
-		defer s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "registry.replicas", "2")
-		out, err := s.pulumi(t, "preview", "-s", "dev", "--diff", "--policy-pack", s.policyPack)
+		s.mustPulumi(t, "config", "set", "-s", "kwok", "--path", "registry.replicas", "3")
+		defer s.mustPulumi(t, "config", "set", "-s", "kwok", "--path", "registry.replicas", "2")
+		out, err := s.pulumi(t, "preview", "-s", "kwok", "--diff", "--policy-pack", s.policyPack)
 		if err != nil {
 			t.Fatalf("preview with the site unreachable failed: %v\n%s", err, lastLines(out, 25))
 		}
@@ -164,7 +165,7 @@ func TestDevStack(t *testing.T) {
 	})
 
 	t.Run("destroy", func(t *testing.T) {
-		s.mustPulumi(t, "destroy", "-s", "dev", "--yes", "--skip-preview")
+		s.mustPulumi(t, "destroy", "-s", "kwok", "--yes", "--skip-preview")
 		ctx := context.Background()
 		if _, err := cs.AppsV1().Deployments(namespace).Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("deployment still there after destroy: %v", err)
@@ -176,7 +177,7 @@ func TestDevStack(t *testing.T) {
 		if err == nil && ns.DeletionTimestamp == nil {
 			t.Errorf("namespace %s still active after destroy", namespace)
 		}
-		out := s.mustPulumi(t, "stack", "export", "-s", "dev")
+		out := s.mustPulumi(t, "stack", "export", "-s", "kwok")
 		if strings.Contains(out, "kubernetes:apps/v1:Deployment") {
 			t.Errorf("state still holds resources after destroy")
 		}
