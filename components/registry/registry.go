@@ -174,6 +174,10 @@ func ConfigMapName(digest string) string {
 	return fmt.Sprintf("registry-config-%s", digest[prefix:prefix+10])
 }
 
+// PreStopSeconds is how long a terminating registry pod keeps serving: longer than kube-proxy
+// takes to drop its endpoint (about a second), well under the 30 s grace period.
+const PreStopSeconds = 5
+
 func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev1.ConfigMap, secret *corev1.Secret) *corev1.PodSpecArgs {
 	fromSecret := func(env, key string) *corev1.EnvVarArgs {
 		return &corev1.EnvVarArgs{
@@ -233,6 +237,11 @@ func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev
 			}},
 			ReadinessProbe: probe(3),
 			LivenessProbe:  probe(6),
+			// A pod being deleted keeps serving until kube-proxy has taken it out of the
+			// NodePort's endpoints; without the pause, pulls in flight would hit a closed port.
+			Lifecycle: &corev1.LifecycleArgs{PreStop: &corev1.LifecycleHandlerArgs{
+				Sleep: &corev1.SleepActionArgs{Seconds: pulumi.Int(PreStopSeconds)},
+			}},
 			Resources: &corev1.ResourceRequirementsArgs{
 				Requests: pulumi.ToStringMap(rc.Resources.Requests),
 				Limits:   pulumi.ToStringMap(rc.Resources.Limits),
