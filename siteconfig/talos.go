@@ -77,6 +77,16 @@ var applyModes = []string{"auto", "no_reboot", "reboot", "staged", "staged_if_ne
 // RegistryMirrorConfig documents rather than machine.registries.
 func (t *Talos) UsesDocuments() bool { return talosconfig.UsesDocuments(t.Version) }
 
+// Mirrors are the site's Talos registry mirrors.
+func (c *Config) Mirrors() *talosconfig.Mirrors { return talosconfig.Build(c.MirrorSpec()) }
+
+// MirrorPatch is the machine config patch of the site's mirrors for its Talos version: what
+// talos.manage applies to every node, the stack exports as talosMirrorPatch, and
+// `airgap site patch` prints before the first up.
+func (c *Config) MirrorPatch() ([]byte, error) {
+	return talosconfig.Render(c.Mirrors(), c.Talos.Version)
+}
+
 // MirrorSpec is what the site's Talos mirrors are built from (talosconfig.Build).
 func (c *Config) MirrorSpec() talosconfig.Spec {
 	r := c.Talos.Registry

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
@@ -12,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airgap-site/components/site"
+	"airgap-site/siteconfig"
 )
 
 // newSiteCmd runs the site program in this process through the Automation API. It is how the
@@ -22,9 +26,15 @@ func newSiteCmd() *cobra.Command {
 	var project, stackName, policyPack string
 	var expectNoChanges, diff bool
 	cmd := &cobra.Command{
-		Use:   "site preview|up|refresh|destroy",
-		Short: "Run the site program in-process (the offline kit's way to preview and deploy)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "site preview|up|refresh|destroy|patch",
+		Short: "Run the site program in-process (the offline kit's way to preview and deploy); patch prints the Talos mirror patch",
+		Long: `Run the site program in-process through the Automation API: preview, up, refresh, destroy.
+
+patch prints the site's Talos mirror patch from the stack config alone, without touching the
+site: apply it to the nodes (talosctl patch mc --patch @patch.yaml) before the first up of a
+site whose Talos is not managed by the stack, so containerd already pulls through the mirrors
+(and the bootstrap endpoint) when the registry pods start.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if stackName == "" {
@@ -70,8 +80,10 @@ func newSiteCmd() *cobra.Command {
 				_, err = stack.Refresh(ctx, optrefresh.ProgressStreams(out), optrefresh.ErrorProgressStreams(errOut))
 			case "destroy":
 				_, err = stack.Destroy(ctx, optdestroy.ProgressStreams(out), optdestroy.ErrorProgressStreams(errOut))
+			case "patch":
+				return printMirrorPatch(ctx, stack, out)
 			default:
-				return fmt.Errorf("unknown operation %q: preview, up, refresh or destroy", args[0])
+				return fmt.Errorf("unknown operation %q: preview, up, refresh, destroy or patch", args[0])
 			}
 			if err != nil {
 				return fmt.Errorf("%s of %s failed (details above)", args[0], stackName)
@@ -86,4 +98,34 @@ func newSiteCmd() *cobra.Command {
 	f.BoolVar(&expectNoChanges, "expect-no-changes", false, "preview: fail when anything would change")
 	f.BoolVar(&diff, "diff", false, "show the property-level diff")
 	return cmd
+}
+
+// printMirrorPatch loads the stack's config as the program does (decrypting its secrets) and
+// prints the mirror patch the stack would apply and export.
+func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) error {
+	all, err := stack.GetAllConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the config of %s: %w", stack.Name(), err)
+	}
+	src := siteconfig.MapSource{Values: map[string]string{}, Secret: map[string]bool{}}
+	for key, v := range all {
+		name, ok := strings.CutPrefix(key, siteconfig.ConfigNamespace+":")
+		if !ok {
+			continue
+		}
+		src.Values[name], src.Secret[name] = v.Value, v.Secret
+	}
+	cfg, warnings, err := siteconfig.Load(src, stack.Name())
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	patch, err := cfg.MirrorPatch()
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(patch)
+	return err
 }

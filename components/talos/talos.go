@@ -7,7 +7,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"airgap-site/siteconfig"
-	"airgap-site/talosconfig"
 )
 
 // Type is the component's Pulumi type token.
@@ -33,8 +32,8 @@ type Talos struct {
 // patch (and the user's patches) to every node, bootstraps a new cluster if asked, and reads
 // its kubeconfig.
 func New(ctx *pulumi.Context, name string, c *siteconfig.Config, opts ...pulumi.ResourceOption) (*Talos, error) {
-	mirrors := talosconfig.Build(c.MirrorSpec())
-	patch, err := talosconfig.Render(mirrors, c.Talos.Version)
+	mirrors := c.Mirrors()
+	patch, err := c.MirrorPatch()
 	if err != nil {
 		return nil, err
 	}
