@@ -1,26 +1,68 @@
 #!/usr/bin/env bash
-# make demo: start the local site, converge the dev stack with one `pulumi up`, print the
-# outputs, then show that a second `pulumi preview` finds nothing to change.
+# make demo: the whole mission on the local site, as at a factory. The site has one real node
+# (node-1, 10.20.0.11) and the engineer's laptop (10.20.0.100), each in a network namespace
+# of its own; pulumi and `airgap serve` run on the laptop.
+#   1. the node's containerd gets the stack's Talos mirror patch, with the laptop as bootstrap
+#   2. the first `pulumi up`: the registry's own image comes from the laptop, the registry
+#      runs on node-1, and the stack pushes the bundle's images into it
+#   3. the second `pulumi up` drops the laptop; `airgap serve` stops
+#   4. a pod of docker.io/factory/app:1 starts on node-1 by its original name, from the registry
+#   5. a second preview changes nothing
+# Without root (no real node) it converges the dev stack's objects only and says so.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
 
 say() { printf '\n==> %s\n' "$*"; }
+site() { go run ./tests/localsite "$@" --dir "$SITE_DIR"; }
 
 say "starting the local site in $SITE_DIR"
-go run ./tests/localsite up --dir "$SITE_DIR"
+site up
 export KUBECONFIG=$SITE_DIR/kubeconfig
+if [ "$(id -u)" != 0 ]; then
+	echo "make demo needs root for the real node (network namespaces, kubelet, containerd)." >&2
+	exit 1
+fi
+eval "$(site env)"
+laptop() { nsenter --net="/run/netns/$LAPTOP_NETNS" -- "$@"; }
+
+# The node images (registry, pause, factory app) were built offline by make setup.
+ln -sfn "$AIRGAP_CACHE/node-bundle" .state/node-bundle
 
 say "state backend $PULUMI_BACKEND_URL"
 pulumi stack select dev 2>/dev/null || pulumi stack init dev
+pulumi config set -s dev --path bootstrap.endpoint "http://$LAPTOP_IP:5000"
 
-say "pulumi up -s dev --policy-pack $POLICY_PACK"
-# --refresh: the local site may have been wiped since the last demo; state follows the cluster.
-pulumi up -s dev --yes --refresh --skip-preview --policy-pack "$POLICY_PACK"
+say "the laptop ($LAPTOP_IP) serves the bundle read-only: airgap serve"
+laptop .state/bin/airgap serve --bundle .state/node-bundle --addr "$LAPTOP_IP:5000" >.state/serve.log 2>&1 &
+serve=$!
+trap 'kill $serve 2>/dev/null || true' EXIT
+sleep 1
 
-say "stack outputs"
-pulumi stack output -s dev
+say "node-1's containerd gets the stack's Talos mirror patch (airgap site patch -s dev), as Talos applies it"
+.state/bin/airgap site patch -s dev | tee .state/mirror-patch.yaml | grep -E 'name:|url:' | head -8
+echo "  ..."
+site mirrors --patch .state/mirror-patch.yaml
+
+say "first pulumi up, on the laptop: the registry bootstraps from the laptop, then receives the images"
+laptop pulumi up -s dev --yes --refresh --skip-preview --policy-pack "$POLICY_PACK"
+echo "the laptop served $(grep -c ' /v2/.*/manifests/.* 200 ' .state/serve.log || true) manifest requests during bootstrap"
+
+say "second pulumi up without bootstrap.endpoint: the mirrors no longer name the laptop"
+pulumi config rm -s dev --path bootstrap.endpoint
+.state/bin/airgap site patch -s dev >.state/mirror-patch.yaml
+site mirrors --patch .state/mirror-patch.yaml
+laptop pulumi up -s dev --yes --skip-preview --policy-pack "$POLICY_PACK"
+kill $serve 2>/dev/null || true
+wait $serve 2>/dev/null || true
+echo "airgap serve stopped: the laptop is gone"
+
+say "a pod of docker.io/factory/app:1 on node-1, pulled by its original name from the in-cluster registry"
+site app demo-app docker.io/factory/app:1
+
+say "image digests in the site registry (stack output imageDigests)"
+pulumi stack output -s dev imageDigests
 
 say "pulumi preview -s dev (expect no changes)"
-pulumi preview -s dev --expect-no-changes --policy-pack "$POLICY_PACK"
-say "converged: a second preview has nothing to change. Stop the site with: make site-down"
+laptop pulumi preview -s dev --expect-no-changes --policy-pack "$POLICY_PACK"
+say "converged. The app pod is demo-app in namespace default. Stop the site with: make site-down"

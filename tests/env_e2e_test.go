@@ -3,7 +3,6 @@
 package tests
 
 import (
-	"sigs.k8s.io/yaml"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sigs.k8s.io/yaml"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,11 +29,17 @@ type suite struct {
 	backend string
 	// policyPack is the policy pack binary built for this run.
 	policyPack string
+	// airgap is the operator CLI built for this run.
+	airgap string
+	// nodeBundle holds the real node's pod images (make setup builds it).
+	nodeBundle string
 }
 
 var e2e suite
 
 func TestMain(m *testing.M) {
+	// The site's relays are this binary started again (see harness.RunRelayIfAsked).
+	harness.RunRelayIfAsked()
 	os.Exit(run(m))
 }
 
@@ -47,8 +53,18 @@ func run(m *testing.M) int {
 	if cache == "" {
 		cache = filepath.Join(os.Getenv("HOME"), ".cache", "airgap-site")
 	}
-	e2e = suite{repo: repo, bin: filepath.Join(cache, "bin")}
-	for _, tool := range []string{"pulumi", "pulumi-language-go", "kube-apiserver", "kwok", "versitygw", "registry"} {
+	e2e = suite{repo: repo, bin: filepath.Join(cache, "bin"), nodeBundle: filepath.Join(cache, "node-bundle")}
+	// As root, the site has a real node; it needs the node's tools and images too.
+	root := os.Geteuid() == 0
+	tools := []string{"pulumi", "pulumi-language-go", "kube-apiserver", "kwok", "versitygw", "registry"}
+	if root {
+		tools = append(tools, "kubelet", "kube-proxy", "crictl")
+		if _, err := os.Stat(filepath.Join(e2e.nodeBundle, "index.json")); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: the node images are missing in %s: run `make setup` first\n", e2e.nodeBundle)
+			return 1
+		}
+	}
+	for _, tool := range tools {
 		if _, err := os.Stat(filepath.Join(e2e.bin, tool)); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %s missing in %s: run `make setup` first\n", tool, e2e.bin)
 			return 1
@@ -86,9 +102,10 @@ func run(m *testing.M) int {
 	site, err := harness.Start(ctx, harness.Options{
 		Dir:        siteDir,
 		BinDir:     e2e.bin,
-		Nodes:      []string{"node-1", "node-2", "node-3"},
+		Nodes:      kwokNodes(root),
 		CRDs:       []string{filepath.Join(repo, "tests", "testdata", "crds", "minio-operator-v7.1.1-tenants.yaml")},
-		Containerd: os.Geteuid() == 0,
+		Containerd: root,
+		RealNode:   realNode(root),
 		Owned:      true,
 	})
 	if err != nil {
@@ -105,11 +122,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	e2e.policyPack = filepath.Join(tmp, "airgap-site-policy")
-	build := exec.Command("go", "build", "-o", e2e.policyPack, "./policy")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building the policy pack: %v\n%s", err, out)
-		return 1
+	e2e.airgap = filepath.Join(tmp, "airgap")
+	for pkg, out := range map[string]string{"./policy": e2e.policyPack, "./cmd/airgap": e2e.airgap} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir = repo
+		if b, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: building %s: %v\n%s", pkg, err, b)
+			return 1
+		}
 	}
 	e2e.backend = filepath.Join(tmp, "backend")
 	if err := os.MkdirAll(e2e.backend, 0o755); err != nil {
@@ -117,6 +137,22 @@ func run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// The real node is node-1 (the dev stack's first node); the kwok nodes are the others. A run
+// that is not root has no real node: three kwok nodes.
+func realNode(root bool) string {
+	if root {
+		return "node-1"
+	}
+	return ""
+}
+
+func kwokNodes(root bool) []string {
+	if root {
+		return []string{"node-2", "node-3"}
+	}
+	return []string{"node-1", "node-2", "node-3"}
 }
 
 // makeProject writes a project that runs the program in mainDir (Pulumi.yaml `main`) with

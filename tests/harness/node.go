@@ -12,7 +12,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"airgap-site/talosconfig"
 )
 
 // The real node: kubelet, kube-proxy and a containerd of its own, inside the node network
@@ -269,4 +273,66 @@ func removeNodePods(dir, crictl string) error {
 		return fmt.Errorf("removing the real node's pods: %v: %s", err, out)
 	}
 	return nil
+}
+
+// WriteNodeMirrors configures the real node's containerd from a rendered Talos mirror patch,
+// as Talos does on a node: the hosts directory is replaced whole.
+func (s *Site) WriteNodeMirrors(patch []byte) error {
+	mirrors, err := talosconfig.Parse(patch)
+	if err != nil {
+		return fmt.Errorf("parsing the mirror patch: %w", err)
+	}
+	if err := os.RemoveAll(s.NodeHostsDir); err != nil {
+		return err
+	}
+	// Nothing falls back to an upstream: a dead port on the node's own loopback.
+	return WriteHosts(s.NodeHostsDir, mirrors, "http://127.0.0.1:9")
+}
+
+// RunOnRealNode starts a pod of image on the real node (port is its HTTP readiness port,
+// serving /healthz) and waits until it is Ready. The image is pulled by its original name
+// through the node's mirrors.
+func (s *Site) RunOnRealNode(ctx context.Context, podName, image string, port int32) (*corev1.Pod, error) {
+	cs, err := s.Clientset()
+	if err != nil {
+		return nil, err
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName:    s.RealNode,
+			Tolerations: []corev1.Toleration{{Key: RealNodeTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			Containers: []corev1.Container{{
+				Name: "app", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
+				Ports: []corev1.ContainerPort{{ContainerPort: port}},
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(port)}},
+					PeriodSeconds: 1,
+				},
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating pod %s: %w", podName, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	for {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, podName, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					return p, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if p != nil {
+				return p, fmt.Errorf("pod %s of %s not Ready: %s %v", podName, image, p.Status.Phase, p.Status.ContainerStatuses)
+			}
+			return nil, fmt.Errorf("pod %s of %s not Ready: %w", podName, image, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -3,12 +3,17 @@
 //	go run ./tests/localsite up   --dir .state/site
 //	go run ./tests/localsite down --dir .state/site
 //
+//	go run ./tests/localsite mirrors --patch FILE   # the real node's containerd mirrors
+//	go run ./tests/localsite app POD IMAGE          # a pod on the real node, awaited Ready
+//	go run ./tests/localsite env                    # the real node's facts for scripts
+//
 // `make site-up` and `make site-down` run it. The site keeps its data between runs.
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -82,10 +87,81 @@ func main() {
 			return nil
 		},
 	}
-	root.AddCommand(up, down)
+	var patchFile string
+	mirrors := &cobra.Command{
+		Use:   "mirrors --patch FILE",
+		Short: "Configure the real node's containerd from a Talos mirror patch (airgap site patch), as Talos does",
+		RunE: func(*cobra.Command, []string) error {
+			s, err := realSite(dir)
+			if err != nil {
+				return err
+			}
+			var patch []byte
+			if patchFile == "-" {
+				patch, err = io.ReadAll(os.Stdin)
+			} else {
+				patch, err = os.ReadFile(patchFile)
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.WriteNodeMirrors(patch); err != nil {
+				return err
+			}
+			fmt.Printf("node %s: containerd mirrors written to %s\n", s.RealNode, s.NodeHostsDir)
+			return nil
+		},
+	}
+	mirrors.Flags().StringVar(&patchFile, "patch", "-", "the patch file; - reads standard input")
+
+	env := &cobra.Command{
+		Use:   "env",
+		Short: "Print the site's real-node facts as shell variables (for scripts)",
+		RunE: func(*cobra.Command, []string) error {
+			s, err := realSite(dir)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("REAL_NODE=%s\nNODE_IP=%s\nNODE_NETNS=%s\nLAPTOP_IP=%s\nLAPTOP_NETNS=%s\nNODE_CONTAINERD=%s\nNODE_REGISTRY=127.0.0.1:%d\n",
+				s.RealNode, harness.NodeIP, s.NodeNamespace, harness.LaptopIP, s.LaptopNamespace, s.NodeContainerdSocket, s.Ports["node-registry"])
+			return nil
+		},
+	}
+
+	app := &cobra.Command{
+		Use:   "app POD IMAGE",
+		Short: "Run a pod of IMAGE (HTTP /healthz on 8080) on the real node by its original name and wait until it is Ready",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := realSite(dir)
+			if err != nil {
+				return err
+			}
+			p, err := s.RunOnRealNode(cmd.Context(), args[0], args[1], 8080)
+			if err != nil {
+				return err
+			}
+			st := p.Status.ContainerStatuses[0]
+			fmt.Printf("pod %s Running and Ready on %s (pod IP %s)\n  image %s\n  ran   %s\n", p.Name, p.Spec.NodeName, p.Status.PodIP, st.Image, st.ImageID)
+			return nil
+		},
+	}
+	root.AddCommand(up, down, mirrors, env, app)
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}
+}
+
+// realSite loads a running site that has a real node.
+func realSite(dir string) (*harness.Site, error) {
+	s, err := harness.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if s.RealNode == "" {
+		return nil, fmt.Errorf("the local site in %s has no real node (start it as root with --real-node)", dir)
+	}
+	return s, nil
 }
 
 func report(s *harness.Site) {

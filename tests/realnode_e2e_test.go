@@ -1,0 +1,475 @@
+//go:build e2e
+
+package tests
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"airgap-site/bundle"
+	"airgap-site/components/registry"
+	"airgap-site/mirror"
+	"airgap-site/tests/harness"
+)
+
+// The node images of the test bundle (tests/nodeimages), under their upstream names.
+const (
+	registryImage = "docker.io/library/registry:3.1.2"
+	pauseImage    = "registry.k8s.io/pause:3.10"
+	appImage      = "docker.io/factory/app:1"
+)
+
+// TestRealNode is the whole mission on the local site's real node, exactly as at a factory:
+// the node's containerd is configured from the stack's Talos patch, the first up runs with the
+// laptop as bootstrap endpoint (the registry's own image comes from it), the stack pushes the
+// bundle into the registry it just deployed, a second up drops the laptop, and with the
+// laptop gone a new pod of the factory app starts by its original name, pulled from the
+// in-cluster registry. pulumi runs on the laptop (its network namespace), as at a site.
+func TestRealNode(t *testing.T) {
+	s := &e2e
+	if s.site.RealNode == "" {
+		t.Skip("the local site has no real node: network namespaces, kubelet and containerd need root")
+	}
+	cs := clientset(t)
+	b, err := bundle.Open(s.nodeBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]v1.Hash{}
+	for _, ref := range []string{registryImage, pauseImage, appImage} {
+		d, err := b.Lookup(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[ref] = d.Digest
+	}
+
+	s.mustPulumi(t, "stack", "init", "dev")
+	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.bundle", s.nodeBundle)
+	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "bootstrap.endpoint", "http://"+harness.LaptopIP+":5000")
+	defer func() {
+		out, err := s.pulumiOnLaptop(t, "destroy", "-s", "dev", "--yes", "--skip-preview")
+		if err != nil {
+			t.Errorf("destroy: %v\n%s", err, lastLines(out, 20))
+		}
+	}()
+	laptop := startLaptopServe(t)
+	configureNode(t)
+
+	ok := t.Run("first up bootstraps from the laptop", func(t *testing.T) {
+		out := s.mustPulumiOnLaptop(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		t.Log(lastLines(out, 14))
+		if n := laptop.manifestRequests(registryImage); n == 0 {
+			t.Errorf("the registry image was not pulled from the laptop (bootstrap endpoint):\n%s", laptop.log())
+		}
+		if n := laptop.manifestRequests(pauseImage); n == 0 {
+			t.Errorf("the pause image was not pulled from the laptop:\n%s", laptop.log())
+		}
+	})
+	if !ok {
+		t.FailNow()
+	}
+
+	t.Run("registry pods run on the real node with the stack's pod spec", func(t *testing.T) {
+		ctx := context.Background()
+		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, "registry", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pods := registryPods(t, cs)
+		if len(pods) != 2 {
+			t.Fatalf("%d registry pods, want 2", len(pods))
+		}
+		tmpl := dep.Spec.Template.Spec.Containers[0]
+		for _, p := range pods {
+			if p.Spec.NodeName != s.site.RealNode || p.Status.Phase != corev1.PodRunning || !podReady(&p) {
+				t.Errorf("pod %s on %q is %s, ready %v", p.Name, p.Spec.NodeName, p.Status.Phase, podReady(&p))
+			}
+			c := p.Spec.Containers[0]
+			for field, pair := range map[string][2]any{
+				"image": {c.Image, tmpl.Image}, "args": {c.Args, tmpl.Args}, "env": {c.Env, tmpl.Env},
+				"readinessProbe": {c.ReadinessProbe, tmpl.ReadinessProbe}, "livenessProbe": {c.LivenessProbe, tmpl.LivenessProbe},
+				"securityContext": {c.SecurityContext, tmpl.SecurityContext}, "lifecycle": {c.Lifecycle, tmpl.Lifecycle},
+				"resources": {c.Resources, tmpl.Resources}, "volumeMounts": {c.VolumeMounts, tmpl.VolumeMounts},
+			} {
+				if !reflect.DeepEqual(pair[0], pair[1]) {
+					t.Errorf("pod %s %s = %+v, the Deployment says %+v", p.Name, field, pair[0], pair[1])
+				}
+			}
+			// The S3 credentials come from the Secret, never from a literal value.
+			for _, e := range c.Env {
+				if strings.HasPrefix(e.Name, "REGISTRY_STORAGE_S3_") && (e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+					t.Errorf("pod %s env %s is not from a Secret", p.Name, e.Name)
+				}
+			}
+			// It runs the registry image of the bundle, byte for byte.
+			if len(p.Status.ContainerStatuses) == 0 || !strings.HasSuffix(p.Status.ContainerStatuses[0].ImageID, want[registryImage].String()) {
+				t.Errorf("pod %s runs %v, want the bundle's %s", p.Name, p.Status.ContainerStatuses, want[registryImage])
+			}
+		}
+	})
+
+	t.Run("the stack pushed the bundle into the registry", func(t *testing.T) {
+		digests, _ := s.outputs(t, "dev")["imageDigests"].(map[string]any)
+		for ref, d := range want {
+			if digests[ref] != d.String() {
+				t.Errorf("imageDigests[%s] = %v, want %s", ref, digests[ref], d)
+			}
+			if got := nodePortDigest(t, ref); got != d {
+				t.Errorf("%s through the NodePort is %s, want %s", ref, got, d)
+			}
+		}
+	})
+
+	t.Run("blob GET through the NodePort answers 200 without a redirect", func(t *testing.T) {
+		img, err := b.Image(appImage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := img.ConfigName()
+		resp, err := nodeHTTP().Get(nodeRegistryURL("/v2/docker.io/factory/app/blobs/" + cfg.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+			t.Errorf("blob GET through kube-proxy: %s, Location %q", resp.Status, resp.Header.Get("Location"))
+		}
+	})
+
+	t.Run("second up drops the laptop", func(t *testing.T) {
+		s.mustPulumi(t, "config", "rm", "-s", "dev", "--path", "bootstrap.endpoint")
+		configureNode(t)
+		s.mustPulumiOnLaptop(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		patch, _ := s.outputs(t, "dev")["talosMirrorPatch"].(string)
+		if strings.Contains(patch, harness.LaptopIP) {
+			t.Errorf("the exported patch still names the laptop:\n%s", patch)
+		}
+	})
+
+	t.Run("the app is pulled from the registry, not the laptop", func(t *testing.T) {
+		before := laptop.requests()
+		runApp(t, cs, "app-1")
+		if after := laptop.requests(); after != before {
+			t.Errorf("the laptop served %d requests after bootstrap:\n%s", after-before, laptop.log())
+		}
+	})
+
+	t.Run("with the laptop gone a new app pod starts by its original name", func(t *testing.T) {
+		laptop.stop()
+		if out, err := nodeCrictl("rmi", appImage); err != nil {
+			t.Fatalf("removing the cached app image: %v\n%s", err, out)
+		}
+		runApp(t, cs, "app-2")
+	})
+
+	t.Run("killing a registry pod: pulls keep working", func(t *testing.T) {
+		victim := registryPods(t, cs)[0].Name
+		var requests, failures atomic.Int64
+		var firstFailure atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				requests.Add(1)
+				if err := pullThroughNodePort(appImage); err != nil {
+					failures.Add(1)
+					firstFailure.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+		if err := cs.CoreV1().Pods(namespace).Delete(context.Background(), victim, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		replaced := waitFor(t, 3*time.Minute, func() bool {
+			pods := registryPods(t, cs)
+			ready := 0
+			for _, p := range pods {
+				if p.Name != victim && podReady(&p) {
+					ready++
+				}
+			}
+			return ready == 2
+		})
+		time.Sleep(2 * time.Second)
+		close(stop)
+		wg.Wait()
+		if !replaced {
+			t.Errorf("the Deployment did not replace pod %s with a Ready one", victim)
+		}
+		t.Logf("%d pulls through the NodePort while pod %s was replaced, %d failed", requests.Load(), victim, failures.Load())
+		if failures.Load() != 0 || requests.Load() < 10 {
+			t.Errorf("%d of %d pulls failed (first: %v)", failures.Load(), requests.Load(), firstFailure.Load())
+		}
+	})
+
+	t.Run("preview-no-changes", func(t *testing.T) {
+		out, err := s.pulumiOnLaptop(t, "preview", "-s", "dev", "--expect-no-changes", "--diff", "--policy-pack", s.policyPack)
+		if err != nil {
+			t.Fatalf("second preview reports changes or failed: %v\n%s", err, lastLines(out, 30))
+		}
+	})
+
+	for _, name := range []string{"app-1", "app-2"} {
+		_ = cs.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{})
+	}
+}
+
+// pulumiOnLaptop runs pulumi on the laptop: inside its network namespace, where the nodes'
+// addresses are on the LAN and the API server is relayed to its usual loopback port.
+func (s *suite) pulumiOnLaptop(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	p := s.pulumiCommand(s.project, args...)
+	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + s.site.LaptopNamespace, "--", p.Path}, p.Args[1:]...)...)
+	cmd.Dir, cmd.Env = s.project, s.pulumiEnv()
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("pulumi %s on the laptop (%.1fs)", strings.Join(args, " "), time.Since(start).Seconds())
+	return string(out), err
+}
+
+func (s *suite) mustPulumiOnLaptop(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := s.pulumiOnLaptop(t, args...)
+	if err != nil {
+		t.Fatalf("pulumi %s: %v\n%s", strings.Join(args, " "), err, lastLines(out, 40))
+	}
+	return out
+}
+
+// configureNode does what Talos does with the stack's mirror patch: it writes the real node's
+// containerd hosts directory from `airgap site patch` (the same renderer the stack exports).
+func configureNode(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(e2e.airgap, "site", "patch", "-s", "dev", "--project", e2e.project)
+	cmd.Env = e2e.pulumiEnv()
+	patch, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("airgap site patch: %v", err)
+	}
+	if err := e2e.site.WriteNodeMirrors(patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// laptopServe is `airgap serve` on the laptop's address, serving the node bundle; its log
+// counts what it served.
+type laptopServe struct {
+	cmd     *exec.Cmd
+	logPath string
+	once    sync.Once
+}
+
+func startLaptopServe(t *testing.T) *laptopServe {
+	t.Helper()
+	l := &laptopServe{logPath: filepath.Join(t.TempDir(), "serve.log")}
+	logFile, err := os.Create(l.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(harness.LaptopIP, "5000")
+	l.cmd = exec.Command("nsenter", "--net=/run/netns/"+e2e.site.LaptopNamespace, "--",
+		e2e.airgap, "serve", "--bundle", e2e.nodeBundle, "--addr", addr)
+	l.cmd.Stdout, l.cmd.Stderr = logFile, logFile
+	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.stop)
+	ok := waitFor(t, 30*time.Second, func() bool {
+		c, err := harness.DialIn(context.Background(), e2e.site.LaptopNamespace, addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	if !ok {
+		t.Fatalf("airgap serve did not listen on %s:\n%s", addr, l.log())
+	}
+	return l
+}
+
+func (l *laptopServe) stop() {
+	l.once.Do(func() {
+		_ = syscall.Kill(-l.cmd.Process.Pid, syscall.SIGTERM)
+		_ = l.cmd.Wait()
+	})
+}
+
+func (l *laptopServe) log() string {
+	b, _ := os.ReadFile(l.logPath)
+	return lastLines(string(b), 30)
+}
+
+// requests counts the registry API requests served.
+func (l *laptopServe) requests() int {
+	return l.count(func(string) bool { return true })
+}
+
+// manifestRequests counts successful manifest requests for one image.
+func (l *laptopServe) manifestRequests(ref string) int {
+	target, err := mirror.TargetOf(ref)
+	if err != nil {
+		return 0
+	}
+	return l.count(func(line string) bool {
+		return strings.Contains(line, " /v2/"+target.Repository+"/manifests/") && strings.Contains(line, " 200 ")
+	})
+}
+
+func (l *laptopServe) count(match func(string) bool) int {
+	f, err := os.Open(l.logPath)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := sc.Text(); strings.Contains(line, " /v2/") && match(line) {
+			n++
+		}
+	}
+	return n
+}
+
+// nodeHTTP is an HTTP client on the site network: it connects from inside the node's
+// namespace, so the NodePort is reached through kube-proxy's rules as containerd reaches it.
+func nodeHTTP() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: nodeTransport()}
+}
+
+func nodeTransport() *http.Transport {
+	return &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return harness.DialIn(ctx, e2e.site.NodeNamespace, addr)
+	}}
+}
+
+func nodeRegistryURL(path string) string {
+	return fmt.Sprintf("http://%s:%d%s", harness.NodeIP, nodePort, path)
+}
+
+// nodePortDigest is the digest the site registry serves for an original reference.
+func nodePortDigest(t *testing.T, ref string) v1.Hash {
+	t.Helper()
+	target, err := nodePortRef(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(target, remote.WithTransport(nodeTransport()))
+	if err != nil {
+		t.Fatalf("HEAD %s: %v", target, err)
+	}
+	return desc.Digest
+}
+
+func nodePortRef(ref string) (name.Reference, error) {
+	return name.ParseReference(fmt.Sprintf("%s:%d/%s", harness.NodeIP, nodePort, ref), name.Insecure)
+}
+
+// pullThroughNodePort fetches an image's manifest and config blob through the NodePort, as a
+// containerd pull starts.
+func pullThroughNodePort(ref string) error {
+	target, err := nodePortRef(ref)
+	if err != nil {
+		return err
+	}
+	img, err := remote.Image(target, remote.WithTransport(nodeTransport()))
+	if err != nil {
+		return err
+	}
+	_, err = img.RawConfigFile()
+	return err
+}
+
+func registryPods(t *testing.T, cs *kubernetes.Clientset) []corev1.Pod {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/name=" + registry.AppName,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// runApp starts a pod of the factory app on the real node by its original name and waits
+// until its readiness probe passes.
+func runApp(t *testing.T, cs *kubernetes.Clientset, podName string) {
+	t.Helper()
+	t.Cleanup(func() { _ = cs.CoreV1().Pods("default").Delete(context.Background(), podName, metav1.DeleteOptions{}) })
+	p, err := e2e.site.RunOnRealNode(context.Background(), podName, appImage, 8080)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("pod %s Ready on %s, image %s", p.Name, p.Spec.NodeName, p.Status.ContainerStatuses[0].ImageID)
+}
+
+// nodeCrictl runs crictl against the real node's containerd.
+func nodeCrictl(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(e2e.bin, "crictl"), append([]string{
+		"--runtime-endpoint", "unix://" + e2e.site.NodeContainerdSocket, "--image-endpoint", "unix://" + e2e.site.NodeContainerdSocket,
+	}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// waitFor polls cond every half second until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
