@@ -3,7 +3,8 @@
 // transfer (contract.ImageToken resources), drift found by a refresh preview, policy
 // violations, whether the site was reachable, and how long it took.
 //
-// The program runs as `pulumi preview` runs it, through the project's Go language host, so
-// fleet learns what happened from the engine's events only: a site is unreachable when the
-// program logs site.UnreachableWarning (see site.IsUnreachableWarning).
+// The program runs as `pulumi preview` runs it, through the project's Go language host, and
+// fleet counts the engine's events. Whether a site is reachable it finds out itself, with the
+// program's own probe (site.Probe) on the site's config (internal/stackconfig): a typed
+// answer, not a reading of the program's warning text.
 package fleet

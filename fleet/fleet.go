@@ -20,7 +20,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"airgap-site/components/site"
+	"airgap-site/internal/stackconfig"
 	"airgap-site/provider/contract"
+	"airgap-site/siteconfig"
 )
 
 // Options select and tune the previews.
@@ -136,6 +138,10 @@ func previewSite(ctx context.Context, ws auto.Workspace, name string, opts Optio
 		}
 		return row
 	}
+	if cfg, _, err := stackconfig.Load(ctx, stack); err == nil {
+		row.Reachable = siteReachable(ctx, cfg, opts.ProjectDir)
+	} // else the preview reports the broken config
+
 	ch := make(chan events.EngineEvent)
 	done := make(chan struct{})
 	go func() {
@@ -190,11 +196,28 @@ func count(row *Row, e events.EngineEvent) {
 		} else {
 			row.PolicyAdvisory++
 		}
-	case e.DiagnosticEvent != nil:
-		if site.IsUnreachableWarning(e.DiagnosticEvent.Message) {
-			row.Reachable = false
-		}
 	}
+}
+
+// siteReachable probes a site's Kubernetes API as its program does (site.Probe), from the
+// site's own config: a direct answer, not a reading of the program's warnings. A site whose
+// kubeconfig comes from Talos (talos.manage), or cannot be read, counts as reachable here:
+// its preview then says what is wrong.
+func siteReachable(ctx context.Context, cfg *siteconfig.Config, projectDir string) bool {
+	if cfg.Talos.Manage {
+		return true
+	}
+	k := cfg.Kubernetes
+	// The program runs in the project directory; so do its relative paths.
+	if k.Kubeconfig != "" && !filepath.IsAbs(k.Kubeconfig) && !strings.HasPrefix(k.Kubeconfig, "~/") {
+		k.Kubeconfig = filepath.Join(projectDir, k.Kubeconfig)
+	}
+	kubeconfig, err := site.ReadKubeconfig(k)
+	if err != nil {
+		return true
+	}
+	server, err := site.Probe(ctx, kubeconfig, k.Context)
+	return server == "" || err == nil
 }
 
 // WriteTable prints one row per site for people.

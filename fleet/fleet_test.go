@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,8 +15,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
-	"airgap-site/components/site"
 	"airgap-site/provider/contract"
+	"airgap-site/siteconfig"
 )
 
 func TestCountEvents(t *testing.T) {
@@ -32,11 +32,10 @@ func TestCountEvents(t *testing.T) {
 		pre("kubernetes:apps/v1:Deployment", apitype.OpUpdate),
 		{EngineEvent: apitype.EngineEvent{PolicyEvent: &apitype.PolicyEvent{EnforcementLevel: "mandatory"}}},
 		{EngineEvent: apitype.EngineEvent{PolicyEvent: &apitype.PolicyEvent{EnforcementLevel: "advisory"}}},
-		{EngineEvent: apitype.EngineEvent{DiagnosticEvent: &apitype.DiagnosticEvent{Message: "warning: the site is not reachable (Kubernetes API ...)"}}},
 	} {
 		count(&row, e)
 	}
-	if row.ImagesToTransfer != 2 || row.PolicyMandatory != 1 || row.PolicyAdvisory != 1 || row.Reachable {
+	if row.ImagesToTransfer != 2 || row.PolicyMandatory != 1 || row.PolicyAdvisory != 1 || !row.Reachable {
 		t.Errorf("row = %+v", row)
 	}
 }
@@ -74,20 +73,35 @@ func TestStackNamesAndOutput(t *testing.T) {
 	}
 }
 
-// A site is unreachable when the program logs site.UnreachableWarning, and only then.
-func TestCountUnreachable(t *testing.T) {
-	diag := func(msg string) events.EngineEvent {
-		return events.EngineEvent{EngineEvent: apitype.EngineEvent{DiagnosticEvent: &apitype.DiagnosticEvent{
-			Prefix: "warning: ", Message: msg + "\n", Severity: "warning"}}}
+// A site is reachable when its API server answers, found with the program's own probe on
+// the kubeconfig its config names (relative to the project).
+func TestSiteReachable(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	row := Row{Reachable: true}
-	count(&row, diag("images.registry is unset, so the first node's endpoint is used"))
-	if !row.Reachable {
-		t.Errorf("another warning made the site unreachable")
+	defer l.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	count(&row, diag(site.UnreachableWarning("https://10.20.0.11:6443", errors.New("connection refused"))))
-	if row.Reachable {
-		t.Errorf("the program's unreachable warning was not recognized")
+	closed.Close()
+	kubeconfig := func(file, server string) {
+		kc := "apiVersion: v1\nkind: Config\ncurrent-context: site\nclusters: [{name: site, cluster: {server: " + server + "}}]\n" +
+			"contexts: [{name: site, context: {cluster: site, user: admin}}]\nusers: [{name: admin, user: {}}]\n"
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(kc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kubeconfig("up.yaml", "https://"+l.Addr().String())
+	kubeconfig("down.yaml", "https://"+closed.Addr().String())
+	ctx := context.Background()
+	for file, want := range map[string]bool{"up.yaml": true, "down.yaml": false} {
+		cfg := &siteconfig.Config{Kubernetes: siteconfig.Kubernetes{Kubeconfig: file}}
+		if got := siteReachable(ctx, cfg, dir); got != want {
+			t.Errorf("%s: reachable = %v, want %v", file, got, want)
+		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
@@ -15,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airgap-site/components/site"
-	"airgap-site/siteconfig"
+	"airgap-site/internal/stackconfig"
 )
 
 // newSiteCmd runs the site program in this process through the Automation API. It is how the
@@ -103,19 +102,7 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 // printMirrorPatch loads the stack's config as the program does (decrypting its secrets) and
 // prints the mirror patch the stack would apply and export.
 func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) error {
-	all, err := stack.GetAllConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the config of %s: %w", stack.Name(), err)
-	}
-	src := siteconfig.MapSource{Values: map[string]string{}, Secret: map[string]bool{}}
-	for key, v := range all {
-		name, ok := strings.CutPrefix(key, siteconfig.ConfigNamespace+":")
-		if !ok {
-			continue
-		}
-		src.Values[name], src.Secret[name] = v.Value, v.Secret
-	}
-	cfg, warnings, err := siteconfig.Load(src, stack.Name())
+	cfg, warnings, err := stackconfig.Load(ctx, stack)
 	if err != nil {
 		return err
 	}

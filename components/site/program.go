@@ -1,6 +1,7 @@
 package site
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -111,13 +112,19 @@ func HTTPSecret(c *siteconfig.Config) string {
 
 // warnIfUnreachable makes an office preview say plainly that the site was not reached:
 // pulumi-kubernetes then plans from state without a word, which reads like a verified plan.
-// fleet reads the same warning from the engine's events (IsUnreachableWarning).
 func warnIfUnreachable(ctx *pulumi.Context, kubeconfig, kubeContext string) {
-	server, err := APIServer(kubeconfig, kubeContext)
-	if err != nil {
-		return // the provider reports a broken kubeconfig itself
-	}
-	if err := Reachable(ctx.Context(), server, 3*time.Second); err != nil {
+	if server, err := Probe(ctx.Context(), kubeconfig, kubeContext); err != nil && server != "" {
 		_ = ctx.Log.Warn(UnreachableWarning(server, err), nil)
 	}
+}
+
+// Probe tells whether the site's Kubernetes API answers: the server it tried, and an error
+// when it did not answer. A kubeconfig without a usable server gives ("", err): that is the
+// provider's to report. The program warns with it; fleet marks the row with it.
+func Probe(ctx context.Context, kubeconfig, kubeContext string) (server string, err error) {
+	server, err = APIServer(kubeconfig, kubeContext)
+	if err != nil {
+		return "", err
+	}
+	return server, Reachable(ctx, server, 3*time.Second)
 }

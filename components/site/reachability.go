@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -68,21 +67,9 @@ func Reachable(ctx context.Context, server string, timeout time.Duration) error 
 	return c.Close()
 }
 
-// UnreachableMark begins UnreachableWarning. It is defined once, here, because the warning is
-// also a signal: fleet runs this program out of process (the Go language host builds
-// main.go), so the engine's events are all it sees of a preview. Match it with
-// IsUnreachableWarning.
-const UnreachableMark = "the site is not reachable"
-
 // UnreachableWarning is what a preview says when the site cannot be reached.
 func UnreachableWarning(server string, err error) string {
-	return fmt.Sprintf(UnreachableMark+" (Kubernetes API %s: %v): this preview is planned "+
+	return fmt.Sprintf("the site is not reachable (Kubernetes API %s: %v): this preview is planned "+
 		"client-side from the state of the last `up` only. It cannot see drift or what the cluster "+
 		"would default or reject, and `pulumi preview --refresh` needs the site. Run `pulumi up` at the site.", server, err)
-}
-
-// IsUnreachableWarning reports whether a diagnostic message of a preview is
-// UnreachableWarning: the site was not reached and the plan comes from state only.
-func IsUnreachableWarning(message string) bool {
-	return strings.Contains(message, UnreachableMark)
 }
