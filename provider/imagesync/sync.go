@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +43,9 @@ type Options struct {
 	// Jobs bounds parallel blob transfers; 0 means 4.
 	Jobs int
 	// MountFrom are other repositories of the target registry that may hold some blobs
-	// already (the site's other images): those are mounted, not uploaded.
+	// already (the site's other images), by their name in that registry
+	// (docker.io/library/nginx): those are mounted, not uploaded. A name that starts with the
+	// target's host (the form of provider 0.1) is read without it.
 	MountFrom []string
 	// Remote are extra go-containerregistry options (auth, transport).
 	Remote []remote.Option
@@ -52,16 +55,23 @@ type Options struct {
 	Interval time.Duration
 	// Known remembers blobs known to exist per repository across copies in one process.
 	Known *Known
+	// Site names the target registry in Known; "" means the target's host. Copies through
+	// different endpoints of one registry pass the same Site, so that what one copy learns
+	// (a blob is there, an upload is under way) serves the others.
+	Site string
 }
 
-// Result describes a finished copy.
+// Result describes a copy.
 type Result struct {
 	Digest    v1.Hash
 	MediaType types.MediaType
 	Platforms []string
 	// TotalBytes is the size of every unique blob and manifest of the image.
 	TotalBytes int64
-	// SentBytes is what was actually uploaded (blobs and manifests).
+	// SentBytes are the bytes the registry accepted from this copy: the size of each blob
+	// uploaded and each manifest put, counted once when its upload completed, whatever the
+	// transport resent on the way. Blobs and manifests already there, and mounted blobs,
+	// count nothing.
 	SentBytes                                  int64
 	BlobsUploaded, BlobsMounted, BlobsExisting int
 }
@@ -70,11 +80,14 @@ type Result struct {
 // copies many images does not ask the registry twice, and knows where to mount from.
 type Known struct {
 	mu    sync.Mutex
-	repos map[string]map[v1.Hash]bool
+	repos map[repoKey]map[v1.Hash]bool
 	// inflight are uploads under way, per registry and blob: the engine copies images in
 	// parallel, and images that share a base layer would otherwise all upload it at once.
 	inflight map[string]*flight
 }
+
+// repoKey is a repository of a registry, named by Options.Site.
+type repoKey struct{ site, repo string }
 
 // flight is one blob upload others may wait for, to mount from its repository afterwards.
 type flight struct {
@@ -85,15 +98,15 @@ type flight struct {
 
 // NewKnown returns an empty memory.
 func NewKnown() *Known {
-	return &Known{repos: map[string]map[v1.Hash]bool{}, inflight: map[string]*flight{}}
+	return &Known{repos: map[repoKey]map[v1.Hash]bool{}, inflight: map[string]*flight{}}
 }
 
 // begin registers an upload of h to repo. The first caller leads (and must call end); the
 // others get the leader's flight to wait on.
-func (k *Known) begin(registry string, h v1.Hash, repo string) (f *flight, leader bool) {
+func (k *Known) begin(site string, h v1.Hash, repo string) (f *flight, leader bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	key := registry + "@" + h.String()
+	key := site + "@" + h.String()
 	if f, ok := k.inflight[key]; ok {
 		return f, false
 	}
@@ -102,37 +115,38 @@ func (k *Known) begin(registry string, h v1.Hash, repo string) (f *flight, leade
 	return f, true
 }
 
-func (k *Known) end(registry string, h v1.Hash, f *flight, err error) {
+func (k *Known) end(site string, h v1.Hash, f *flight, err error) {
 	k.mu.Lock()
-	delete(k.inflight, registry+"@"+h.String())
+	delete(k.inflight, site+"@"+h.String())
 	k.mu.Unlock()
 	f.err = err
 	close(f.done)
 }
 
-func (k *Known) add(repo string, h v1.Hash) {
+func (k *Known) add(site, repo string, h v1.Hash) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.repos[repo] == nil {
-		k.repos[repo] = map[v1.Hash]bool{}
+	key := repoKey{site, repo}
+	if k.repos[key] == nil {
+		k.repos[key] = map[v1.Hash]bool{}
 	}
-	k.repos[repo][h] = true
+	k.repos[key][h] = true
 }
 
-func (k *Known) has(repo string, h v1.Hash) bool {
+func (k *Known) has(site, repo string, h v1.Hash) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.repos[repo][h]
+	return k.repos[repoKey{site, repo}][h]
 }
 
-// holder returns a repository (other than except) known to hold h.
-func (k *Known) holder(h v1.Hash, except string) string {
+// holder returns a repository of site (other than except) known to hold h.
+func (k *Known) holder(site string, h v1.Hash, except string) string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var names []string
-	for repo, blobs := range k.repos {
-		if repo != except && blobs[h] {
-			names = append(names, repo)
+	for key, blobs := range k.repos {
+		if key.site == site && key.repo != except && blobs[h] {
+			names = append(names, key.repo)
 		}
 	}
 	sort.Strings(names)
@@ -142,6 +156,17 @@ func (k *Known) holder(h v1.Hash, except string) string {
 	return names[0]
 }
 
+// RepositoryName is a MountFrom entry as a repository name in the registry reached at one of
+// hosts: provider 0.1 wrote them as host/repository.
+func RepositoryName(entry string, hosts ...string) string {
+	for _, h := range hosts {
+		if rest, ok := strings.CutPrefix(entry, h+"/"); ok {
+			return rest
+		}
+	}
+	return entry
+}
+
 // blob is one blob to transfer.
 type blob struct {
 	layer v1.Layer
@@ -149,7 +174,13 @@ type blob struct {
 	size  int64
 }
 
-// Copy copies src to dst (a tag or digest reference in the target registry).
+// Copy copies src to dst (a tag or digest reference in the target registry), at dst's host
+// only: failing over to another endpoint is the caller's (siteregistry.Endpoints).
+//
+// The first failure stops the copy and cancels the transfers under way: the copy is retried
+// as a whole, and the next attempt skips what is already stored. The tag is written last, so
+// it never points at content that is not all there. On failure Copy still returns what was
+// done (SentBytes, blob counts), so a caller that retries can count bytes once.
 func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*Result, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 4
@@ -160,55 +191,68 @@ func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*R
 	if opts.Known == nil {
 		opts.Known = NewKnown()
 	}
-	base := append([]remote.Option{remote.WithContext(ctx)}, opts.Remote...)
-	// One puller and one pusher per copy: they keep the registry transports (ping, token), so
-	// each blob check or upload is one request, not three.
-	puller, err := remote.NewPuller(base...)
-	if err != nil {
-		return nil, err
+	if opts.Site == "" {
+		opts.Site = dst.Context().RegistryStr()
 	}
-	pusher, err := remote.NewPusher(base...)
-	if err != nil {
-		return nil, err
-	}
-	ropts := append(base, remote.Reuse(puller), remote.Reuse(pusher))
-	repo := dst.Context()
 	res := &Result{}
 
 	// Gather the blobs and manifests, children before parents.
 	blobs := map[v1.Hash]blob{}
 	var manifests []manifest
 	if err := collect(src, blobs, &manifests, res); err != nil {
-		return nil, err
+		return res, err
 	}
-	var total int64
 	for _, b := range blobs {
-		total += b.size
+		res.TotalBytes += b.size
 	}
 	for _, m := range manifests {
-		total += int64(len(m.raw))
+		res.TotalBytes += int64(len(m.raw))
 	}
-	res.TotalBytes = total
 
-	var sent atomic.Int64
-	stopProgress := startProgress(opts, &sent, total)
+	base := append([]remote.Option{remote.WithContext(ctx)}, opts.Remote...)
+	// One puller and one pusher per copy: they keep the registry transports (ping, token), so
+	// each blob check or upload is one request, not three.
+	puller, err := remote.NewPuller(base...)
+	if err != nil {
+		return res, err
+	}
+	pusher, err := remote.NewPusher(base...)
+	if err != nil {
+		return res, err
+	}
+	ropts := append(base, remote.Reuse(puller), remote.Reuse(pusher))
+
+	var streamed, sent atomic.Int64
+	stopProgress := startProgress(opts, &streamed, res.TotalBytes)
 	defer stopProgress()
 
+	err = copyBlobs(ctx, blobs, &copier{repo: dst.Context(), opts: opts, ropts: ropts, streamed: &streamed, sent: &sent}, res)
+	if err == nil {
+		err = putManifests(manifests, dst, ropts, &sent)
+	}
+	res.SentBytes = sent.Load()
+	return res, err
+}
+
+// copyBlobs transfers the blobs, Jobs at a time; the first failure cancels the others.
+func copyBlobs(ctx context.Context, blobs map[v1.Hash]blob, c *copier, res *Result) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Jobs)
+	g.SetLimit(c.opts.Jobs)
+	// Every request of a blob transfer carries the group's context.
+	gc := *c
+	gc.ropts = append(c.ropts[:len(c.ropts):len(c.ropts)], remote.WithContext(gctx))
 	var mu sync.Mutex
 	for _, b := range sortedBlobs(blobs) {
 		g.Go(func() error {
-			outcome, err := copyBlob(gctx, repo, b, opts, ropts, &sent)
-			if err != nil {
-				return err
-			}
+			outcome, err := gc.blob(gctx, b)
 			mu.Lock()
 			defer mu.Unlock()
-			switch outcome {
-			case uploaded:
+			switch {
+			case err != nil:
+				return err
+			case outcome == uploaded:
 				res.BlobsUploaded++
-			case mounted:
+			case outcome == mounted:
 				res.BlobsMounted++
 			default:
 				res.BlobsExisting++
@@ -216,23 +260,42 @@ func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*R
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	// Children first, by digest; the top-level manifest last, under dst, so a tag never
-	// points at content that is not all there.
+	return g.Wait()
+}
+
+// putManifests writes the manifests, children first by digest and the top-level one last under
+// dst. One the registry already holds is not written again: re-verifying an image sends nothing.
+func putManifests(manifests []manifest, dst name.Reference, ropts []remote.Option, sent *atomic.Int64) error {
+	repo := dst.Context()
 	for i, m := range manifests {
 		ref := name.Reference(repo.Digest(m.digest.String()))
 		if i == len(manifests)-1 {
 			ref = dst
 		}
+		if ok, err := manifestIs(ref, m.digest, ropts); err != nil {
+			return err
+		} else if ok {
+			continue
+		}
 		if err := remote.Put(ref, m, ropts...); err != nil {
-			return nil, fmt.Errorf("putting manifest %s to %s: %w", m.digest, ref, err)
+			return fmt.Errorf("putting manifest %s to %s: %w", m.digest, ref, err)
 		}
 		sent.Add(int64(len(m.raw)))
 	}
-	res.SentBytes = sent.Load()
-	return res, nil
+	return nil
+}
+
+// manifestIs reports whether ref already resolves to digest.
+func manifestIs(ref name.Reference, digest v1.Hash, ropts []remote.Option) (bool, error) {
+	desc, err := remote.Head(ref, ropts...)
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking manifest %s: %w", ref, err)
+	}
+	return desc.Digest == digest, nil
 }
 
 type outcome int
@@ -243,41 +306,36 @@ const (
 	uploaded
 )
 
-func copyBlob(ctx context.Context, repo name.Repository, b blob, opts Options, ropts []remote.Option, sent *atomic.Int64) (outcome, error) {
-	repoName := repo.String()
-	if opts.Known.has(repoName, b.hash) {
+// copier transfers the blobs of one copy to repo.
+type copier struct {
+	repo  name.Repository
+	opts  Options
+	ropts []remote.Option
+	// streamed counts bytes as they are read for upload (progress); sent counts completed
+	// uploads by size (SentBytes).
+	streamed, sent *atomic.Int64
+}
+
+func (c *copier) blob(ctx context.Context, b blob) (outcome, error) {
+	site, repoName := c.opts.Site, c.repo.RepositoryStr()
+	if c.opts.Known.has(site, repoName, b.hash) {
 		return existing, nil
 	}
-	if ok, err := blobExists(repo, b.hash, ropts); err != nil {
+	if ok, err := c.exists(c.repo, b.hash); err != nil {
 		return 0, err
 	} else if ok {
-		opts.Known.add(repoName, b.hash)
+		c.opts.Known.add(site, repoName, b.hash)
 		return existing, nil
 	}
-	// Mount from a repository known to hold the blob, else probe the candidates.
-	from := opts.Known.holder(b.hash, repoName)
+	from := c.mountSource(b.hash)
 	if from == "" {
-		for _, cand := range opts.MountFrom {
-			candRepo, err := name.NewRepository(cand, repoOpts(repo)...)
-			if err != nil || candRepo.String() == repoName {
-				continue
-			}
-			if ok, _ := blobExists(candRepo, b.hash, ropts); ok {
-				opts.Known.add(candRepo.String(), b.hash)
-				from = candRepo.String()
-				break
-			}
-		}
-	}
-	if from == "" {
-		f, leader := opts.Known.begin(repo.RegistryStr(), b.hash, repoName)
+		f, leader := c.opts.Known.begin(site, b.hash, repoName)
 		if leader {
-			err := upload(repo, b, ropts, sent)
-			opts.Known.end(repo.RegistryStr(), b.hash, f, err)
+			err := c.upload(b)
+			c.opts.Known.end(site, b.hash, f, err)
 			if err != nil {
 				return 0, err
 			}
-			opts.Known.add(repoName, b.hash)
 			return uploaded, nil
 		}
 		select {
@@ -289,43 +347,68 @@ func copyBlob(ctx context.Context, repo name.Repository, b blob, opts Options, r
 			from = f.repo
 		}
 	}
-	if from != "" {
-		fromRepo, err := name.NewRepository(from, repoOpts(repo)...)
-		if err == nil {
-			ml := &remote.MountableLayer{Layer: b.layer, Reference: fromRepo.Digest(b.hash.String())}
-			if err := remote.WriteLayer(repo, ml, ropts...); err == nil {
-				if ok, _ := blobExists(repo, b.hash, ropts); ok {
-					opts.Known.add(repoName, b.hash)
-					return mounted, nil
-				}
-			}
-		}
+	if from != "" && c.mount(from, b) {
+		return mounted, nil
 	}
-	if err := upload(repo, b, ropts, sent); err != nil {
+	if err := c.upload(b); err != nil {
 		return 0, err
 	}
-	opts.Known.add(repoName, b.hash)
 	return uploaded, nil
 }
 
-func upload(repo name.Repository, b blob, ropts []remote.Option, sent *atomic.Int64) error {
-	layer := &verified{Layer: b.layer, hash: b.hash, size: b.size, sent: sent}
-	if err := remote.WriteLayer(repo, layer, ropts...); err != nil {
-		return fmt.Errorf("uploading blob %s to %s: %w", b.hash, repo, err)
+// mountSource is a repository of the registry known to hold h, else the first MountFrom
+// candidate that does.
+func (c *copier) mountSource(h v1.Hash) string {
+	site, repoName := c.opts.Site, c.repo.RepositoryStr()
+	if from := c.opts.Known.holder(site, h, repoName); from != "" {
+		return from
 	}
+	for _, cand := range c.opts.MountFrom {
+		cand = RepositoryName(cand, c.repo.RegistryStr())
+		candRepo, err := name.NewRepository(c.repo.RegistryStr()+"/"+cand, repoOpts(c.repo)...)
+		if err != nil || cand == repoName {
+			continue
+		}
+		if ok, _ := c.exists(candRepo, h); ok {
+			c.opts.Known.add(site, cand, h)
+			return cand
+		}
+	}
+	return ""
+}
+
+// mount asks the registry to link the blob from another repository, and checks it did.
+func (c *copier) mount(from string, b blob) bool {
+	fromRepo, err := name.NewRepository(c.repo.RegistryStr()+"/"+from, repoOpts(c.repo)...)
+	if err != nil {
+		return false
+	}
+	ml := &remote.MountableLayer{Layer: b.layer, Reference: fromRepo.Digest(b.hash.String())}
+	if err := remote.WriteLayer(c.repo, ml, c.ropts...); err != nil {
+		return false
+	}
+	if ok, _ := c.exists(c.repo, b.hash); !ok {
+		return false
+	}
+	c.opts.Known.add(c.opts.Site, c.repo.RepositoryStr(), b.hash)
+	return true
+}
+
+func (c *copier) upload(b blob) error {
+	layer := &verified{Layer: b.layer, hash: b.hash, size: b.size, streamed: c.streamed}
+	if err := remote.WriteLayer(c.repo, layer, c.ropts...); err != nil {
+		c.streamed.Add(-layer.read.Load()) // the progress shows what is stored or on its way
+		return fmt.Errorf("uploading blob %s to %s: %w", b.hash, c.repo, err)
+	}
+	c.streamed.Add(b.size - layer.read.Load())
+	c.sent.Add(b.size)
+	c.opts.Known.add(c.opts.Site, c.repo.RepositoryStr(), b.hash)
 	return nil
 }
 
-func repoOpts(repo name.Repository) []name.Option {
-	if repo.Registry.Scheme() == "http" {
-		return []name.Option{name.Insecure}
-	}
-	return nil
-}
-
-// blobExists asks the registry with a blob HEAD; 404 means no.
-func blobExists(repo name.Repository, h v1.Hash, ropts []remote.Option) (bool, error) {
-	l, err := remote.Layer(repo.Digest(h.String()), ropts...)
+// exists asks the registry with a blob HEAD; 404 means no.
+func (c *copier) exists(repo name.Repository, h v1.Hash) (bool, error) {
+	l, err := remote.Layer(repo.Digest(h.String()), c.ropts...)
 	if err != nil {
 		return false, fmt.Errorf("checking blob %s in %s: %w", h, repo, err)
 	}
@@ -339,12 +422,21 @@ func blobExists(repo name.Repository, h v1.Hash, ropts []remote.Option) (bool, e
 	return true, nil
 }
 
+func repoOpts(repo name.Repository) []name.Option {
+	if repo.Registry.Scheme() == "http" {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
 // verified streams a layer while counting bytes and checking its digest at EOF.
 type verified struct {
 	v1.Layer
-	hash v1.Hash
-	size int64
-	sent *atomic.Int64
+	hash     v1.Hash
+	size     int64
+	streamed *atomic.Int64
+	// read counts what this upload read, over every time the transport reopened the layer.
+	read atomic.Int64
 }
 
 func (v *verified) Compressed() (io.ReadCloser, error) {
@@ -352,7 +444,7 @@ func (v *verified) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", v.hash, err)
 	}
-	return &verifyingReader{rc: rc, want: v.hash, size: v.size, h: newHasher(), sent: v.sent}, nil
+	return &verifyingReader{rc: rc, want: v.hash, size: v.size, h: newHasher(), counters: []*atomic.Int64{v.streamed, &v.read}}, nil
 }
 
 type manifest struct {
