@@ -58,10 +58,12 @@ debian_packages() {
 	command -v etcd >/dev/null || missing+=(etcd-server)
 	command -v containerd >/dev/null || missing+=(containerd)
 	command -v runc >/dev/null || missing+=(runc)
-	command -v ip >/dev/null || missing+=(iproute2) # the zero-egress e2e run brings up loopback
+	command -v ip >/dev/null || missing+=(iproute2) # the site network namespaces; the zero-egress run
+	[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins) # the real node's pod network
+	command -v iptables >/dev/null || missing+=(iptables)                 # kube-proxy on the real node
 	command -v skopeo >/dev/null || missing+=(skopeo) # a peer in the copy benchmark
 	if [ ${#missing[@]} -eq 0 ]; then
-		log "Debian packages present (etcd, containerd, runc, iproute2, skopeo)"
+		log "Debian packages present (etcd, containerd, runc, iproute2, CNI plugins, iptables, skopeo)"
 		return
 	fi
 	log "installing Debian packages: ${missing[*]}"
