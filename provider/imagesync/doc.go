@@ -1,6 +1,11 @@
 // Package imagesync copies one image or multi-arch index into a repository of a registry,
 // sending as few bytes as it can: blobs the repository already has are skipped, blobs that
 // another repository of the same registry holds are mounted (cross-repository blob mount)
-// instead of uploaded, and the rest are uploaded in parallel with retries. Every uploaded blob
-// is verified against its digest while it streams, so a corrupt source fails loudly.
+// instead of uploaded, and the rest are uploaded in parallel. Every uploaded blob is verified
+// against its digest while it streams, so a corrupt source fails loudly (CorruptError, which no
+// retry repeats).
+//
+// A copy is one try at one endpoint: its first failure cancels the transfers under way, and
+// the caller retries the whole copy (siteregistry.Endpoints), which skips what is stored.
+// DeleteTag removes one tag and never another.
 package imagesync

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -68,12 +69,48 @@ type Result struct {
 	Platforms []string
 	// TotalBytes is the size of every unique blob and manifest of the image.
 	TotalBytes int64
-	// SentBytes are the bytes the registry accepted from this copy: the size of each blob
-	// uploaded and each manifest put, counted once when its upload completed, whatever the
-	// transport resent on the way. Blobs and manifests already there, and mounted blobs,
-	// count nothing.
+	// SentBytes is the size of what this copy sent: each blob whose content it sent in full
+	// and each manifest it put, once, however many times the transport resent it. Blobs and
+	// manifests already there, and mounted blobs, count nothing. Sent lists them, so that a
+	// caller retrying the copy counts a blob sent by two tries once (Sent.Add).
 	SentBytes                                  int64
+	Sent                                       Sent
 	BlobsUploaded, BlobsMounted, BlobsExisting int
+}
+
+// Sent are blobs and manifests sent in full, by digest, with their sizes.
+type Sent map[v1.Hash]int64
+
+// Add adds what other sent.
+func (s Sent) Add(other Sent) { maps.Copy(s, other) }
+
+// Bytes is their total size.
+func (s Sent) Bytes() int64 {
+	var n int64
+	for _, size := range s {
+		n += size
+	}
+	return n
+}
+
+// sentSet is Sent under a lock, filled by parallel transfers.
+type sentSet struct {
+	mu sync.Mutex
+	m  Sent
+}
+
+func (s *sentSet) add(h v1.Hash, size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[h] = size
+}
+
+// snapshot copies the set: net/http may still read a cancelled upload's body, and reach its
+// end, after Copy returned.
+func (s *sentSet) snapshot() Sent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.m)
 }
 
 // Known is a process-wide memory of blobs known to exist in repositories, so a provider that
@@ -178,9 +215,9 @@ type blob struct {
 // only: failing over to another endpoint is the caller's (siteregistry.Endpoints).
 //
 // The first failure stops the copy and cancels the transfers under way: the copy is retried
-// as a whole, and the next attempt skips what is already stored. The tag is written last, so
-// it never points at content that is not all there. On failure Copy still returns what was
-// done (SentBytes, blob counts), so a caller that retries can count bytes once.
+// as a whole, and the next try skips what is already stored. The tag is written last, so it
+// never points at content that is not all there. On failure Copy still returns what was done
+// (Sent, blob counts), so a caller that retries can count bytes once.
 func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*Result, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 4
@@ -222,15 +259,17 @@ func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*R
 	}
 	ropts := append(base, remote.Reuse(puller), remote.Reuse(pusher))
 
-	var streamed, sent atomic.Int64
+	var streamed atomic.Int64
 	stopProgress := startProgress(opts, &streamed, res.TotalBytes)
 	defer stopProgress()
 
-	err = copyBlobs(ctx, blobs, &copier{repo: dst.Context(), opts: opts, ropts: ropts, streamed: &streamed, sent: &sent}, res)
+	sent := &sentSet{m: Sent{}}
+	err = copyBlobs(ctx, blobs, &copier{repo: dst.Context(), opts: opts, ropts: ropts, streamed: &streamed, sent: sent}, res)
 	if err == nil {
-		err = putManifests(manifests, dst, ropts, &sent)
+		err = putManifests(manifests, dst, ropts, sent)
 	}
-	res.SentBytes = sent.Load()
+	res.Sent = sent.snapshot()
+	res.SentBytes = res.Sent.Bytes()
 	return res, err
 }
 
@@ -265,7 +304,7 @@ func copyBlobs(ctx context.Context, blobs map[v1.Hash]blob, c *copier, res *Resu
 
 // putManifests writes the manifests, children first by digest and the top-level one last under
 // dst. One the registry already holds is not written again: re-verifying an image sends nothing.
-func putManifests(manifests []manifest, dst name.Reference, ropts []remote.Option, sent *atomic.Int64) error {
+func putManifests(manifests []manifest, dst name.Reference, ropts []remote.Option, sent *sentSet) error {
 	repo := dst.Context()
 	for i, m := range manifests {
 		ref := name.Reference(repo.Digest(m.digest.String()))
@@ -280,7 +319,7 @@ func putManifests(manifests []manifest, dst name.Reference, ropts []remote.Optio
 		if err := remote.Put(ref, m, ropts...); err != nil {
 			return fmt.Errorf("putting manifest %s to %s: %w", m.digest, ref, err)
 		}
-		sent.Add(int64(len(m.raw)))
+		sent.add(m.digest, int64(len(m.raw)))
 	}
 	return nil
 }
@@ -311,9 +350,10 @@ type copier struct {
 	repo  name.Repository
 	opts  Options
 	ropts []remote.Option
-	// streamed counts bytes as they are read for upload (progress); sent counts completed
-	// uploads by size (SentBytes).
-	streamed, sent *atomic.Int64
+	// streamed counts bytes as they are read for upload (progress); sent has the blobs whose
+	// content was read to its verified end (SentBytes).
+	streamed *atomic.Int64
+	sent     *sentSet
 }
 
 func (c *copier) blob(ctx context.Context, b blob) (outcome, error) {
@@ -347,8 +387,10 @@ func (c *copier) blob(ctx context.Context, b blob) (outcome, error) {
 			from = f.repo
 		}
 	}
-	if from != "" && c.mount(from, b) {
-		return mounted, nil
+	if from != "" {
+		if o, ok := c.mount(from, b); ok {
+			return o, nil
+		}
 	}
 	if err := c.upload(b); err != nil {
 		return 0, err
@@ -377,33 +419,58 @@ func (c *copier) mountSource(h v1.Hash) string {
 	return ""
 }
 
-// mount asks the registry to link the blob from another repository, and checks it did.
-func (c *copier) mount(from string, b blob) bool {
+// mount asks the registry to link the blob from another repository, and checks it did. A
+// registry that declines the mount gets the content instead (go-containerregistry falls
+// back to an upload): then the outcome is an upload, verified and counted like one.
+func (c *copier) mount(from string, b blob) (outcome, bool) {
 	fromRepo, err := name.NewRepository(c.repo.RegistryStr()+"/"+from, repoOpts(c.repo)...)
 	if err != nil {
-		return false
+		return 0, false
 	}
-	ml := &remote.MountableLayer{Layer: b.layer, Reference: fromRepo.Digest(b.hash.String())}
-	if err := remote.WriteLayer(c.repo, ml, c.ropts...); err != nil {
-		return false
+	layer := c.verified(b)
+	ml := &remote.MountableLayer{Layer: layer, Reference: fromRepo.Digest(b.hash.String())}
+	err = remote.WriteLayer(c.repo, ml, c.ropts...)
+	c.settle(layer, err)
+	if err != nil {
+		return 0, false
 	}
 	if ok, _ := c.exists(c.repo, b.hash); !ok {
-		return false
+		return 0, false
 	}
 	c.opts.Known.add(c.opts.Site, c.repo.RepositoryStr(), b.hash)
-	return true
+	if layer.read.Load() > 0 {
+		return uploaded, true
+	}
+	return mounted, true
 }
 
 func (c *copier) upload(b blob) error {
-	layer := &verified{Layer: b.layer, hash: b.hash, size: b.size, streamed: c.streamed}
-	if err := remote.WriteLayer(c.repo, layer, c.ropts...); err != nil {
-		c.streamed.Add(-layer.read.Load()) // the progress shows what is stored or on its way
+	layer := c.verified(b)
+	err := remote.WriteLayer(c.repo, layer, c.ropts...)
+	c.settle(layer, err)
+	if err != nil {
 		return fmt.Errorf("uploading blob %s to %s: %w", b.hash, c.repo, err)
 	}
-	c.streamed.Add(b.size - layer.read.Load())
-	c.sent.Add(b.size)
 	c.opts.Known.add(c.opts.Site, c.repo.RepositoryStr(), b.hash)
 	return nil
+}
+
+// verified is b's content, checked against its digest as it streams and counted.
+func (c *copier) verified(b blob) *verified {
+	return &verified{Layer: b.layer, hash: b.hash, size: b.size, streamed: c.streamed,
+		sent: func() { c.sent.add(b.hash, b.size) }}
+}
+
+// settle makes the progress show what is stored or on its way: a failed upload's bytes are
+// taken back, a finished one counts its size once however often the transport reread it.
+func (c *copier) settle(l *verified, err error) {
+	read := l.read.Load()
+	switch {
+	case err != nil:
+		c.streamed.Add(-read)
+	case read > 0:
+		c.streamed.Add(l.size - read)
+	}
 }
 
 // exists asks the registry with a blob HEAD; 404 means no.
@@ -437,6 +504,8 @@ type verified struct {
 	streamed *atomic.Int64
 	// read counts what this upload read, over every time the transport reopened the layer.
 	read atomic.Int64
+	// sent is called when the content was read to its verified end.
+	sent func()
 }
 
 func (v *verified) Compressed() (io.ReadCloser, error) {
@@ -444,7 +513,8 @@ func (v *verified) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", v.hash, err)
 	}
-	return &verifyingReader{rc: rc, want: v.hash, size: v.size, h: newHasher(), counters: []*atomic.Int64{v.streamed, &v.read}}, nil
+	return &verifyingReader{rc: rc, want: v.hash, size: v.size, h: newHasher(),
+		counters: []*atomic.Int64{v.streamed, &v.read}, done: v.sent}, nil
 }
 
 type manifest struct {

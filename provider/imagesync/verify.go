@@ -34,6 +34,8 @@ type verifyingReader struct {
 	h        hash.Hash
 	n        int64
 	counters []*atomic.Int64
+	// done, when set, is called at a verified EOF.
+	done func()
 }
 
 func (r *verifyingReader) Read(p []byte) (int, error) {
@@ -54,6 +56,9 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 		}
 		if r.size > 0 && r.n != r.size {
 			return n, &CorruptError{Digest: r.want, Reason: fmt.Sprintf("truncated in the source: %d of %d bytes", r.n, r.size)}
+		}
+		if r.done != nil {
+			r.done()
 		}
 	}
 	return n, err
