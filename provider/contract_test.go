@@ -58,7 +58,7 @@ func TestCheckNamesContractInputs(t *testing.T) {
 		{}, // the required inputs and a source
 		{"sourceLayout": resource.NewStringProperty("/b"), "sourceRemote": resource.NewStringProperty("x"), "jobs": resource.NewNumberProperty(-1)},
 		{"sourceLayout": resource.NewStringProperty("/b")},
-		{"sourceRemote": resource.NewStringProperty("Bad Ref"), "registry": resource.NewStringProperty("r:5000"),
+		{"sourceRemote": resource.NewStringProperty("Bad Ref"), "endpoints": resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("r:5000")}),
 			"repository": resource.NewStringProperty("Bad Repo"), "tag": resource.NewStringProperty("1")},
 	}
 	inputs := names(contract.Image.Inputs)

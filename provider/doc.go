@@ -4,6 +4,14 @@
 // read offline from the bundle. Copies send only the blobs the site registry lacks
 // (package imagesync); refresh reports a deleted or moved tag as drift.
 //
+// The site registry is reached through every node's endpoint (package siteregistry): each
+// operation fails over across them in order, retries a failing registry with backoff for
+// retryFor seconds, fails a request that moves no byte for requestTimeout seconds, stops at the
+// engine's customTimeouts deadline and at Cancel. The endpoints are not the image's identity:
+// changing them is an in-place update. Delete removes the tag only, never another tag of the
+// repository, and keeps a tag that this update wrote for another resource or that someone
+// else has moved.
+//
 // The package's name, version, tokens and property names are declared once, in package
 // contract; the schema and the decoding of inputs are derived from it.
 package provider

@@ -1,12 +1,14 @@
 package provider
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -17,6 +19,7 @@ import (
 	"airgap-site/mirror"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
+	"airgap-site/provider/siteregistry"
 )
 
 // imageInputs are the decoded inputs of contract.Image.
@@ -29,7 +32,22 @@ type imageInputs struct {
 func parseInputs(m resource.PropertyMap) imageInputs {
 	var in imageInputs
 	in.unknown = decode(m, contract.Image.Inputs, &in.ImageArgs)
+	in.migrate(m)
 	return in
+}
+
+// migrate reads the registry input of provider 0.1 as the one endpoint it was.
+func (in *imageInputs) migrate(m resource.PropertyMap) {
+	old, ok := m[contract.LegacyRegistry]
+	if !ok || len(in.Endpoints) > 0 || in.isUnknown("endpoints") {
+		return
+	}
+	switch v, known := resolve(old); {
+	case !known:
+		in.unknown = append(in.unknown, "endpoints")
+	case v.IsString() && v.StringValue() != "":
+		in.Endpoints = []string{v.StringValue()}
+	}
 }
 
 func (in imageInputs) known() bool { return len(in.unknown) == 0 }
@@ -37,8 +55,9 @@ func (in imageInputs) known() bool { return len(in.unknown) == 0 }
 // validate returns check failures by property.
 func (in imageInputs) validate() map[string]string {
 	f := map[string]string{}
-	if in.Registry == "" && !in.isUnknown("registry") {
-		f["registry"] = "required: the site registry as host:port"
+	epProblem := in.endpointsProblem()
+	if epProblem != "" {
+		f["endpoints"] = epProblem
 	}
 	if in.Repository == "" && !in.isUnknown("repository") {
 		f["repository"] = "required: the repository in the site registry, e.g. docker.io/library/nginx"
@@ -46,8 +65,8 @@ func (in imageInputs) validate() map[string]string {
 	if in.Tag == "" && !in.isUnknown("tag") {
 		f["tag"] = "required"
 	}
-	if in.Registry != "" && in.Repository != "" && in.Tag != "" {
-		if _, err := in.target(); err != nil {
+	if epProblem == "" && len(in.Endpoints) > 0 && in.Repository != "" && in.Tag != "" {
+		if _, err := in.target(in.Endpoints[0]); err != nil {
 			f["repository"] = err.Error()
 		}
 	}
@@ -83,7 +102,31 @@ func (in imageInputs) validate() map[string]string {
 	if in.Jobs < 0 || in.Jobs > 64 {
 		f["jobs"] = "between 1 and 64 (0 means 4)"
 	}
+	if in.RetryFor < 0 {
+		f["retryFor"] = fmt.Sprintf("seconds, 0 or more (0 means %d)", contract.DefaultRetrySeconds)
+	}
+	if in.RequestTimeout < 0 {
+		f["requestTimeout"] = fmt.Sprintf("seconds, 0 or more (0 means %d)", contract.DefaultRequestTimeoutSeconds)
+	}
 	return f
+}
+
+func (in imageInputs) endpointsProblem() string {
+	if len(in.Endpoints) == 0 {
+		if in.isUnknown("endpoints") {
+			return ""
+		}
+		return "required: the site registry's endpoints as host:port, e.g. [10.20.0.11:32000, 10.20.0.12:32000]"
+	}
+	for i, ep := range in.Endpoints {
+		if msg := mirror.HostPortProblem(ep); msg != "" {
+			return fmt.Sprintf("endpoints[%d]: %s", i, msg)
+		}
+		if j := slices.Index(in.Endpoints, ep); j < i {
+			return fmt.Sprintf("endpoints[%d]: %s is also endpoints[%d]", i, ep, j)
+		}
+	}
+	return ""
 }
 
 func (in imageInputs) isUnknown(key string) bool { return slices.Contains(in.unknown, key) }
@@ -95,9 +138,9 @@ func (in imageInputs) nameOpts() []name.Option {
 	return nil
 }
 
-// target is the tag the image is written to.
-func (in imageInputs) target() (name.Tag, error) {
-	ref := in.Registry + "/" + in.Repository + ":" + in.Tag
+// target is the tag the image is written to, reached at endpoint.
+func (in imageInputs) target(endpoint string) (name.Tag, error) {
+	ref := endpoint + "/" + in.Repository + ":" + in.Tag
 	t, err := name.NewTag(ref, append(in.nameOpts(), name.StrictValidation)...)
 	if err != nil {
 		return name.Tag{}, fmt.Errorf("parsing target %q: %w", ref, err)
@@ -105,43 +148,92 @@ func (in imageInputs) target() (name.Tag, error) {
 	return t, nil
 }
 
-// remoteOptions carry credentials and the registry's CA.
-func (in imageInputs) remoteOptions() ([]remote.Option, error) {
+// label names the image in the site registry, whatever the endpoint.
+func (in imageInputs) label() string { return in.Repository + ":" + in.Tag }
+
+// site names the registry behind the endpoints, for what copies learn about it (imagesync.Known).
+func (in imageInputs) site() string {
+	return strings.Join(slices.Sorted(slices.Values(in.Endpoints)), ",")
+}
+
+// mountRepos are the MountFrom repositories by name in the site registry.
+func (in imageInputs) mountRepos() []string {
+	out := make([]string, len(in.MountFrom))
+	for i, m := range in.MountFrom {
+		out[i] = imagesync.RepositoryName(m, in.Endpoints...)
+	}
+	return out
+}
+
+func (in imageInputs) jobs() int { return or(in.Jobs, contract.DefaultJobs) }
+
+func (in imageInputs) retryFor() time.Duration {
+	return seconds(or(in.RetryFor, contract.DefaultRetrySeconds))
+}
+
+func (in imageInputs) requestTimeout() time.Duration {
+	return seconds(or(in.RequestTimeout, contract.DefaultRequestTimeoutSeconds))
+}
+
+// effective are the inputs as they act, for Diff: defaults applied, MountFrom by repository
+// name, empty lists as none. A state of provider 0.1 (registry, host-prefixed MountFrom, no
+// retryFor) then equals the same site declared today.
+func (in imageInputs) effective() contract.ImageArgs {
+	a := in.ImageArgs
+	a.Jobs, a.RetryFor, a.RequestTimeout = in.jobs(), or(a.RetryFor, contract.DefaultRetrySeconds), or(a.RequestTimeout, contract.DefaultRequestTimeoutSeconds)
+	a.MountFrom = in.mountRepos()
+	if len(a.MountFrom) == 0 {
+		a.MountFrom = nil
+	}
+	if len(a.Endpoints) == 0 {
+		a.Endpoints = nil
+	}
+	return a
+}
+
+func or(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// remoteOptions carry credentials, the registry's CA, the progress-bounded transport and ctx;
+// go-containerregistry's retries are off, siteregistry.Endpoints retries.
+func (in imageInputs) remoteOptions(ctx context.Context) ([]remote.Option, error) {
 	auth := authn.Anonymous
 	if in.Username != "" {
 		auth = authn.FromConfig(authn.AuthConfig{Username: in.Username, Password: in.Password})
 	}
-	opts := []remote.Option{remote.WithAuth(auth)}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil // the site registry is local; never send it through a proxy
+	var tlsConfig *tls.Config
 	if in.CA != "" {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM([]byte(in.CA)) {
 			return nil, errors.New("ca: not a PEM certificate")
 		}
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return append(opts, remote.WithTransport(t)), nil
+	opts := []remote.Option{
+		remote.WithAuth(auth),
+		remote.WithTransport(siteregistry.Transport(tlsConfig, in.requestTimeout())),
+		remote.WithContext(ctx),
+	}
+	return append(opts, siteregistry.NoRetries()...), nil
 }
 
-// source opens what to copy.
-func (in imageInputs) source(opts []remote.Option) (imagesync.Source, error) {
-	if in.SourceRemote != "" {
-		ref, err := name.ParseReference(in.SourceRemote)
-		if err != nil {
-			return imagesync.Source{}, fmt.Errorf("parsing reference %q: %w", in.SourceRemote, err)
-		}
-		desc, err := remote.Get(ref, opts...)
-		if err != nil {
-			return imagesync.Source{}, fmt.Errorf("reading %s: %w", ref, err)
-		}
-		if desc.MediaType.IsIndex() {
-			idx, err := desc.ImageIndex()
-			return imagesync.Source{Index: idx}, err
-		}
-		img, err := desc.Image()
-		return imagesync.Source{Image: img}, err
+// sourceRef is the registry reference of a sourceRemote.
+func (in imageInputs) sourceRef() (name.Reference, error) {
+	ref, err := name.ParseReference(in.SourceRemote)
+	if err != nil {
+		return nil, fmt.Errorf("parsing reference %q: %w", in.SourceRemote, err)
 	}
+	return ref, nil
+}
+
+// bundleSource opens the image in the bundle.
+func (in imageInputs) bundleSource() (imagesync.Source, error) {
 	b, err := bundle.Open(in.SourceLayout)
 	if err != nil {
 		return imagesync.Source{}, err
@@ -158,20 +250,8 @@ func (in imageInputs) source(opts []remote.Option) (imagesync.Source, error) {
 	return imagesync.Source{Image: img}, err
 }
 
-// sourceDigest is the source's digest: read offline from the bundle (or with one HEAD from a
-// source registry).
-func (in imageInputs) sourceDigest(opts []remote.Option) (string, error) {
-	if in.SourceRemote != "" {
-		ref, err := name.ParseReference(in.SourceRemote)
-		if err != nil {
-			return "", err
-		}
-		desc, err := remote.Head(ref, opts...)
-		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", ref, err)
-		}
-		return desc.Digest.String(), nil
-	}
+// bundleDigest is the source's digest, read offline from the bundle.
+func (in imageInputs) bundleDigest() (string, error) {
 	b, err := bundle.Open(in.SourceLayout)
 	if err != nil {
 		return "", err

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
@@ -25,6 +28,7 @@ import (
 
 	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
+	"airgap-site/provider/siteregistry"
 )
 
 // Logger is what the server reports progress through: the engine's host in the plugin, a
@@ -39,10 +43,26 @@ type Server struct {
 	pulumirpc.UnimplementedResourceProviderServer
 	log   Logger
 	known *imagesync.Known
+	// health remembers failed endpoints across the operations of the process.
+	health *siteregistry.Health
+	// backoff bounds the waits between tries (Initial, Max); each image's retryFor gives For.
+	backoff siteregistry.Policy
+	// written are the tags this process wrote, with the syncedAt of each write: see Delete.
+	written *writes
+	// stop ends every operation in flight when the engine calls Cancel.
+	stop   context.Context
+	cancel context.CancelCauseFunc
 }
 
 // New returns a provider server reporting through log (nil: silent).
-func New(log Logger) *Server { return &Server{log: log, known: imagesync.NewKnown()} }
+func New(log Logger) *Server {
+	stop, cancel := context.WithCancelCause(context.Background())
+	return &Server{
+		log: log, known: imagesync.NewKnown(), health: siteregistry.NewHealth(),
+		backoff: siteregistry.Policy{Initial: siteregistry.DefaultInitial, Max: siteregistry.DefaultMax},
+		written: &writes{}, stop: stop, cancel: cancel,
+	}
+}
 
 // Main serves the provider as a plugin.
 func Main() error {
@@ -63,6 +83,12 @@ func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
 func (s *Server) info(ctx context.Context, urn, format string, args ...any) {
 	if s.log != nil {
 		_ = s.log.Log(ctx, diag.Info, resource.URN(urn), fmt.Sprintf(format, args...))
+	}
+}
+
+func (s *Server) warn(ctx context.Context, urn, format string, args ...any) {
+	if s.log != nil {
+		_ = s.log.Log(ctx, diag.Warning, resource.URN(urn), fmt.Sprintf(format, args...))
 	}
 }
 
@@ -101,9 +127,55 @@ func (s *Server) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulum
 	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true}, nil
 }
 
-// Cancel is a no-op: copies stop with their request contexts.
+// errCancelled is why operations stop after Cancel.
+var errCancelled = errors.New("cancelled: the engine asked the provider to stop")
+
+// Cancel stops every operation in flight, and any that starts later: the engine is shutting
+// the provider down.
 func (s *Server) Cancel(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	s.cancel(errCancelled)
 	return &emptypb.Empty{}, nil
+}
+
+// operation is the context of one engine request: it ends with the request, at Cancel, and at
+// the customTimeouts deadline the engine sends (timeout seconds; 0 for none).
+func (s *Server) operation(ctx context.Context, timeout float64) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	unhook := context.AfterFunc(s.stop, func() { cancel(context.Cause(s.stop)) })
+	release := func() { unhook(); cancel(nil) }
+	if timeout <= 0 {
+		return ctx, release
+	}
+	d := time.Duration(timeout * float64(time.Second))
+	ctx, cancelTimeout := context.WithTimeoutCause(ctx, d, fmt.Errorf("the operation's deadline of %s (customTimeouts) passed", d))
+	return ctx, func() { cancelTimeout(); release() }
+}
+
+// retrying runs an operation of the resource urn against addrs, with in's retry budget.
+// Failed tries show in the status line as they happen; one that was ridden out is reported
+// once, as a warning, by done.
+func (s *Server) retrying(ctx context.Context, urn string, in imageInputs, addrs []string) (siteregistry.Endpoints, func(what, ep string)) {
+	p := s.backoff
+	p.For = in.retryFor()
+	var failed int
+	var last error
+	e := siteregistry.Endpoints{Addrs: addrs, Policy: p, Health: s.health, OnFailure: func(ep string, err error) {
+		failed, last = failed+1, &siteregistry.Error{Endpoint: ep, Err: err}
+		s.status(ctx, urn, "%v; trying again", last)
+	}}
+	done := func(what, ep string) {
+		if failed > 0 {
+			s.warn(ctx, urn, "%s: served by %s after %d failed %s; the last: %v", what, ep, failed, plural(failed, "try", "tries"), last)
+		}
+	}
+	return e, done
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func checkType(t string) error {
@@ -130,8 +202,12 @@ func (s *Server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: out}, nil
 }
 
-// Diff compares the source's digest, read offline from the bundle, with the digest in state.
-func (s *Server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+// Diff compares the inputs as they act (defaults applied, a state of provider 0.1 read as
+// today's), and the source's digest, read offline from the bundle, with the digest in state.
+// Only a new repository or tag replaces: the endpoints are addresses of the same registry.
+func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	ctx, done := s.operation(ctx, 0)
+	defer done()
 	olds, err := unmarshal(req.GetOlds())
 	if err != nil {
 		return nil, err
@@ -140,32 +216,25 @@ func (s *Server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 	if err != nil {
 		return nil, err
 	}
-	newIn := parseInputs(news)
+	oldIn, newIn := parseInputs(olds), parseInputs(news)
+	oldV, newV := reflect.ValueOf(oldIn.effective()), reflect.ValueOf(newIn.effective())
 	detailed := map[string]*pulumirpc.PropertyDiff{}
 	var replaces []string
 	for _, p := range contract.Image.Inputs {
-		k := resource.PropertyKey(p.Name)
-		if p.Replace {
-			// The target's values, not their wrapping: a registry that became a secret is
-			// the same registry.
-			oldV, _ := resolve(olds[k])
-			newV, known := resolve(news[k])
-			if !known || !oldV.DeepEquals(newV) {
-				detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE, InputDiff: true}
-				replaces = append(replaces, p.Name)
-			}
-		} else if !news[k].DeepEquals(olds[k]) {
-			detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
+		if !newIn.isUnknown(p.Name) && reflect.DeepEqual(oldV.FieldByIndex(p.Field).Interface(), newV.FieldByIndex(p.Field).Interface()) {
+			continue
 		}
+		kind := pulumirpc.PropertyDiff_UPDATE
+		if p.Replace {
+			kind = pulumirpc.PropertyDiff_UPDATE_REPLACE
+			replaces = append(replaces, p.Name)
+		}
+		detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: kind, InputDiff: true}
 	}
 	// The content: the bundle's digest against the digest the registry had at the last
 	// up or refresh. A refresh that found the tag moved makes this differ.
 	if newIn.known() {
-		opts, err := newIn.remoteOptions()
-		if err != nil {
-			return nil, err
-		}
-		want, err := newIn.sourceDigest(opts)
+		want, err := s.sourceDigest(ctx, req.GetUrn(), newIn)
 		if err != nil {
 			return nil, err
 		}
@@ -189,6 +258,8 @@ func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pul
 	if err := checkType(req.GetType()); err != nil {
 		return nil, err
 	}
+	ctx, done := s.operation(ctx, req.GetTimeout())
+	defer done()
 	ins, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err
@@ -200,8 +271,11 @@ func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pul
 	return &pulumirpc.CreateResponse{Id: id, Properties: outs}, nil
 }
 
-// Update copies the image again; only what the registry lacks is sent.
+// Update copies the image again; only what the registry lacks is sent. New endpoints land
+// here too: the image is re-verified through them, and nothing is deleted.
 func (s *Server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+	ctx, done := s.operation(ctx, req.GetTimeout())
+	defer done()
 	news, err := unmarshal(req.GetNews())
 	if err != nil {
 		return nil, err
@@ -223,10 +297,8 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 			outs[resource.PropertyKey(p.Name)] = computed
 		}
 		if in.known() {
-			if opts, err := in.remoteOptions(); err == nil {
-				if d, err := in.sourceDigest(opts); err == nil {
-					outs["digest"] = resource.NewStringProperty(d)
-				}
+			if d, err := s.sourceDigest(ctx, urn, in); err == nil {
+				outs["digest"] = resource.NewStringProperty(d)
 			}
 		}
 		st, err := marshal(outs)
@@ -235,34 +307,21 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 	if failures := in.validate(); len(failures) > 0 {
 		return nil, "", fmt.Errorf("invalid inputs: %v", failures)
 	}
-	target, err := in.target()
+	src, err := s.source(ctx, urn, in)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("opening source of %s: %w", in.label(), err)
 	}
-	opts, err := in.remoteOptions()
-	if err != nil {
-		return nil, "", err
-	}
-	src, err := in.source(opts)
-	if err != nil {
-		return nil, "", fmt.Errorf("opening source of %s: %w", target, err)
-	}
+	syncedAt := time.Now().UTC().Format(time.RFC3339Nano)
+	// Before the copy: a tag this process may have written must not be deleted by another
+	// resource's Delete, even if the copy fails after the tag was put.
+	s.written.add(in.label(), syncedAt)
 	start := time.Now()
-	s.status(ctx, urn, "copying to %s ...", target)
-	res, err := imagesync.Copy(ctx, src, target, imagesync.Options{
-		Jobs:      in.Jobs,
-		MountFrom: in.MountFrom,
-		Remote:    opts,
-		Known:     s.known,
-		Progress: func(sent, total int64) {
-			s.status(ctx, urn, "copying to %s: %s of at most %s sent", target, mb(sent), mb(total))
-		},
-	})
+	res, target, ep, err := s.copy(ctx, urn, in, src)
 	if err != nil {
-		return nil, "", fmt.Errorf("copying to %s: %w", target, err)
+		return nil, "", fmt.Errorf("copying %s to the site registry: %w", in.label(), err)
 	}
-	s.info(ctx, urn, "%s@%s: %d blobs uploaded, %d mounted, %d already there; %s sent of %s in %.1fs",
-		target, res.Digest, res.BlobsUploaded, res.BlobsMounted, res.BlobsExisting, mb(res.SentBytes), mb(res.TotalBytes),
+	s.info(ctx, urn, "%s@%s via %s: %d blobs uploaded, %d mounted, %d already there; %s sent of %s in %.1fs",
+		in.label(), res.Digest, ep, res.BlobsUploaded, res.BlobsMounted, res.BlobsExisting, mb(res.SentBytes), mb(res.TotalBytes),
 		time.Since(start).Seconds())
 	maps.Copy(outs, encode(contract.Image.Outputs, contract.ImageOutputs{
 		Digest:     res.Digest.String(),
@@ -271,31 +330,157 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 		TotalBytes: float64(res.TotalBytes),
 		SentBytes:  float64(res.SentBytes),
 		Ref:        target.String(),
+		Endpoint:   ep,
+		SyncedAt:   syncedAt,
 	}))
 	st, err := marshal(outs)
 	return st, target.String(), err
 }
 
+// copy copies src through the first endpoint that serves. The result's SentBytes and
+// BlobsUploaded cover every try, each blob sent by several tries counted once.
+func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src imagesync.Source) (*imagesync.Result, name.Tag, string, error) {
+	sent := imagesync.Sent{}
+	var uploaded int
+	var res *imagesync.Result
+	var target name.Tag
+	endpoints, done := s.retrying(ctx, urn, in, in.Endpoints)
+	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
+		t, err := in.target(ep)
+		if err != nil {
+			return err
+		}
+		opts, err := in.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		s.status(ctx, urn, "copying to %s ...", t)
+		r, err := imagesync.Copy(ctx, src, t, imagesync.Options{
+			Jobs:      in.jobs(),
+			MountFrom: in.mountRepos(),
+			Remote:    opts,
+			Known:     s.known,
+			Site:      in.site(),
+			Progress: func(streamed, total int64) {
+				s.status(ctx, urn, "copying to %s: %s of at most %s sent", t, mb(streamed), mb(total))
+			},
+		})
+		if r != nil {
+			sent.Add(r.Sent)
+			uploaded += r.BlobsUploaded
+		}
+		res, target = r, t
+		return err
+	})
+	if err != nil {
+		return nil, name.Tag{}, "", err
+	}
+	done("copying "+in.label(), ep)
+	res.Sent, res.SentBytes, res.BlobsUploaded = sent, sent.Bytes(), uploaded
+	return res, target, ep, nil
+}
+
+// source opens what to copy: the bundle, offline, or a source registry, with retries.
+func (s *Server) source(ctx context.Context, urn string, in imageInputs) (imagesync.Source, error) {
+	if in.SourceRemote == "" {
+		return in.bundleSource()
+	}
+	ref, err := in.sourceRef()
+	if err != nil {
+		return imagesync.Source{}, err
+	}
+	var src imagesync.Source
+	endpoints, _ := s.retrying(ctx, urn, in, []string{ref.Context().RegistryStr()})
+	_, err = endpoints.Do(ctx, func(ctx context.Context, _ string) error {
+		opts, err := in.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		desc, err := remote.Get(ref, opts...)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", ref, err)
+		}
+		if desc.MediaType.IsIndex() {
+			idx, err := desc.ImageIndex()
+			src = imagesync.Source{Index: idx}
+			return err
+		}
+		img, err := desc.Image()
+		src = imagesync.Source{Image: img}
+		return err
+	})
+	return src, err
+}
+
+// sourceDigest is the source's digest: read offline from the bundle (or with one HEAD from a
+// source registry, with retries).
+func (s *Server) sourceDigest(ctx context.Context, urn string, in imageInputs) (string, error) {
+	if in.SourceRemote == "" {
+		return in.bundleDigest()
+	}
+	ref, err := in.sourceRef()
+	if err != nil {
+		return "", err
+	}
+	var digest string
+	endpoints, _ := s.retrying(ctx, urn, in, []string{ref.Context().RegistryStr()})
+	_, err = endpoints.Do(ctx, func(ctx context.Context, _ string) error {
+		opts, err := in.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		desc, err := remote.Head(ref, opts...)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", ref, err)
+		}
+		digest = desc.Digest.String()
+		return nil
+	})
+	return digest, err
+}
+
 // Read reports what the registry holds under the tag: gone (empty id) or its digest, which a
 // following up compares with the bundle.
 func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	state, _, target, opts, err := fromState(ctx, req.GetProperties())
+	ctx, done := s.operation(ctx, req.GetTimeout())
+	defer done()
+	state, in, err := fromState(req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	desc, err := remote.Head(target, opts...)
-	var terr *transport.Error
-	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+	var desc *v1.Descriptor
+	var target name.Tag
+	endpoints, reported := s.retrying(ctx, req.GetUrn(), in, in.Endpoints)
+	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
+		t, err := in.target(ep)
+		if err != nil {
+			return err
+		}
+		opts, err := in.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		d, err := remote.Head(t, opts...)
+		if err != nil && !notFound(err) {
+			return fmt.Errorf("reading %s: %w", t, err)
+		}
+		desc, target = d, t
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", in.label(), err)
+	}
+	reported("reading "+in.label(), ep)
+	if desc == nil {
 		s.info(ctx, req.GetUrn(), "%s is gone from the registry", target)
 		return &pulumirpc.ReadResponse{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", target, err)
 	}
 	if old, _ := resolve(state["digest"]); old.IsString() && old.StringValue() != desc.Digest.String() {
 		s.info(ctx, req.GetUrn(), "%s now points at %s (was %s)", target, desc.Digest, old.StringValue())
 	}
 	state["digest"] = resource.NewStringProperty(desc.Digest.String())
+	state["endpoint"] = resource.NewStringProperty(ep)
+	state["ref"] = resource.NewStringProperty(target.String())
 	outs, err := marshal(state)
 	if err != nil {
 		return nil, err
@@ -303,53 +488,108 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: outs, Inputs: req.GetInputs()}, nil
 }
 
-// Delete removes the tag unless retain is set.
+// Delete removes the tag, and nothing else, unless retain is set or the tag is not this
+// resource's any more:
+//   - this process wrote the same repository:tag for another instance (a forced replacement,
+//     which the engine creates before it deletes the old one, or a renamed resource): the
+//     delete would remove what the create just wrote;
+//   - the tag points at another digest than the one recorded: someone else wrote it.
+//
+// What remains: a renamed resource whose up was interrupted between the create and the
+// delete of the old name deletes, in the next up, a tag the new one holds with the same
+// digest; a refresh shows it gone and the following up restores it.
 func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
-	state, in, target, opts, err := fromState(ctx, req.GetProperties())
+	ctx, done := s.operation(ctx, req.GetTimeout())
+	defer done()
+	state, in, err := fromState(req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
+	urn := req.GetUrn()
 	if in.Retain {
-		s.info(ctx, req.GetUrn(), "retaining %s in the registry", target)
+		s.info(ctx, urn, "retaining %s in the registry", in.label())
 		return &emptypb.Empty{}, nil
 	}
-	err = remote.Delete(target, opts...)
-	var terr *transport.Error
-	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+	syncedAt, _ := resolve(state["syncedAt"])
+	if s.written.byOther(in.label(), stringOf(syncedAt)) {
+		s.warn(ctx, urn, "keeping %s: this update wrote it for another resource (a replacement or a renamed resource with the same repository and tag)", in.label())
 		return &emptypb.Empty{}, nil
 	}
-	if err != nil {
-		// Registries that cannot delete a tag delete the manifest by digest.
-		if d, _ := resolve(state["digest"]); d.IsString() {
-			err = remote.Delete(target.Context().Digest(d.StringValue()), opts...)
-			if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
-				err = nil
-			}
+	recorded, _ := resolve(state["digest"])
+	var d imagesync.Deletion
+	endpoints, reported := s.retrying(ctx, urn, in, in.Endpoints)
+	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
+		t, err := in.target(ep)
+		if err != nil {
+			return err
 		}
-	}
+		opts, err := in.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		d, err = imagesync.DeleteTag(t, stringOf(recorded), opts...)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("deleting %s: %w", target, err)
+		return nil, fmt.Errorf("deleting %s: %w", in.label(), err)
 	}
-	s.info(ctx, req.GetUrn(), "deleted %s", target)
+	reported("deleting "+in.label(), ep)
+	switch {
+	case d.Kept != "":
+		s.warn(ctx, urn, "keeping %s: %s", in.label(), d.Kept)
+	case d.Gone:
+		s.info(ctx, urn, "%s was already gone from the registry", in.label())
+	case d.ByDigest:
+		s.info(ctx, urn, "deleted %s by digest: the registry does not delete tags, and no other tag pointed at its manifest", in.label())
+	default:
+		s.info(ctx, urn, "deleted %s", in.label())
+	}
 	return &emptypb.Empty{}, nil
 }
 
-// fromState decodes a resource's state into its inputs, target tag and registry options.
-func fromState(ctx context.Context, props *structpb.Struct) (resource.PropertyMap, imageInputs, name.Tag, []remote.Option, error) {
+// fromState decodes a resource's state and its inputs.
+func fromState(props *structpb.Struct) (resource.PropertyMap, imageInputs, error) {
 	state, err := unmarshal(props)
 	if err != nil {
-		return nil, imageInputs{}, name.Tag{}, nil, err
+		return nil, imageInputs{}, err
 	}
-	in := parseInputs(state)
-	target, err := in.target()
-	if err != nil {
-		return nil, in, name.Tag{}, nil, err
+	return state, parseInputs(state), nil
+}
+
+func stringOf(v resource.PropertyValue) string {
+	if v.IsString() {
+		return v.StringValue()
 	}
-	opts, err := in.remoteOptions()
-	if err != nil {
-		return nil, in, name.Tag{}, nil, err
+	return ""
+}
+
+func notFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// writes are the tags this process wrote, each with the syncedAt of its writes in order.
+type writes struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func (w *writes) add(label, syncedAt string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string][]string{}
 	}
-	return state, in, target, append(opts, remote.WithContext(ctx)), nil
+	w.m[label] = append(w.m[label], syncedAt)
+}
+
+// byOther reports whether the last write of label in this process was not the one at
+// syncedAt: the instance being deleted is not the one that holds the tag now.
+func (w *writes) byOther(label, syncedAt string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	stamps := w.m[label]
+	return len(stamps) > 0 && stamps[len(stamps)-1] != syncedAt
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		inputs: resource.PropertyMap{
 			"sourceLayout": resource.NewStringProperty(dir),
 			"sourceRef":    resource.NewStringProperty("app:1"),
-			"registry":     resource.NewStringProperty(host),
+			"endpoints":    resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(host)}),
 			"insecure":     resource.NewBoolProperty(true),
 			"repository":   resource.NewStringProperty("docker.io/library/app"),
 			"tag":          resource.NewStringProperty("1"),

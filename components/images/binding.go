@@ -19,39 +19,45 @@ type Image struct {
 	Platforms  pulumi.StringArrayOutput `pulumi:"platforms"`
 	TotalBytes pulumi.Float64Output     `pulumi:"totalBytes"`
 	SentBytes  pulumi.Float64Output     `pulumi:"sentBytes"`
+	Endpoint   pulumi.StringOutput      `pulumi:"endpoint"`
+	SyncedAt   pulumi.StringOutput      `pulumi:"syncedAt"`
 }
 
 // ImageArgs are the inputs of Image.
 type ImageArgs struct {
-	SourceLayout pulumi.StringPtrInput
-	SourceRef    pulumi.StringPtrInput
-	SourceRemote pulumi.StringPtrInput
-	Registry     pulumi.StringInput
-	Insecure     pulumi.BoolPtrInput
-	CA           pulumi.StringPtrInput
-	Username     pulumi.StringPtrInput
-	Password     pulumi.StringPtrInput
-	Repository   pulumi.StringInput
-	Tag          pulumi.StringInput
-	MountFrom    pulumi.StringArrayInput
-	Retain       pulumi.BoolPtrInput
-	Jobs         pulumi.IntPtrInput
+	SourceLayout   pulumi.StringPtrInput
+	SourceRef      pulumi.StringPtrInput
+	SourceRemote   pulumi.StringPtrInput
+	Endpoints      pulumi.StringArrayInput
+	Insecure       pulumi.BoolPtrInput
+	CA             pulumi.StringPtrInput
+	Username       pulumi.StringPtrInput
+	Password       pulumi.StringPtrInput
+	Repository     pulumi.StringInput
+	Tag            pulumi.StringInput
+	MountFrom      pulumi.StringArrayInput
+	Retain         pulumi.BoolPtrInput
+	Jobs           pulumi.IntPtrInput
+	RetryFor       pulumi.IntPtrInput
+	RequestTimeout pulumi.IntPtrInput
 }
 
 type imageArgs struct {
-	SourceLayout *string  `pulumi:"sourceLayout"`
-	SourceRef    *string  `pulumi:"sourceRef"`
-	SourceRemote *string  `pulumi:"sourceRemote"`
-	Registry     string   `pulumi:"registry"`
-	Insecure     *bool    `pulumi:"insecure"`
-	CA           *string  `pulumi:"ca"`
-	Username     *string  `pulumi:"username"`
-	Password     *string  `pulumi:"password"`
-	Repository   string   `pulumi:"repository"`
-	Tag          string   `pulumi:"tag"`
-	MountFrom    []string `pulumi:"mountFrom"`
-	Retain       *bool    `pulumi:"retain"`
-	Jobs         *int     `pulumi:"jobs"`
+	SourceLayout   *string  `pulumi:"sourceLayout"`
+	SourceRef      *string  `pulumi:"sourceRef"`
+	SourceRemote   *string  `pulumi:"sourceRemote"`
+	Endpoints      []string `pulumi:"endpoints"`
+	Insecure       *bool    `pulumi:"insecure"`
+	CA             *string  `pulumi:"ca"`
+	Username       *string  `pulumi:"username"`
+	Password       *string  `pulumi:"password"`
+	Repository     string   `pulumi:"repository"`
+	Tag            string   `pulumi:"tag"`
+	MountFrom      []string `pulumi:"mountFrom"`
+	Retain         *bool    `pulumi:"retain"`
+	Jobs           *int     `pulumi:"jobs"`
+	RetryFor       *int     `pulumi:"retryFor"`
+	RequestTimeout *int     `pulumi:"requestTimeout"`
 }
 
 // ElementType implements pulumi.Input for the registration.

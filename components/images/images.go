@@ -1,14 +1,17 @@
 package images
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/mirror"
+	"airgap-site/provider/contract"
 	"airgap-site/siteconfig"
 )
 
@@ -23,6 +26,13 @@ type Args struct {
 	RegistryReady []pulumi.Resource
 	// ProjectDir resolves a relative bundle path.
 	ProjectDir string
+	// RetrySeconds is how long each copy keeps retrying a failing site registry, across every
+	// endpoint with backoff; 0 means contract.DefaultRetrySeconds, long enough to ride out a
+	// registry pod restart.
+	RetrySeconds int
+	// RequestTimeoutSeconds is how long a registry request may move no byte before it fails and
+	// the next endpoint is tried; 0 means contract.DefaultRequestTimeoutSeconds.
+	RequestTimeoutSeconds int
 }
 
 // Images is the site's image set.
@@ -48,6 +58,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	parent := pulumi.Parent(im)
 	wait := pulumi.DependsOn(args.RegistryReady)
 	registry := c.ImageRegistry()
+	endpoints := registryEndpoints(c)
+	retry := cmp.Or(args.RetrySeconds, contract.DefaultRetrySeconds)
+	requestTimeout := cmp.Or(args.RequestTimeoutSeconds, contract.DefaultRequestTimeoutSeconds)
 	insecure := c.Talos.Registry.Scheme == "http"
 	bundle := c.Images.Bundle
 	if bundle != "" && !filepath.IsAbs(bundle) && args.ProjectDir != "" {
@@ -62,7 +75,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, fmt.Errorf("images.list[%d]: %w", i, err)
 		}
 		targets[i] = t
-		repos = append(repos, registry+"/"+t.Repository)
+		repos = append(repos, t.Repository)
 	}
 	sort.Strings(repos)
 
@@ -89,18 +102,20 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			continue
 		}
 		img, err := NewImage(ctx, resName, &ImageArgs{
-			SourceLayout: pulumi.StringPtr(bundle),
-			SourceRef:    pulumi.StringPtr(t.Reference),
-			Registry:     pulumi.String(registry),
-			Insecure:     pulumi.BoolPtr(insecure),
-			CA:           optional(c.Talos.Registry.CA),
-			Username:     optional(c.Talos.Registry.Username),
-			Password:     secretOptional(c.Secrets.RegistryPassword),
-			Repository:   pulumi.String(t.Repository),
-			Tag:          pulumi.String(t.Tag),
-			MountFrom:    pulumi.ToStringArray(others(repos, registry+"/"+t.Repository)),
-			Retain:       pulumi.BoolPtr(c.Images.Retain),
-			Jobs:         pulumi.IntPtr(c.Images.Jobs),
+			SourceLayout:   pulumi.StringPtr(bundle),
+			SourceRef:      pulumi.StringPtr(t.Reference),
+			Endpoints:      pulumi.ToStringArray(endpoints),
+			Insecure:       pulumi.BoolPtr(insecure),
+			CA:             optional(c.Talos.Registry.CA),
+			Username:       optional(c.Talos.Registry.Username),
+			Password:       secretOptional(c.Secrets.RegistryPassword),
+			Repository:     pulumi.String(t.Repository),
+			Tag:            pulumi.String(t.Tag),
+			MountFrom:      pulumi.ToStringArray(others(repos, t.Repository)),
+			Retain:         pulumi.BoolPtr(c.Images.Retain),
+			Jobs:           pulumi.IntPtr(c.Images.Jobs),
+			RetryFor:       pulumi.IntPtr(retry),
+			RequestTimeout: pulumi.IntPtr(requestTimeout),
 		}, parent, wait)
 		if err != nil {
 			return nil, err
@@ -133,6 +148,19 @@ func buildImage(ctx *pulumi.Context, name, registry string, t mirror.Target, b *
 		},
 	}
 	return docker.NewImage(ctx, name, args, opts...)
+}
+
+// registryEndpoints are the site registry's addresses, in the order copies try them:
+// images.registry when set, then every node's NodePort in node order. They all reach the
+// same registry, so an image's identity does not depend on them.
+func registryEndpoints(c *siteconfig.Config) []string {
+	var out []string
+	for _, ep := range append([]string{c.ImageRegistry()}, c.RegistryEndpoints()...) {
+		if ep != "" && !slices.Contains(out, ep) {
+			out = append(out, ep)
+		}
+	}
+	return out
 }
 
 func others(all []string, self string) []string {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/mocktest"
@@ -61,16 +62,13 @@ func TestOneImagePerBundledImage(t *testing.T) {
 			continue
 		}
 		in := cp.Inputs
-		if in["tag"].StringValue() != tag || in["registry"].StringValue() != "10.20.0.11:32000" ||
+		if in["tag"].StringValue() != tag || !slices.Equal(strs(in["endpoints"]), []string{"10.20.0.11:32000", "10.20.0.12:32000"}) ||
 			in["sourceLayout"].StringValue() != "/site/bundle" || !in["insecure"].BoolValue() {
 			t.Errorf("%s inputs = %v", repo, in)
 		}
-		var mounts []string
-		for _, m := range in["mountFrom"].ArrayValue() {
-			mounts = append(mounts, m.StringValue())
-		}
+		mounts := strs(in["mountFrom"])
 		slices.Sort(mounts)
-		if len(mounts) != 2 || strings.Contains(strings.Join(mounts, " "), "10.20.0.11:32000/"+repo+" ") {
+		if len(mounts) != 2 || slices.Contains(mounts, repo) {
 			t.Errorf("%s mountFrom = %v, want the two other repositories", repo, mounts)
 		}
 		if deps := strings.Join(cp.RegisterRPC.GetDependencies(), " "); !strings.Contains(deps, "Service::registry") {
@@ -82,6 +80,49 @@ func TestOneImagePerBundledImage(t *testing.T) {
 	}
 	if byRepo["docker.io/library/nginx"].Inputs["sourceRef"].StringValue() != "docker.io/library/nginx:1.27" {
 		t.Errorf("source reference not normalized")
+	}
+}
+
+func strs(v resource.PropertyValue) []string {
+	var out []string
+	if v.IsArray() {
+		for _, e := range v.ArrayValue() {
+			out = append(out, e.StringValue())
+		}
+	}
+	return out
+}
+
+// TestEveryEndpointInOrder: copies fail over across every node's endpoint, images.registry
+// first when set; the retry budget and request timeout come from Args, with defaults (the
+// retry budget long enough for a registry pod restart).
+func TestEveryEndpointInOrder(t *testing.T) {
+	cases := []struct {
+		images         string
+		retry, timeout int
+		want           []string
+		wantR, wantT   float64
+	}{
+		{`{"bundle":"b","list":["nginx:1.27"]}`, 0, 0, []string{"10.20.0.11:32000", "10.20.0.12:32000"},
+			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
+		{`{"bundle":"b","registry":"10.20.0.12:32000","list":["nginx:1.27"]}`, 30, 10, []string{"10.20.0.12:32000", "10.20.0.11:32000"}, 30, 10},
+		{`{"bundle":"b","registry":"registry.factory.local:5000","list":["nginx:1.27"]}`, 0, 0,
+			[]string{"registry.factory.local:5000", "10.20.0.11:32000", "10.20.0.12:32000"},
+			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
+	}
+	for _, c := range cases {
+		rec := &mocktest.Recorder{}
+		rec.Run(t, func(ctx *pulumi.Context) error {
+			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site", RetrySeconds: c.retry, RequestTimeoutSeconds: c.timeout})
+			return err
+		})
+		in := rec.One(t, contract.ImageToken)
+		if got := strs(in["endpoints"]); !slices.Equal(got, c.want) {
+			t.Errorf("%s: endpoints = %v, want %v", c.images, got, c.want)
+		}
+		if r, tm := in["retryFor"].NumberValue(), in["requestTimeout"].NumberValue(); r != c.wantR || tm != c.wantT {
+			t.Errorf("%s: retryFor %v, requestTimeout %v, want %v, %v", c.images, r, tm, c.wantR, c.wantT)
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ func TestImage(t *testing.T) {
 			got = append(got, p.Name)
 		}
 	}
-	if want := []string{"registry", "repository", "tag"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"endpoints", "repository", "tag"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("required inputs = %v, want %v", got, want)
 	}
 	if s := Image.Secrets(); !reflect.DeepEqual(s, []string{"password"}) {
@@ -49,6 +49,29 @@ func TestImage(t *testing.T) {
 	i := slices.IndexFunc(Image.Inputs, func(p Property) bool { return p.Name == "mountFrom" })
 	if i < 0 || Image.Inputs[i].Type != "array" || Image.Inputs[i].Items != "string" {
 		t.Errorf("mountFrom is not an array of strings: %+v", Image.Inputs)
+	}
+}
+
+// TestImageIdentity: an image is its repository and tag in the site registry. The addresses it
+// is reached at are not replace-on-change (a new node order would otherwise replace every
+// image, and the replacement's delete would remove what its create wrote), and the input they
+// replaced is no property any more: the provider reads it from old states only.
+func TestImageIdentity(t *testing.T) {
+	var replace []string
+	for _, p := range Image.Inputs {
+		if p.Replace {
+			replace = append(replace, p.Name)
+		}
+	}
+	if want := []string{"repository", "tag"}; !reflect.DeepEqual(replace, want) {
+		t.Errorf("replace-on-change inputs = %v, want %v", replace, want)
+	}
+	i := slices.IndexFunc(Image.Inputs, func(p Property) bool { return p.Name == "endpoints" })
+	if i < 0 || Image.Inputs[i].Type != "array" || Image.Inputs[i].Items != "string" || !Image.Inputs[i].Required {
+		t.Errorf("endpoints is not a required array of strings: %+v", Image.Inputs)
+	}
+	if slices.ContainsFunc(Image.All(), func(p Property) bool { return p.Name == LegacyRegistry }) {
+		t.Errorf("%s is still a property", LegacyRegistry)
 	}
 }
 
