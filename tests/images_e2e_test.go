@@ -354,7 +354,7 @@ func TestImagesInterruptedCopy(t *testing.T) {
     - {name: node-1, ip: 127.0.0.11, role: controlplane}
   airgap-site:registry: {namespace: interrupt-registry, nodePort: 32003, replicas: 1}
   airgap-site:objectStore: {kind: external, endpoint: %q}
-  airgap-site:images: {bundle: %q, registry: %q, list: [%q]}
+  airgap-site:images: {bundle: %q, registry: %q, retrySeconds: 5, timeoutSeconds: 10, list: [%q]}
 `, s.site.S3Endpoint, bundleDir, counter.addr, ref))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer func() { s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview") }()

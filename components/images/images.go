@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -26,13 +25,6 @@ type Args struct {
 	RegistryReady []pulumi.Resource
 	// ProjectDir resolves a relative bundle path.
 	ProjectDir string
-	// RetrySeconds is how long each copy keeps retrying a failing site registry, across every
-	// endpoint with backoff; 0 means contract.DefaultRetrySeconds, long enough to ride out a
-	// registry pod restart.
-	RetrySeconds int
-	// RequestTimeoutSeconds is how long a registry request may move no byte before it fails and
-	// the next endpoint is tried; 0 means contract.DefaultRequestTimeoutSeconds.
-	RequestTimeoutSeconds int
 }
 
 // Images is the site's image set.
@@ -58,9 +50,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	parent := pulumi.Parent(im)
 	wait := pulumi.DependsOn(args.RegistryReady)
 	registry := c.ImageRegistry()
-	endpoints := registryEndpoints(c)
-	retry := cmp.Or(args.RetrySeconds, contract.DefaultRetrySeconds)
-	requestTimeout := cmp.Or(args.RequestTimeoutSeconds, contract.DefaultRequestTimeoutSeconds)
+	endpoints := c.PushEndpoints()
+	// images.retrySeconds: long enough by default to ride out a registry pod restart.
+	retry := cmp.Or(c.Images.RetrySeconds, contract.DefaultRetrySeconds)
+	requestTimeout := cmp.Or(c.Images.TimeoutSeconds, contract.DefaultRequestTimeoutSeconds)
 	insecure := c.Talos.Registry.Scheme == "http"
 	bundle := c.Images.Bundle
 	if bundle != "" && !filepath.IsAbs(bundle) && args.ProjectDir != "" {
@@ -153,16 +146,6 @@ func buildImage(ctx *pulumi.Context, name, registry string, t mirror.Target, b *
 // registryEndpoints are the site registry's addresses, in the order copies try them:
 // images.registry when set, then every node's NodePort in node order. They all reach the
 // same registry, so an image's identity does not depend on them.
-func registryEndpoints(c *siteconfig.Config) []string {
-	var out []string
-	for _, ep := range append([]string{c.ImageRegistry()}, c.RegistryEndpoints()...) {
-		if ep != "" && !slices.Contains(out, ep) {
-			out = append(out, ep)
-		}
-	}
-	return out
-}
-
 func others(all []string, self string) []string {
 	out := make([]string, 0, len(all))
 	for _, r := range all {

@@ -94,8 +94,8 @@ func strs(v resource.PropertyValue) []string {
 }
 
 // TestEveryEndpointInOrder: copies fail over across every node's endpoint, images.registry
-// first when set; the retry budget and request timeout come from Args, with defaults (the
-// retry budget long enough for a registry pod restart).
+// first when set; the retry budget and request timeout come from images.retrySeconds and
+// images.timeoutSeconds, with defaults (the retry budget long enough for a registry pod restart).
 func TestEveryEndpointInOrder(t *testing.T) {
 	cases := []struct {
 		images         string
@@ -105,7 +105,7 @@ func TestEveryEndpointInOrder(t *testing.T) {
 	}{
 		{`{"bundle":"b","list":["nginx:1.27"]}`, 0, 0, []string{"10.20.0.11:32000", "10.20.0.12:32000"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
-		{`{"bundle":"b","registry":"10.20.0.12:32000","list":["nginx:1.27"]}`, 30, 10, []string{"10.20.0.12:32000", "10.20.0.11:32000"}, 30, 10},
+		{`{"bundle":"b","registry":"10.20.0.12:32000","retrySeconds":30,"timeoutSeconds":10,"list":["nginx:1.27"]}`, 30, 10, []string{"10.20.0.12:32000", "10.20.0.11:32000"}, 30, 10},
 		{`{"bundle":"b","registry":"registry.factory.local:5000","list":["nginx:1.27"]}`, 0, 0,
 			[]string{"registry.factory.local:5000", "10.20.0.11:32000", "10.20.0.12:32000"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
@@ -113,7 +113,7 @@ func TestEveryEndpointInOrder(t *testing.T) {
 	for _, c := range cases {
 		rec := &mocktest.Recorder{}
 		rec.Run(t, func(ctx *pulumi.Context) error {
-			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site", RetrySeconds: c.retry, RequestTimeoutSeconds: c.timeout})
+			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site"})
 			return err
 		})
 		in := rec.One(t, contract.ImageToken)
