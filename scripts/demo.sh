@@ -49,7 +49,7 @@ laptop pulumi up -s dev --yes --refresh --skip-preview --policy-pack "$POLICY_PA
 echo "the laptop served $(grep -c ' /v2/.*/manifests/.* 200 ' .state/serve.log || true) manifest requests during bootstrap"
 
 say "second pulumi up without bootstrap.endpoint: the mirrors no longer name the laptop"
-pulumi config rm -s dev --path bootstrap.endpoint
+pulumi config rm -s dev bootstrap
 .state/bin/airgap site patch -s dev >.state/mirror-patch.yaml
 site mirrors --patch .state/mirror-patch.yaml
 laptop pulumi up -s dev --yes --skip-preview --policy-pack "$POLICY_PACK"

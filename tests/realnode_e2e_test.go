@@ -158,7 +158,7 @@ func TestRealNode(t *testing.T) {
 	})
 
 	t.Run("second up drops the laptop", func(t *testing.T) {
-		s.mustPulumi(t, "config", "rm", "-s", "dev", "--path", "bootstrap.endpoint")
+		s.mustPulumi(t, "config", "rm", "-s", "dev", "bootstrap")
 		configureNode(t)
 		s.mustPulumiOnLaptop(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 		patch, _ := s.outputs(t, "dev")["talosMirrorPatch"].(string)
