@@ -115,38 +115,19 @@ func (s *Site) startNodeContainerd(ctx context.Context, _ Options) error {
 	if err := os.WriteFile(filepath.Join(cniDir, "10-site.conflist"), []byte(cni), 0o644); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  disable_tcp_service = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  sandbox_image = %q
+	confPath := filepath.Join(base, "containerd.toml")
+	err := writeContainerdConfig(confPath, containerdConfig{
+		Root: filepath.Join(base, "containerd"), State: filepath.Join(base, "run", "state"),
+		Socket: s.NodeContainerdSocket, HostsDir: s.NodeHostsDir,
+		CRI: fmt.Sprintf(`  sandbox_image = %q
   # This machine's root lacks CAP_SYS_RESOURCE: runc cannot set a negative oom_score_adj.
   restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = %q
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = %q
-`, filepath.Join(base, "containerd"), filepath.Join(base, "run", "state"), s.NodeContainerdSocket,
-		s.NodeContainerdSocket+".ttrpc", SandboxImage, cniDir, s.NodeHostsDir)
-	confPath := filepath.Join(base, "containerd.toml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+`, SandboxImage, cniDir),
+	})
+	if err != nil {
 		return err
 	}
 	if err := s.save(); err != nil {
@@ -156,13 +137,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 	if err != nil {
 		return err
 	}
-	return s.waitFor(ctx, p, time.Minute, func(ctx context.Context) error {
-		c, err := (&net.Dialer{}).DialContext(ctx, "unix", s.NodeContainerdSocket)
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	})
+	return s.waitFor(ctx, p, time.Minute, socketAnswers(s.NodeContainerdSocket))
 }
 
 // startKubelet registers the real node and waits until it is Ready. The settings are what

@@ -291,6 +291,32 @@ func (s *Site) startContainerd(ctx context.Context, _ Options) error {
 			return err
 		}
 	}
+	confPath := s.path("containerd.toml")
+	err := writeContainerdConfig(confPath, containerdConfig{
+		Root: s.path("data", "containerd"), State: s.path("run", "containerd", "state"),
+		Socket: s.ContainerdSocket, HostsDir: s.HostsDir,
+	})
+	if err != nil {
+		return err
+	}
+	p, err := s.start("containerd", nil, s.tool("containerd"), "--config", confPath)
+	if err != nil {
+		return err
+	}
+	return s.waitFor(ctx, p, time.Minute, socketAnswers(s.ContainerdSocket))
+}
+
+// containerdConfig is what differs between the test bed's containerds: where they keep their
+// data and socket, where their registry hosts directory is, and CRI settings of their own.
+type containerdConfig struct {
+	Root, State, Socket, HostsDir string
+	// CRI are extra lines of the [plugins."io.containerd.grpc.v1.cri"] table.
+	CRI string
+}
+
+// writeContainerdConfig writes a containerd config: private root, state and socket, no TCP
+// or debug listeners, CRI pulling through the hosts directory (as Talos renders mirrors).
+func writeContainerdConfig(path string, c containerdConfig) error {
 	conf := fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -307,27 +333,25 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   disable_tcp_service = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
+%s  [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = %q
-`, s.path("data", "containerd"), s.path("run", "containerd", "state"), s.ContainerdSocket,
-		s.ContainerdSocket+".ttrpc", s.HostsDir)
-	confPath := s.path("containerd.toml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		return err
-	}
-	p, err := s.start("containerd", nil, s.tool("containerd"), "--config", confPath)
-	if err != nil {
-		return err
-	}
-	return s.waitFor(ctx, p, time.Minute, func(ctx context.Context) error {
-		c, err := (&net.Dialer{}).DialContext(ctx, "unix", s.ContainerdSocket)
+`, c.Root, c.State, c.Socket, c.Socket+".ttrpc", c.CRI, c.HostsDir)
+	return os.WriteFile(path, []byte(conf), 0o644)
+}
+
+// socketAnswers is a readiness probe: the unix socket accepts a connection.
+func socketAnswers(socket string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		c, err := (&net.Dialer{}).DialContext(ctx, "unix", socket)
 		if err != nil {
 			return err
 		}
 		return c.Close()
-	})
+	}
 }
 
 // unmountUnder removes mounts containerd left below dir (overlay snapshots of containers).
