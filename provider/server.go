@@ -171,6 +171,48 @@ func (s *Server) retrying(ctx context.Context, urn string, in imageInputs, addrs
 	return e, done
 }
 
+// atSite runs op against the site registry's endpoints, in order, with in's retry budget: op
+// gets the image's tag at one endpoint and the options to reach it. It returns the endpoint
+// that served; failures ridden out on the way are reported once, as a warning about
+// what (a verb: "copying") and the image's label.
+func (s *Server) atSite(ctx context.Context, urn string, in imageInputs, what string, op func(ctx context.Context, t name.Tag, opts []remote.Option) error) (string, error) {
+	endpoints, done := s.retrying(ctx, urn, in, in.Endpoints)
+	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
+		t, err := in.target(ep)
+		if err != nil {
+			return err
+		}
+		opts, err := in.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		return op(ctx, t, opts)
+	})
+	if err != nil {
+		return "", err
+	}
+	done(what+" "+in.label(), ep)
+	return ep, nil
+}
+
+// atSource runs op against the source registry of a sourceRemote, with in's retry budget: op
+// gets the source's reference and the options to reach it.
+func (s *Server) atSource(ctx context.Context, urn string, in imageInputs, op func(ref name.Reference, opts []remote.Option) error) error {
+	ref, err := in.sourceRef()
+	if err != nil {
+		return err
+	}
+	endpoints, _ := s.retrying(ctx, urn, in, []string{ref.Context().RegistryStr()})
+	_, err = endpoints.Do(ctx, func(ctx context.Context, _ string) error {
+		opts, err := in.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		return op(ref, opts)
+	})
+	return err
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one
@@ -344,16 +386,7 @@ func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src image
 	var uploaded int
 	var res *imagesync.Result
 	var target name.Tag
-	endpoints, done := s.retrying(ctx, urn, in, in.Endpoints)
-	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
-		t, err := in.target(ep)
-		if err != nil {
-			return err
-		}
-		opts, err := in.remoteOptions(ctx)
-		if err != nil {
-			return err
-		}
+	ep, err := s.atSite(ctx, urn, in, "copying", func(ctx context.Context, t name.Tag, opts []remote.Option) error {
 		s.status(ctx, urn, "copying to %s ...", t)
 		r, err := imagesync.Copy(ctx, src, t, imagesync.Options{
 			Jobs:      in.jobs(),
@@ -375,7 +408,6 @@ func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src image
 	if err != nil {
 		return nil, name.Tag{}, "", err
 	}
-	done("copying "+in.label(), ep)
 	res.Sent, res.SentBytes, res.BlobsUploaded = sent, sent.Bytes(), uploaded
 	return res, target, ep, nil
 }
@@ -385,17 +417,8 @@ func (s *Server) source(ctx context.Context, urn string, in imageInputs) (images
 	if in.SourceRemote == "" {
 		return in.bundleSource()
 	}
-	ref, err := in.sourceRef()
-	if err != nil {
-		return imagesync.Source{}, err
-	}
 	var src imagesync.Source
-	endpoints, _ := s.retrying(ctx, urn, in, []string{ref.Context().RegistryStr()})
-	_, err = endpoints.Do(ctx, func(ctx context.Context, _ string) error {
-		opts, err := in.remoteOptions(ctx)
-		if err != nil {
-			return err
-		}
+	err := s.atSource(ctx, urn, in, func(ref name.Reference, opts []remote.Option) error {
 		desc, err := remote.Get(ref, opts...)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", ref, err)
@@ -418,17 +441,8 @@ func (s *Server) sourceDigest(ctx context.Context, urn string, in imageInputs) (
 	if in.SourceRemote == "" {
 		return in.bundleDigest()
 	}
-	ref, err := in.sourceRef()
-	if err != nil {
-		return "", err
-	}
 	var digest string
-	endpoints, _ := s.retrying(ctx, urn, in, []string{ref.Context().RegistryStr()})
-	_, err = endpoints.Do(ctx, func(ctx context.Context, _ string) error {
-		opts, err := in.remoteOptions(ctx)
-		if err != nil {
-			return err
-		}
+	err := s.atSource(ctx, urn, in, func(ref name.Reference, opts []remote.Option) error {
 		desc, err := remote.Head(ref, opts...)
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", ref, err)
@@ -450,16 +464,7 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	}
 	var desc *v1.Descriptor
 	var target name.Tag
-	endpoints, reported := s.retrying(ctx, req.GetUrn(), in, in.Endpoints)
-	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
-		t, err := in.target(ep)
-		if err != nil {
-			return err
-		}
-		opts, err := in.remoteOptions(ctx)
-		if err != nil {
-			return err
-		}
+	ep, err := s.atSite(ctx, req.GetUrn(), in, "reading", func(_ context.Context, t name.Tag, opts []remote.Option) error {
 		d, err := remote.Head(t, opts...)
 		if err != nil && !notFound(err) {
 			return fmt.Errorf("reading %s: %w", t, err)
@@ -470,7 +475,6 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", in.label(), err)
 	}
-	reported("reading "+in.label(), ep)
 	if desc == nil {
 		s.info(ctx, req.GetUrn(), "%s is gone from the registry", target)
 		return &pulumirpc.ReadResponse{}, nil
@@ -517,23 +521,14 @@ func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emp
 	}
 	recorded, _ := resolve(state["digest"])
 	var d imagesync.Deletion
-	endpoints, reported := s.retrying(ctx, urn, in, in.Endpoints)
-	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
-		t, err := in.target(ep)
-		if err != nil {
-			return err
-		}
-		opts, err := in.remoteOptions(ctx)
-		if err != nil {
-			return err
-		}
+	_, err = s.atSite(ctx, urn, in, "deleting", func(_ context.Context, t name.Tag, opts []remote.Option) error {
+		var err error
 		d, err = imagesync.DeleteTag(t, stringOf(recorded), opts...)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("deleting %s: %w", in.label(), err)
 	}
-	reported("deleting "+in.label(), ep)
 	switch {
 	case d.Kept != "":
 		s.warn(ctx, urn, "keeping %s: %s", in.label(), d.Kept)
