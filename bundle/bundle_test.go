@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"airgap-site/bundle"
+	"airgap-site/internal/bundletest"
 	"airgap-site/internal/imagetest"
 	"airgap-site/mirror"
 )
@@ -33,15 +34,6 @@ func image(t *testing.T, platform string, layers ...v1.Layer) v1.Image {
 // index builds an OCI index with one child per platform, all sharing base.
 func index(t *testing.T, base v1.Layer, platforms ...string) v1.ImageIndex {
 	return imagetest.Index(t, base, 4096, platforms...)
-}
-
-func digest(t *testing.T, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
-	t.Helper()
-	h, err := d.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // imageSize is the sum of an image's unique config and layer sizes.
@@ -77,15 +69,6 @@ func closeWriter(t *testing.T, w *bundle.Writer) {
 	}
 }
 
-func open(t *testing.T, dir string) *bundle.Bundle {
-	t.Helper()
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func addImage(t *testing.T, w *bundle.Writer, ref string, img v1.Image) {
 	t.Helper()
 	if _, err := w.AddImage(ref, img); err != nil {
@@ -114,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Reference != "example.com/team/app:1.0" || e.Digest != digest(t, img).String() {
+	if e.Reference != "example.com/team/app:1.0" || e.Digest != imagetest.Digest(t, img).String() {
 		t.Errorf("AddImage entry = %+v", e)
 	}
 	if _, err := w.AddIndex("multi:2", idx); err != nil {
@@ -122,7 +105,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	closeWriter(t, w)
 
-	b := open(t, dir)
+	b := bundletest.Open(t, dir)
 	if b.Dir() != dir {
 		t.Errorf("Dir() = %s, want %s", b.Dir(), dir)
 	}
@@ -131,15 +114,15 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Digest != digest(t, img) || d.Annotations[bundle.RefAnnotation] != "example.com/team/app:1.0" {
-		t.Errorf("Lookup(image) = %+v, want digest %s", d, digest(t, img))
+	if d.Digest != imagetest.Digest(t, img) || d.Annotations[bundle.RefAnnotation] != "example.com/team/app:1.0" {
+		t.Errorf("Lookup(image) = %+v, want digest %s", d, imagetest.Digest(t, img))
 	}
 	got, err := b.Image("example.com/team/app:1.0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if digest(t, got) != digest(t, img) {
-		t.Errorf("Image digest = %s, want %s", digest(t, got), digest(t, img))
+	if imagetest.Digest(t, got) != imagetest.Digest(t, img) {
+		t.Errorf("Image digest = %s, want %s", imagetest.Digest(t, got), imagetest.Digest(t, img))
 	}
 	if err := validate.Image(got); err != nil {
 		t.Errorf("image read back is invalid: %v", err)
@@ -151,16 +134,16 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Lookup(%s): %v", ref, err)
 		}
-		if d.Digest != digest(t, idx) || !d.MediaType.IsIndex() {
-			t.Errorf("Lookup(%s) = %+v, want index %s", ref, d, digest(t, idx))
+		if d.Digest != imagetest.Digest(t, idx) || !d.MediaType.IsIndex() {
+			t.Errorf("Lookup(%s) = %+v, want index %s", ref, d, imagetest.Digest(t, idx))
 		}
 	}
 	gotIdx, err := b.Index("multi:2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if digest(t, gotIdx) != digest(t, idx) {
-		t.Errorf("Index digest = %s, want %s", digest(t, gotIdx), digest(t, idx))
+	if imagetest.Digest(t, gotIdx) != imagetest.Digest(t, idx) {
+		t.Errorf("Index digest = %s, want %s", imagetest.Digest(t, gotIdx), imagetest.Digest(t, idx))
 	}
 	if err := validate.Index(gotIdx); err != nil {
 		t.Errorf("index read back is invalid: %v", err)
@@ -201,7 +184,7 @@ func TestLookupMissing(t *testing.T) {
 	w := create(t, dir)
 	addImage(t, w, "app:1", image(t, "linux/amd64", layer(t)))
 	closeWriter(t, w)
-	b := open(t, dir)
+	b := bundletest.Open(t, dir)
 	for _, ref := range []string{"app:2", "other/app:1", "ghcr.io/library/app:1"} {
 		_, err := b.Lookup(ref)
 		if !errors.Is(err, bundle.ErrNotFound) {
@@ -251,11 +234,11 @@ func TestReplace(t *testing.T) {
 	addImage(t, w, "app:2", old)
 	closeWriter(t, w)
 
-	b := open(t, dir)
+	b := bundletest.Open(t, dir)
 	want := map[string]v1.Hash{
-		"docker.io/library/app:1": digest(t, replacement),
-		"docker.io/library/app:2": digest(t, old),
-		"ghcr.io/org/other:1":     digest(t, other),
+		"docker.io/library/app:1": imagetest.Digest(t, replacement),
+		"docker.io/library/app:2": imagetest.Digest(t, old),
+		"ghcr.io/org/other:1":     imagetest.Digest(t, other),
 	}
 	for ref, h := range want {
 		d, err := b.Lookup(ref)
@@ -298,7 +281,7 @@ func TestEntrySizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeWriter(t, w)
-	b := open(t, dir)
+	b := bundletest.Open(t, dir)
 
 	// Each image counts the shared base once, in its own size.
 	for ref, img := range map[string]v1.Image{"docker.io/library/a:1": a, "docker.io/library/c:1": c} {
@@ -325,7 +308,7 @@ func TestEntrySizes(t *testing.T) {
 	}
 
 	// On disk the base is stored once for all three.
-	h := digest(t, base)
+	h := imagetest.Digest(t, base)
 	matches, err := filepath.Glob(filepath.Join(dir, "blobs", "sha256", h.Hex+"*"))
 	if err != nil || len(matches) != 1 {
 		t.Errorf("base layer stored as %v, %v; want one blob", matches, err)
@@ -437,10 +420,10 @@ func TestOpenAndCreateRefuseOtherDirectories(t *testing.T) {
 func TestDigestReferenceMustMatch(t *testing.T) {
 	w := create(t, t.TempDir())
 	img, other := image(t, "linux/amd64", layer(t)), image(t, "linux/amd64", layer(t))
-	if _, err := w.AddImage("ghcr.io/org/app@"+digest(t, img).String(), img); err != nil {
+	if _, err := w.AddImage("ghcr.io/org/app@"+imagetest.Digest(t, img).String(), img); err != nil {
 		t.Errorf("AddImage by its own digest: %v", err)
 	}
-	if _, err := w.AddImage("ghcr.io/org/app@"+digest(t, img).String(), other); err == nil {
+	if _, err := w.AddImage("ghcr.io/org/app@"+imagetest.Digest(t, img).String(), other); err == nil {
 		t.Error("AddImage of another image under a digest reference succeeded")
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"airgap-site/bundle"
+	"airgap-site/internal/bundletest"
+	"airgap-site/internal/imagetest"
 )
 
 func TestManifestsAndBlobs(t *testing.T) {
@@ -28,7 +30,7 @@ func TestManifestsAndBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeWriter(t, w)
-	b := open(t, dir)
+	b := bundletest.Open(t, dir)
 
 	// Top-level entries and the children of the index, with their media types.
 	ms, err := b.Manifests()
@@ -36,7 +38,7 @@ func TestManifestsAndBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	im, _ := idx.IndexManifest()
-	want := map[v1.Hash]types.MediaType{digest(t, img): mediaType(t, img), digest(t, idx): mediaType(t, idx)}
+	want := map[v1.Hash]types.MediaType{imagetest.Digest(t, img): mediaType(t, img), imagetest.Digest(t, idx): mediaType(t, idx)}
 	for _, c := range im.Manifests {
 		want[c.Digest] = c.MediaType
 	}
@@ -88,7 +90,7 @@ func TestManifestChecksContent(t *testing.T) {
 	w := create(t, dir)
 	addImage(t, w, "nginx:1.27", img)
 	closeWriter(t, w)
-	h := digest(t, img)
+	h := imagetest.Digest(t, img)
 	path := filepath.Join(dir, "blobs", "sha256", h.Hex)
 	good, err := os.ReadFile(path)
 	if err != nil {
@@ -98,13 +100,13 @@ func TestManifestChecksContent(t *testing.T) {
 	if err := os.WriteFile(path, bytes.Replace(good, []byte("{"), []byte(" "), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := open(t, dir).Manifest(h); err == nil || !strings.Contains(err.Error(), "corrupt") {
+	if _, _, err := bundletest.Open(t, dir).Manifest(h); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("corrupt manifest: %v", err)
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := open(t, dir).Manifest(h); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := bundletest.Open(t, dir).Manifest(h); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("manifest listed but not stored: %v, want fs.ErrNotExist", err)
 	}
 }
@@ -128,7 +130,7 @@ func TestManifestSizeBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := open(t, dir).Manifest(h); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, _, err := bundletest.Open(t, dir).Manifest(h); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("a 4 MiB + 1 manifest: %v", err)
 	}
 }
@@ -144,14 +146,14 @@ func TestManifestsReportsUnreadableIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeWriter(t, w)
-	if err := os.Remove(filepath.Join(dir, "blobs", "sha256", digest(t, idx).Hex)); err != nil {
+	if err := os.Remove(filepath.Join(dir, "blobs", "sha256", imagetest.Digest(t, idx).Hex)); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := open(t, dir).Manifests()
-	if err == nil || !strings.Contains(err.Error(), "reading index "+digest(t, idx).String()) {
+	ms, err := bundletest.Open(t, dir).Manifests()
+	if err == nil || !strings.Contains(err.Error(), "reading index "+imagetest.Digest(t, idx).String()) {
 		t.Errorf("Manifests error = %v", err)
 	}
-	if _, ok := ms[digest(t, img)]; !ok {
+	if _, ok := ms[imagetest.Digest(t, img)]; !ok {
 		t.Errorf("Manifests = %v lacks the image", ms)
 	}
 }

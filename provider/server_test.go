@@ -18,7 +18,7 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"airgap-site/bundle"
+	"airgap-site/internal/bundletest"
 	"airgap-site/provider/contract"
 )
 
@@ -40,16 +40,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := bundle.Create(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddImage("docker.io/library/app:1", img); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/app:1", Image: img})
 	host := strings.TrimPrefix(reg.URL, "http://")
 	return &fixture{
 		srv: New(nil), host: host, bundle: dir, img: img, provider: context.Background(),

@@ -15,7 +15,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
-	"airgap-site/bundle"
+	"airgap-site/bundle/serve"
+	"airgap-site/internal/bundletest"
+	"airgap-site/internal/imagetest"
 )
 
 // source pushes two images sharing a base layer and a 2-platform index to an in-memory
@@ -23,21 +25,22 @@ import (
 func source(t *testing.T) (host string, digests map[string]string) {
 	t.Helper()
 	host = sourceRegistry(t)
-	base := layer(t)
-	one, two := image(t, "linux/amd64", base, layer(t)), image(t, "linux/amd64", base, layer(t))
-	multi := index(t, layer(t), "linux/amd64", "linux/arm64")
+	base := imagetest.Layer(t, 8192)
+	one := imagetest.Image(t, "linux/amd64", base, imagetest.Layer(t, 8192))
+	two := imagetest.Image(t, "linux/amd64", base, imagetest.Layer(t, 8192))
+	multi := imagetest.Index(t, imagetest.Layer(t, 8192), 8192, "linux/amd64", "linux/arm64")
 	digests = map[string]string{
-		host + "/library/one:1": digestOf(t, one).String(),
-		host + "/team/two:2":    digestOf(t, two).String(),
-		host + "/multi/arch:3":  digestOf(t, multi).String(),
+		host + "/library/one:1": imagetest.Digest(t, one).String(),
+		host + "/team/two:2":    imagetest.Digest(t, two).String(),
+		host + "/multi/arch:3":  imagetest.Digest(t, multi).String(),
 	}
-	if err := remote.Write(ref(t, host+"/library/one:1"), one); err != nil {
+	if err := remote.Write(imagetest.Ref(t, host+"/library/one:1"), one); err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref(t, host+"/team/two:2"), two); err != nil {
+	if err := remote.Write(imagetest.Ref(t, host+"/team/two:2"), two); err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.WriteIndex(ref(t, host+"/multi/arch:3"), multi); err != nil {
+	if err := remote.WriteIndex(imagetest.Ref(t, host+"/multi/arch:3"), multi); err != nil {
 		t.Fatal(err)
 	}
 	return host, digests
@@ -89,10 +92,7 @@ func TestBundleAndServe(t *testing.T) {
 		}
 	}
 
-	b, err := bundle.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := bundletest.Open(t, out)
 	for r, want := range digests {
 		d, err := b.Lookup(r)
 		if err != nil {
@@ -110,16 +110,16 @@ func TestBundleAndServe(t *testing.T) {
 	}
 
 	// Serve the bundle and pull every image back by its mirror-scheme name.
-	served := serveBundle(t, out)
+	served := bundletest.Serve(t, serve.New(bundletest.Open(t, out)))
 	opt := remote.WithTransport(rewrite{from: "src.test", to: host})
 	for r, want := range digests {
 		mirrored := served + "/src.test/" + strings.TrimPrefix(r, host+"/")
 		if strings.HasSuffix(r, "/multi/arch:3") {
-			idx, err := remote.Index(ref(t, mirrored), opt)
+			idx, err := remote.Index(imagetest.Ref(t, mirrored), opt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := digestOf(t, idx).String(); got != want {
+			if got := imagetest.Digest(t, idx).String(); got != want {
 				t.Errorf("%s: served digest %s, want %s", r, got, want)
 			}
 			if err := validate.Index(idx); err != nil {
@@ -127,11 +127,11 @@ func TestBundleAndServe(t *testing.T) {
 			}
 			continue
 		}
-		img, err := remote.Image(ref(t, mirrored), opt)
+		img, err := remote.Image(imagetest.Ref(t, mirrored), opt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := digestOf(t, img).String(); got != want {
+		if got := imagetest.Digest(t, img).String(); got != want {
 			t.Errorf("%s: served digest %s, want %s", r, got, want)
 		}
 		if err := validate.Image(img); err != nil {
@@ -139,14 +139,14 @@ func TestBundleAndServe(t *testing.T) {
 		}
 	}
 	// The literal path containerd sends, port and all.
-	resp, _ := do(t, "HEAD", "http://"+served+"/v2/"+host+"/team/two/manifests/2")
+	resp, _ := bundletest.Do(t, "HEAD", "http://"+served+"/v2/"+host+"/team/two/manifests/2")
 	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != digests[host+"/team/two:2"] {
 		t.Errorf("HEAD /v2/%s/team/two/manifests/2 = %d %v", host, resp.StatusCode, resp.Header)
 	}
-	if resp, _ := do(t, "PUT", "http://"+served+"/v2/"+host+"/team/two/manifests/2"); resp.StatusCode != 405 {
+	if resp, _ := bundletest.Do(t, "PUT", "http://"+served+"/v2/"+host+"/team/two/manifests/2"); resp.StatusCode != 405 {
 		t.Errorf("PUT = %d, want 405", resp.StatusCode)
 	}
-	if resp, _ := do(t, "GET", "http://"+served+"/v2/"+host+"/team/missing/manifests/2"); resp.StatusCode != 404 {
+	if resp, _ := bundletest.Do(t, "GET", "http://"+served+"/v2/"+host+"/team/missing/manifests/2"); resp.StatusCode != 404 {
 		t.Errorf("GET missing = %d, want 404", resp.StatusCode)
 	}
 }
@@ -174,10 +174,7 @@ func TestBundlePlatformsAndFailures(t *testing.T) {
 		t.Errorf("output does not explain the platform mismatch:\n%s", stderr.String())
 	}
 
-	b, err := bundle.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := bundletest.Open(t, out)
 	entries := b.Entries()
 	if len(entries) != 2 || entries[0].Reference != host+"/multi/arch:3" || entries[1].Reference != pinned {
 		t.Fatalf("entries = %+v, want the index by digest and by tag", entries)

@@ -4,85 +4,17 @@ import (
 	"context"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
-	"airgap-site/bundle"
-	"airgap-site/bundle/serve"
+	"airgap-site/internal/bundletest"
 )
 
-// testBundle writes a bundle of three images (one of them an index) and returns its directory.
-func testBundle(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	w, err := bundle.Create(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := layer(t)
-	if _, err := w.AddImage("nginx:1.27", image(t, "linux/amd64", base, layer(t))); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddIndex("ghcr.io/org/app:2", index(t, base, "linux/amd64", "linux/arm64")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.AddImage("quay.io/org/other:1", image(t, "linux/amd64", layer(t))); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// serveBundle serves dir as `airgap serve` does, on 127.0.0.1, and returns its host:port.
-func serveBundle(t *testing.T, dir string) string {
-	t.Helper()
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(serve.New(b))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-func ref(t *testing.T, s string) name.Reference {
-	t.Helper()
-	r, err := name.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func do(t *testing.T, method, url string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
-}
-
 func TestRunServeShutsDown(t *testing.T) {
-	dir := testBundle(t)
+	dir := bundletest.New(t).Dir
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
@@ -96,7 +28,7 @@ func TestRunServeShutsDown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not start")
 	}
-	resp, _ := do(t, "GET", "http://"+addr.String()+"/v2/")
+	resp, _ := bundletest.Do(t, "GET", "http://"+addr.String()+"/v2/")
 	if resp.StatusCode != 200 {
 		t.Errorf("GET /v2/ = %d", resp.StatusCode)
 	}
@@ -120,12 +52,8 @@ func TestRunServeShutsDown(t *testing.T) {
 
 // A bundle whose index cannot be read is refused before anything listens.
 func TestRunServeChecksBundle(t *testing.T) {
-	dir := testBundle(t)
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := b.Lookup("ghcr.io/org/app:2")
+	dir := bundletest.New(t).Dir
+	d, err := bundletest.Open(t, dir).Lookup("ghcr.io/org/app:2")
 	if err != nil {
 		t.Fatal(err)
 	}

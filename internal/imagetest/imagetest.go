@@ -1,10 +1,11 @@
 // Package imagetest builds random images for tests: layers of a given size and images with a
-// platform (containerd refuses images without one).
+// platform (containerd refuses images without one); and reads digests and references.
 package imagetest
 
 import (
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -70,4 +71,24 @@ func Index(t testing.TB, base v1.Layer, topSize int64, platforms ...string) v1.I
 		adds = append(adds, mutate.IndexAddendum{Add: Image(t, ps, base, Layer(t, topSize)), Descriptor: v1.Descriptor{Platform: p}})
 	}
 	return mutate.AppendManifests(empty.Index, adds...)
+}
+
+// Digest is the digest of an image, an index or a layer.
+func Digest(t testing.TB, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
+	t.Helper()
+	h, err := d.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Ref parses a reference.
+func Ref(t testing.TB, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

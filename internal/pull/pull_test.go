@@ -42,9 +42,12 @@ func push(t *testing.T) (host string, img v1.Image, idx v1.ImageIndex) {
 	return host, img, idx
 }
 
-func TestPullCountsLayerBytes(t *testing.T) {
-	host, img, idx := push(t)
-	p, err := New(Options{Insecure: []string{host}, Keychain: authn.NewMultiKeychain()})
+// newPuller is a Puller with o and no credentials, and a bundle in a temporary directory to
+// pull into, closed at the end of the test.
+func newPuller(t *testing.T, o Options) (*Puller, *bundle.Writer) {
+	t.Helper()
+	o.Keychain = authn.NewMultiKeychain()
+	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +55,13 @@ func TestPullCountsLayerBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
+	return p, w
+}
+
+func TestPullCountsLayerBytes(t *testing.T) {
+	host, img, idx := push(t)
+	p, w := newPuller(t, Options{Insecure: []string{host}})
 
 	var n atomic.Int64
 	e, err := p.Pull(context.Background(), w, host+"/team/one:1", func(b int64) { n.Add(b) })
@@ -78,15 +87,7 @@ func TestPullCountsLayerBytes(t *testing.T) {
 
 func TestPullPlatforms(t *testing.T) {
 	host, _, idx := push(t)
-	p, err := New(Options{Insecure: []string{host}, Platforms: []string{"linux/arm64/v8"}, Keychain: authn.NewMultiKeychain()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := bundle.Create(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	p, w := newPuller(t, Options{Insecure: []string{host}, Platforms: []string{"linux/arm64/v8"}})
 	// arm64 and arm64/v8 are the same platform, as containerd sees it.
 	e, err := p.Pull(context.Background(), w, host+"/multi/arch:2", nil)
 	if d, _ := idx.Digest(); err != nil || e.Digest == d.String() || strings.Join(e.Platforms, ",") != "linux/arm64" {

@@ -3,37 +3,17 @@ package siteregistry
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"airgap-site/provider/internal/registrytest"
 )
 
-// hung accepts connections and never answers, like a registry whose storage hangs.
-func hung(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
-	return l.Addr().String()
-}
-
 func TestTransportFailsASilentEndpoint(t *testing.T) {
-	addr := hung(t)
+	addr := registrytest.Hung(t) // like a registry whose storage hangs
 	client := &http.Client{Transport: Transport(nil, 300*time.Millisecond)}
 	start := time.Now()
 	_, err := client.Get("http://" + addr + "/v2/")

@@ -14,7 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"airgap-site/bundle"
+	"airgap-site/internal/bundletest"
+	"airgap-site/internal/imagetest"
 	"airgap-site/siteconfig"
 	"airgap-site/tests/nodeimages/nodeimage"
 )
@@ -42,15 +43,6 @@ func build(t *testing.T, s nodeimage.Spec) v1.Image {
 		t.Fatal(err)
 	}
 	return img
-}
-
-func digest(t *testing.T, d interface{ Digest() (v1.Hash, error) }) v1.Hash {
-	t.Helper()
-	h, err := d.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 func TestReferences(t *testing.T) {
@@ -225,7 +217,7 @@ func TestBaseLayerShared(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := digest(t, layers[0]); i == 0 {
+		if d := imagetest.Digest(t, layers[0]); i == 0 {
 			base = d
 		} else if d != base {
 			t.Errorf("%s: base layer %s, want %s", s.Ref, d, base)
@@ -251,7 +243,7 @@ func TestDeterministic(t *testing.T) {
 	// A different binary is a different image.
 	other := specs[2]
 	other.Binary = specs[1].Binary
-	if d := digest(t, build(t, other)); d.String() == first[2].Digest {
+	if d := imagetest.Digest(t, build(t, other)); d.String() == first[2].Digest {
 		t.Errorf("app image with the pause binary has the app image's digest %s", d)
 	}
 }
@@ -263,12 +255,9 @@ func TestBundleReadsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bundle.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := bundletest.Open(t, dir)
 	for i, s := range specs {
-		want := digest(t, build(t, s))
+		want := imagetest.Digest(t, build(t, s))
 		if entries[i].Reference != s.Ref || entries[i].Digest != want.String() {
 			t.Errorf("entry %d: %s@%s, want %s@%s", i, entries[i].Reference, entries[i].Digest, s.Ref, want)
 		}
@@ -286,7 +275,7 @@ func TestBundleReadsBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := digest(t, img); got != want {
+		if got := imagetest.Digest(t, img); got != want {
 			t.Errorf("%s: read back as %s, built %s", s.Ref, got, want)
 		}
 		if _, data := files(t, img); data[strings.TrimPrefix(s.Path, "/")] == "" {
