@@ -24,8 +24,11 @@ func TestFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev, _ := os.ReadFile(filepath.Join(project, "Pulumi.kwok.yaml"))
-	if err := os.Remove(filepath.Join(project, "Pulumi.kwok.yaml")); err != nil {
-		t.Fatal(err)
+	// The fleet is the three sites below and nothing else.
+	for _, f := range []string{"Pulumi.kwok.yaml", "Pulumi.dev.yaml"} {
+		if err := os.Remove(filepath.Join(project, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sites := []string{"fleet-a", "fleet-b", "fleet-c"}
 	for i, site := range sites {
