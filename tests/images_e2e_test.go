@@ -58,9 +58,8 @@ func newThrottledCounter(t *testing.T, backend string, bytesPerSecond int64) *re
 			}
 		}
 		if (r.Method == http.MethodPatch || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/blobs/uploads/") {
-			if r.ContentLength > 0 {
-				c.bytes.Add(r.ContentLength)
-			}
+			// Count what the client really sends: bodies may be streamed without a length.
+			r.Body = &countingReader{r: r.Body, n: &c.bytes}
 			if c.throttle > 0 {
 				r.Body = &slowReader{r: r.Body, perSecond: c.throttle}
 			}
@@ -319,6 +318,20 @@ func setSecrets(t *testing.T, stack string, kv map[string]string) {
 		e2e.mustPulumi(t, "config", "set", "-s", stack, "--secret", "airgap-site:"+k, v)
 	}
 }
+
+// countingReader adds the bytes read through it to n.
+type countingReader struct {
+	r io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
 
 // slowReader paces a request body, so a test can act in the middle of an upload.
 type slowReader struct {

@@ -23,6 +23,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -110,7 +111,7 @@ func TestRealNode(t *testing.T) {
 				"image": {c.Image, tmpl.Image}, "args": {c.Args, tmpl.Args}, "env": {c.Env, tmpl.Env},
 				"readinessProbe": {c.ReadinessProbe, tmpl.ReadinessProbe}, "livenessProbe": {c.LivenessProbe, tmpl.LivenessProbe},
 				"securityContext": {c.SecurityContext, tmpl.SecurityContext}, "lifecycle": {c.Lifecycle, tmpl.Lifecycle},
-				"resources": {c.Resources, tmpl.Resources}, "volumeMounts": {c.VolumeMounts, tmpl.VolumeMounts},
+				"resources": {c.Resources, tmpl.Resources}, "volumeMounts": {ownMounts(c.VolumeMounts), tmpl.VolumeMounts},
 			} {
 				if !reflect.DeepEqual(pair[0], pair[1]) {
 					t.Errorf("pod %s %s = %+v, the Deployment says %+v", p.Name, field, pair[0], pair[1])
@@ -208,11 +209,15 @@ func TestRealNode(t *testing.T) {
 		if err := cs.CoreV1().Pods(namespace).Delete(context.Background(), victim, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
+		// Until the old pod is gone for good (its preStop pause and shutdown included) and two
+		// others serve.
 		replaced := waitFor(t, 3*time.Minute, func() bool {
-			pods := registryPods(t, cs)
+			if _, err := cs.CoreV1().Pods(namespace).Get(context.Background(), victim, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return false
+			}
 			ready := 0
-			for _, p := range pods {
-				if p.Name != victim && podReady(&p) {
+			for _, p := range registryPods(t, cs) {
+				if podReady(&p) {
 					ready++
 				}
 			}
@@ -427,6 +432,17 @@ func registryPods(t *testing.T, cs *kubernetes.Clientset) []corev1.Pod {
 		}
 	}
 	return live
+}
+
+// ownMounts leaves out the service account token mount that admission adds to every pod.
+func ownMounts(mounts []corev1.VolumeMount) []corev1.VolumeMount {
+	var out []corev1.VolumeMount
+	for _, m := range mounts {
+		if !strings.HasPrefix(m.Name, "kube-api-access-") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func podReady(p *corev1.Pod) bool {
