@@ -10,9 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"airgap-site/mirror"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"airgap-site/mirror"
 )
 
 // RefAnnotation holds an image's normalized original reference on its index.json entry.

@@ -10,10 +10,11 @@ import (
 	"sync"
 	"time"
 
-	"airgap-site/mirror"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"airgap-site/mirror"
 )
 
 // layoutVersion is the oci-layout file, as go-containerregistry writes it.

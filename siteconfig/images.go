@@ -3,10 +3,10 @@ package siteconfig
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"airgap-site/mirror"
-	"slices"
 )
 
 // KeyImages is the stack config key of the site's images.

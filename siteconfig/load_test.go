@@ -1,4 +1,4 @@
-package siteconfig
+package siteconfig_test
 
 import (
 	"encoding/json"
@@ -6,22 +6,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	. "airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
 )
 
-// validSource is a complete external-S3 site; each table case changes one thing.
-func validSource() MapSource {
-	return MapSource{
-		Values: map[string]string{
-			KeyNodes: `[{"name":"cp-1","ip":"10.20.0.11","role":"controlplane"},
-			            {"name":"w-1","ip":"10.20.0.12","role":"worker"},
-			            {"name":"w-2","ip":"10.20.0.13","role":"worker"}]`,
-			KeyObjectStore: `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`,
-			KeyS3AccessKey: "registry",
-			KeyS3SecretKey: "registry-secret-key",
-		},
-		Secret: map[string]bool{KeyS3AccessKey: true, KeyS3SecretKey: true},
-	}
-}
+// validSource is the shared fixture, a complete external-S3 site; each table case changes one
+// thing.
+func validSource() MapSource { return siteconfigtest.Source(siteconfigtest.ThreeNodes) }
 
 func tenantSource() MapSource {
 	s := validSource()

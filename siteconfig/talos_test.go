@@ -1,10 +1,12 @@
-package siteconfig
+package siteconfig_test
 
 import (
-	"airgap-site/talosconfig"
 	"errors"
 	"strings"
 	"testing"
+
+	. "airgap-site/siteconfig"
+	"airgap-site/talosconfig"
 )
 
 // userSnippet is the patch the site engineers wrote by hand: mirror and config keys as URLs,

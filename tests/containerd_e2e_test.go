@@ -3,7 +3,6 @@
 package tests
 
 import (
-	"airgap-site/mirror"
 	"context"
 	"encoding/json"
 	"net"
@@ -22,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"airgap-site/internal/imagetest"
+	"airgap-site/mirror"
 	"airgap-site/talosconfig"
 	"airgap-site/tests/harness"
 )

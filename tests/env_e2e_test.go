@@ -10,11 +10,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sigs.k8s.io/yaml"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"airgap-site/provider/contract"
 	"airgap-site/tests/harness"

@@ -6,8 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	"airgap-site/mirror"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"airgap-site/mirror"
 )
 
 // Container is one container of a workload's pod template.
