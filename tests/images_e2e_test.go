@@ -372,6 +372,7 @@ func TestImagesInterruptedCopy(t *testing.T) {
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer func() { s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview") }()
 
+	parent := t
 	for round := 1; round <= 3; round++ {
 		t.Run(fmt.Sprintf("round %d", round), func(t *testing.T) {
 			img := layeredImages(t, 1, 24<<20, 1<<20)[0]
@@ -384,18 +385,31 @@ func TestImagesInterruptedCopy(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(3 * time.Minute)
-			for counter.bytes.Load()-start < 4<<20 && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			var err error
+			deadline := time.After(3 * time.Minute)
+		wait:
+			for counter.bytes.Load()-start < 4<<20 {
+				select {
+				case err = <-exited:
+					t.Fatalf("up ended (%v) after %.1f MB, before the registry could be killed mid-copy:\n%s",
+						err, float64(counter.bytes.Load()-start)/1e6, lastLines(out.String(), 80))
+				case <-deadline:
+					break wait
+				case <-time.After(50 * time.Millisecond):
+				}
 			}
 			stop() // the registry dies mid-upload
-			err := cmd.Wait()
+			err = <-exited
 			t.Logf("interrupted up after %.1f MB: err=%v", float64(counter.bytes.Load()-start)/1e6, err)
 			if err == nil {
 				t.Fatalf("up succeeded although the registry was killed mid-copy:\n%s", lastLines(out.String(), 15))
 			}
 
-			stop, _, _ = s3Registry(t, regAddr, "/interrupt-e2e")
+			// Restarted for the rest of the test, not for this round only (the registry stops
+			// with the test that started it).
+			stop, _, _ = s3Registry(parent, regAddr, "/interrupt-e2e")
 			s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
 			r, _ := name.ParseReference(regAddr+"/docker.io/library/big:1", name.Insecure)
 			got, err := remote.Image(r)
