@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,4 +71,64 @@ func TestStalePIDIsNeverSignalled(t *testing.T) {
 	if alive(pid) {
 		t.Errorf("process %d still runs", pid)
 	}
+}
+
+// TestOwnedDaemonsDieWithTheirOwner: a daemon started for an owned site (a test run) is killed
+// by the kernel when the process that started it dies, however it dies (here: SIGKILL, which
+// runs no cleanup at all).
+func TestOwnedDaemonsDieWithTheirOwner(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	owner := exec.Command(os.Args[0])
+	owner.Env = append(os.Environ(), "HARNESS_OWNER_DIR="+dir)
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = owner.Process.Kill(); _ = owner.Wait() }()
+	pidFile := filepath.Join(dir, "run", "sleeper.pid")
+	var pid int
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		p, running, err := readPIDFile(pidFile)
+		if err == nil && running {
+			pid = p
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the owner did not start its daemon: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := owner.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = owner.Wait()
+	deadline = time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			t.Fatalf("daemon %d outlived the process that owned it", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestMain runs the owner's half of TestOwnedDaemonsDieWithTheirOwner when this binary is
+// started as that owner: it starts a daemon for an owned site and waits to be killed.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("HARNESS_OWNER_DIR"); dir != "" {
+		s := &Site{Dir: dir, owned: true, log: io.Discard}
+		if _, err := s.start("sleeper", nil, "sleep", "60"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
