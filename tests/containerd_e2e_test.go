@@ -134,7 +134,13 @@ func runnableImage(t *testing.T) v1.Image {
 
 func crictl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	sock := "unix://" + e2e.site.ContainerdSocket
+	return crictlAt(e2e.site.ContainerdSocket, args...)
+}
+
+// crictlAt runs crictl against the containerd listening on socket; the output is stdout and
+// stderr when it fails, stdout otherwise.
+func crictlAt(socket string, args ...string) (string, error) {
+	sock := "unix://" + socket
 	cmd := exec.Command(filepath.Join(e2e.bin, "crictl"), append([]string{
 		"--runtime-endpoint", sock, "--image-endpoint", sock, "--timeout", "90s"}, args...)...)
 	var stdout, stderr strings.Builder

@@ -165,12 +165,11 @@ func TestImages(t *testing.T) {
 
 	pullDigest := func(t *testing.T, repo, tag string) v1.Hash {
 		t.Helper()
-		ref, _ := name.ParseReference(regAddr+"/"+repo+":"+tag, name.Insecure)
-		desc, err := remote.Head(ref)
+		d, err := registryDigest(regAddr, repo+":"+tag)
 		if err != nil {
-			t.Fatalf("%s: %v", ref, err)
+			t.Fatalf("%s/%s:%s: %v", regAddr, repo, tag, err)
 		}
-		return desc.Digest
+		return d
 	}
 
 	t.Run("create", func(t *testing.T) {

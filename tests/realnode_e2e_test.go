@@ -178,7 +178,7 @@ func TestRealNode(t *testing.T) {
 
 	t.Run("with the laptop gone a new app pod starts by its original name", func(t *testing.T) {
 		laptop.stop()
-		if out, err := nodeCrictl("rmi", appImage); err != nil {
+		if out, err := crictlAt(e2e.site.NodeContainerdSocket, "rmi", appImage); err != nil {
 			t.Fatalf("removing the cached app image: %v\n%s", err, out)
 		}
 		runApp(t, cs, "app-2")
@@ -464,15 +464,6 @@ func runApp(t *testing.T, cs *kubernetes.Clientset, podName string) {
 		t.Fatal(err)
 	}
 	t.Logf("pod %s Ready on %s, image %s", p.Name, p.Spec.NodeName, p.Status.ContainerStatuses[0].ImageID)
-}
-
-// nodeCrictl runs crictl against the real node's containerd.
-func nodeCrictl(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(e2e.bin, "crictl"), append([]string{
-		"--runtime-endpoint", "unix://" + e2e.site.NodeContainerdSocket, "--image-endpoint", "unix://" + e2e.site.NodeContainerdSocket,
-	}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 // waitFor polls cond every half second until it holds or the timeout passes.

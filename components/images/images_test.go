@@ -98,15 +98,14 @@ func strs(v resource.PropertyValue) []string {
 // images.timeoutSeconds, with defaults (the retry budget long enough for a registry pod restart).
 func TestEveryEndpointInOrder(t *testing.T) {
 	cases := []struct {
-		images         string
-		retry, timeout int
-		want           []string
-		wantR, wantT   float64
+		images       string
+		want         []string
+		wantR, wantT float64
 	}{
-		{`{"bundle":"b","list":["nginx:1.27"]}`, 0, 0, []string{"10.20.0.11:32000", "10.20.0.12:32000"},
+		{`{"bundle":"b","list":["nginx:1.27"]}`, []string{"10.20.0.11:32000", "10.20.0.12:32000"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
-		{`{"bundle":"b","registry":"10.20.0.12:32000","retrySeconds":30,"timeoutSeconds":10,"list":["nginx:1.27"]}`, 30, 10, []string{"10.20.0.12:32000", "10.20.0.11:32000"}, 30, 10},
-		{`{"bundle":"b","registry":"registry.factory.local:5000","list":["nginx:1.27"]}`, 0, 0,
+		{`{"bundle":"b","registry":"10.20.0.12:32000","retrySeconds":30,"timeoutSeconds":10,"list":["nginx:1.27"]}`, []string{"10.20.0.12:32000", "10.20.0.11:32000"}, 30, 10},
+		{`{"bundle":"b","registry":"registry.factory.local:5000","list":["nginx:1.27"]}`,
 			[]string{"registry.factory.local:5000", "10.20.0.11:32000", "10.20.0.12:32000"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
 	}

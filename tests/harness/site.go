@@ -245,31 +245,34 @@ func freePort() (int, error) {
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 // StopAPIServer stops only kube-apiserver: the site becomes unreachable, as from the office.
-func (s *Site) StopAPIServer() error {
-	_, err := stopByPIDFile(s.Dir, "kube-apiserver", 10*time.Second)
-	return err
-}
+func (s *Site) StopAPIServer() error { return s.stopPart("kube-apiserver") }
 
 // StartAPIServer starts kube-apiserver again on its port, with its data and identity, and
 // waits until it is ready; the controllers reconnect by themselves.
 func (s *Site) StartAPIServer(ctx context.Context) error {
-	if s.log == nil {
-		s.log = os.Stderr
-	}
-	return s.startAPIServer(ctx, Options{})
+	return s.startPart(ctx, s.startAPIServer, Options{})
 }
 
 // StopS3 stops only the S3 server: the registry's storage is down, as when MinIO fails.
-func (s *Site) StopS3() error {
-	_, err := stopByPIDFile(s.Dir, "versitygw", 10*time.Second)
-	return err
-}
+func (s *Site) StopS3() error { return s.stopPart("versitygw") }
 
 // StartS3 starts the S3 server again on its port with its data, and waits until it serves
 // the bucket.
 func (s *Site) StartS3(ctx context.Context) error {
+	return s.startPart(ctx, s.startS3, Options{Bucket: s.Bucket})
+}
+
+// stopPart stops one daemon of a running site, by its PID file.
+func (s *Site) stopPart(name string) error {
+	_, err := stopByPIDFile(s.Dir, name, 10*time.Second)
+	return err
+}
+
+// startPart runs one start step again on a running site (a Site loaded from site.json has no
+// log writer yet).
+func (s *Site) startPart(ctx context.Context, step func(context.Context, Options) error, opts Options) error {
 	if s.log == nil {
 		s.log = os.Stderr
 	}
-	return s.startS3(ctx, Options{Bucket: s.Bucket})
+	return step(ctx, opts)
 }
