@@ -17,7 +17,6 @@ const (
 	KeyMinioRootUser      = "minioRootUser"
 	KeyMinioRootPassword  = "minioRootPassword"
 	KeyRegistryHTTPSecret = "registryHttpSecret"
-	KeyRegistryPassword   = "registryPassword"
 )
 
 // Config is one site, fully typed. After Default and Validate every field is usable as is.

@@ -53,7 +53,6 @@ func New(stack string) *Config {
 			Version:   talosconfig.DefaultVersion,
 			ApplyMode: DefaultApplyMode,
 			Upstreams: append([]string(nil), DefaultUpstreams...),
-			Registry:  TalosRegistry{Scheme: DefaultScheme},
 		},
 	}
 }

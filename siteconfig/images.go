@@ -146,13 +146,15 @@ func (c *Config) ImageRegistry() string {
 }
 
 // PushEndpoints are the addresses images are pushed to, in the order they are tried:
-// images.registry (if set), then every node's registry endpoint. They all reach one registry.
+// images.registry (if set), then every node's write endpoint (registry.pushNodePort). They
+// all reach one registry.
 func (c *Config) PushEndpoints() []string {
 	var eps []string
 	if c.Images.Registry != "" {
 		eps = append(eps, c.Images.Registry)
 	}
-	for _, ep := range c.RegistryEndpoints() {
+	for _, n := range c.Nodes {
+		ep := hostPort(n.IP, c.Registry.PushNodePort)
 		if !slices.Contains(eps, ep) {
 			eps = append(eps, ep)
 		}

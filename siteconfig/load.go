@@ -60,6 +60,13 @@ func Load(src Source, stack string) (*Config, []string, error) {
 		return nil, nil, &ValidationError{Errors: errs}
 	}
 	defaultTalos(c)
+	if c.Registry.PushNodePort == 0 {
+		// The port after the pull port, or the one before it at the top of the range.
+		c.Registry.PushNodePort = c.Registry.NodePort + 1
+		if c.Registry.PushNodePort > MaxNodePort {
+			c.Registry.PushNodePort = c.Registry.NodePort - 1
+		}
+	}
 	warnings, err := Validate(c)
 	if err != nil {
 		return nil, warnings, err

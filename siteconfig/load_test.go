@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,6 +83,29 @@ func TestSingleReplicaWarns(t *testing.T) {
 
 // TestLoadRejects is the table of malformed configs: each must fail before any resource is
 // declared, with an error naming the field at fault.
+func TestPlainHTTPWarnsAndDropsCredentials(t *testing.T) {
+	s := validSource()
+	_, warnings, err := Load(s, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "plainHTTP") }) {
+		t.Errorf("default site warns about plain http: %v", warnings)
+	}
+	s.Values[KeyRegistry] = `{"plainHTTP":true}`
+	c, warnings, err := Load(s, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "registry.plainHTTP is true") }) {
+		t.Errorf("plain http without a warning: %v", warnings)
+	}
+	spec := c.MirrorSpec("CA PEM", "secret")
+	if spec.Scheme != "http" || spec.CA != "" || spec.Username != "" || spec.Password != "" {
+		t.Errorf("plain-http mirror spec carries TLS or credentials: %+v", spec)
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -103,6 +127,9 @@ func TestLoadRejects(t *testing.T) {
 		{"nodePort high", func(s MapSource) { s.Values[KeyRegistry] = `{"nodePort":32768}` }, "registry.nodePort"},
 		{"nodePort string", func(s MapSource) { s.Values[KeyRegistry] = `{"nodePort":"32000"}` }, "registry"},
 		{"replicas negative", func(s MapSource) { s.Values[KeyRegistry] = `{"replicas":-1}` }, "registry.replicas"},
+		{"push port is the pull port", func(s MapSource) { s.Values[KeyRegistry] = `{"nodePort":31000,"pushNodePort":31000}` }, "registry.pushNodePort"},
+		{"push port out of range", func(s MapSource) { s.Values[KeyRegistry] = `{"pushNodePort":80}` }, "registry.pushNodePort"},
+		{"negative rotation", func(s MapSource) { s.Values[KeyRegistry] = `{"rotation":{"pullPassword":-1}}` }, "registry.rotation.pullPassword"},
 		{"misspelt field", func(s MapSource) { s.Values[KeyRegistry] = `{"node_port":32001}` }, "registry"},
 		{"bad image", func(s MapSource) { s.Values[KeyRegistry] = `{"image":"registry"}` }, "registry.image"},
 		{"bad quantity", func(s MapSource) {

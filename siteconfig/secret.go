@@ -36,8 +36,6 @@ type Secrets struct {
 	MinioRootUser      Secret `json:"minioRootUser"`
 	MinioRootPassword  Secret `json:"minioRootPassword"`
 	RegistryHTTPSecret Secret `json:"registryHttpSecret"`
-	// RegistryPassword authenticates node pulls (with talos.registry.username).
-	RegistryPassword Secret `json:"registryPassword"`
 }
 
 func (v *validator) secret(key string, s Secret, minLen int) {
@@ -56,6 +54,5 @@ func (s *Secrets) byKey() map[string]*Secret {
 		KeyMinioRootUser:      &s.MinioRootUser,
 		KeyMinioRootPassword:  &s.MinioRootPassword,
 		KeyRegistryHTTPSecret: &s.RegistryHTTPSecret,
-		KeyRegistryPassword:   &s.RegistryPassword,
 	}
 }

@@ -1,8 +1,6 @@
 package siteconfig
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -37,23 +35,9 @@ type Talos struct {
 	BootstrapCluster bool `json:"bootstrapCluster"`
 	// Upstreams are the registries the site's images come from, as host[:port].
 	Upstreams []string `json:"upstreams"`
-	// Registry says how nodes reach the site registry.
-	Registry TalosRegistry `json:"registry"`
 	// Patches are extra machine config patches (objects, or YAML strings that may hold several
 	// documents), applied after the mirror patch.
 	Patches []any `json:"patches,omitempty"`
-}
-
-// TalosRegistry is how containerd on the nodes talks to the site registry.
-type TalosRegistry struct {
-	// Scheme is http or https.
-	Scheme string `json:"scheme"`
-	// CA is the PEM certificate of the registry's issuer (https only).
-	CA string `json:"ca,omitempty"`
-	// InsecureSkipVerify skips certificate checks (https only; not recommended).
-	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
-	// Username authenticates pulls; its password is the secret registryPassword.
-	Username string `json:"username,omitempty"`
 }
 
 // Bootstrap is the engineer's laptop serving the image bundle while the in-cluster registry
@@ -65,7 +49,6 @@ type Bootstrap struct {
 // Talos defaults. The Talos version table is talosconfig's.
 const (
 	DefaultApplyMode = "auto"
-	DefaultScheme    = "http"
 )
 
 // DefaultUpstreams are mirrored on every site.
@@ -77,29 +60,36 @@ var applyModes = []string{"auto", "no_reboot", "reboot", "staged", "staged_if_ne
 // RegistryMirrorConfig documents rather than machine.registries.
 func (t *Talos) UsesDocuments() bool { return talosconfig.UsesDocuments(t.Version) }
 
-// Mirrors are the site's Talos registry mirrors.
-func (c *Config) Mirrors() *talosconfig.Mirrors { return talosconfig.Build(c.MirrorSpec()) }
-
-// MirrorPatch is the machine config patch of the site's mirrors for its Talos version: what
-// talos.manage applies to every node, the stack exports as talosMirrorPatch, and
-// `airgap site patch` prints before the first up.
-func (c *Config) MirrorPatch() ([]byte, error) {
-	return talosconfig.Render(c.Mirrors(), c.Talos.Version)
+// Mirrors are the site's Talos registry mirrors; ca (PEM) and pullPassword are the generated
+// credentials from the stack's state, or "" before the first up.
+func (c *Config) Mirrors(ca, pullPassword string) *talosconfig.Mirrors {
+	return talosconfig.Build(c.MirrorSpec(ca, pullPassword))
 }
 
-// MirrorSpec is what the site's Talos mirrors are built from (talosconfig.Build).
-func (c *Config) MirrorSpec() talosconfig.Spec {
-	r := c.Talos.Registry
-	return talosconfig.Spec{
-		Upstreams:          c.Talos.Upstreams,
-		Nodes:              c.RegistryEndpoints(),
-		Scheme:             r.Scheme,
-		CA:                 r.CA,
-		InsecureSkipVerify: r.InsecureSkipVerify,
-		Username:           r.Username,
-		Password:           c.Secrets.RegistryPassword.Reveal(),
-		Bootstrap:          c.Bootstrap.Endpoint,
+// MirrorPatch is the machine config patch of the site's mirrors for its Talos version, with
+// the given credentials: what talos.manage applies to every node and the stack exports as
+// talosMirrorPatch. Without credentials (before the first up) it is the bootstrap patch
+// `airgap site patch` prints: the nodes then pull from the laptop until they get the full one.
+func (c *Config) MirrorPatch(ca, pullPassword string) ([]byte, error) {
+	return talosconfig.Render(c.Mirrors(ca, pullPassword), c.Talos.Version)
+}
+
+// MirrorSpec is what the site's Talos mirrors are built from (talosconfig.Build): the pull
+// endpoint of every node over the registry's scheme, the site CA and the pull identity.
+func (c *Config) MirrorSpec(ca, pullPassword string) talosconfig.Spec {
+	s := talosconfig.Spec{
+		Upstreams: c.Talos.Upstreams,
+		Nodes:     c.RegistryEndpoints(),
+		Scheme:    c.RegistryScheme(),
+		Bootstrap: c.Bootstrap.Endpoint,
 	}
+	if !c.Registry.PlainHTTP {
+		s.CA = ca
+		if pullPassword != "" {
+			s.Username, s.Password = PullUser, pullPassword
+		}
+	}
+	return s
 }
 
 func defaultTalos(c *Config) {
@@ -113,9 +103,6 @@ func defaultTalos(c *Config) {
 	}
 	if t.Upstreams == nil {
 		t.Upstreams = append([]string(nil), DefaultUpstreams...)
-	}
-	if t.Registry.Scheme == "" {
-		t.Registry.Scheme = DefaultScheme
 	}
 	if t.ClusterName == "" {
 		t.ClusterName = c.Site
@@ -170,29 +157,6 @@ func (v *validator) talos(c *Config) {
 			v.fail(fmt.Sprintf("talos.upstreams[%d]", j), "%q is a node's registry endpoint, which is mirrored already", ep)
 		}
 	}
-	r := &t.Registry
-	switch r.Scheme {
-	case "http":
-		if r.CA != "" || r.InsecureSkipVerify {
-			v.fail("talos.registry", "ca and insecureSkipVerify are set but talos.registry.scheme is http: %s", talosconfig.TLSOverHTTP("the site registry"))
-		}
-	case "https":
-		if r.CA != "" {
-			if block, _ := pem.Decode([]byte(r.CA)); block == nil {
-				v.fail("talos.registry.ca", "not a PEM certificate")
-			} else if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-				v.fail("talos.registry.ca", "not a valid certificate: %v", err)
-			}
-		}
-		if r.InsecureSkipVerify {
-			v.warn("talos.registry.insecureSkipVerify is true: nodes accept any certificate from the registry")
-		}
-	default:
-		v.fail("talos.registry.scheme", "%q is not http or https", r.Scheme)
-	}
-	if r.Username != "" && c.Secrets.RegistryPassword.IsZero() {
-		v.fail(KeyRegistryPassword, "required with talos.registry.username: set it with `pulumi config set --secret %s <value>`", KeyRegistryPassword)
-	}
 	v.bootstrap(c)
 	v.patches(c)
 }
@@ -225,7 +189,7 @@ func (v *validator) patches(c *Config) {
 	}
 	for _, ep := range c.RegistryEndpoints() {
 		rules.Managed[ep] = true
-		if c.Talos.Registry.Scheme == "http" {
+		if c.Registry.PlainHTTP {
 			rules.HTTPHosts[ep] = true
 		}
 	}

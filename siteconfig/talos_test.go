@@ -29,7 +29,7 @@ func TestTalosDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl := c.Talos
-	if tl.Manage || tl.Version != talosconfig.DefaultVersion || tl.Registry.Scheme != "http" || tl.ApplyMode != "auto" ||
+	if tl.Manage || tl.Version != talosconfig.DefaultVersion || c.RegistryScheme() != "https" || c.Registry.PushNodePort != 32001 || tl.ApplyMode != "auto" ||
 		strings.Join(tl.Upstreams, ",") != "docker.io,ghcr.io,registry.k8s.io,quay.io" ||
 		tl.ClusterName != "osaka" || tl.ClusterEndpoint != "https://10.20.0.11:6443" {
 		t.Errorf("talos defaults: %+v", tl)
@@ -61,14 +61,19 @@ func TestUserSnippetRejected(t *testing.T) {
 func TestTLSOnPlainHTTPRejected(t *testing.T) {
 	// Keys written right this time, but a TLS block for the http registry remains.
 	s := validSource()
+	s.Values[KeyRegistry] = `{"plainHTTP":true}`
 	s.Values[KeyTalos] = `{"patches":[{"machine":{"registries":{"config":{"10.20.0.11:32000":{"tls":{"insecureSkipVerify":true}}}}}}]}`
 	_, _, err := Load(s, "osaka")
 	assertFieldError(t, err, `talos.patches[0].machine.registries.config["10.20.0.11:32000"].tls`)
 	if !strings.Contains(err.Error(), "breaks Talos' own image pulls") {
 		t.Errorf("error does not say why: %v", err)
 	}
-	// The same block for an https registry is fine.
-	s.Values[KeyTalos] = `{"registry":{"scheme":"https"},"patches":[{"machine":{"registries":{"config":{"10.20.0.11:32000":{"tls":{"insecureSkipVerify":true}}}}}}]}`
+	s.Values[KeyTalos] = `{"patches":["apiVersion: v1alpha1\nkind: RegistryTLSConfig\nname: 10.20.0.13:32000\ninsecureSkipVerify: true\n"]}`
+	_, _, err = Load(s, "osaka")
+	assertFieldError(t, err, "talos.patches[0]")
+	// The same block for an https registry (the default) is fine.
+	delete(s.Values, KeyRegistry)
+	s.Values[KeyTalos] = `{"patches":[{"machine":{"registries":{"config":{"10.20.0.11:32000":{"tls":{"insecureSkipVerify":true}}}}}}]}`
 	if _, _, err := Load(s, "osaka"); err != nil {
 		t.Errorf("TLS for an https registry rejected: %v", err)
 	}
@@ -85,11 +90,7 @@ func TestTalosRejects(t *testing.T) {
 		{"unsupported version", `{"version":"v1.4.8"}`, "", "talos.version"},
 		{"future version", `{"version":"v1.20.0"}`, "", "talos.version"},
 		{"garbage version", `{"version":"latest"}`, "", "talos.version"},
-		{"bad scheme", `{"registry":{"scheme":"oci"}}`, "", "talos.registry.scheme"},
-		{"tls settings on http", `{"registry":{"scheme":"http","insecureSkipVerify":true}}`, "", "talos.registry"},
-		{"bad ca", `{"registry":{"scheme":"https","ca":"not a cert"}}`, "", "talos.registry.ca"},
 		{"bad apply mode", `{"applyMode":"now"}`, "", "talos.applyMode"},
-		{"username without password", `{"registry":{"username":"puller"}}`, "", KeyRegistryPassword},
 		{"endpoint without scheme", `{"patches":[{"machine":{"registries":{"mirrors":{"my.registry:5000":{"endpoints":["10.0.0.9:5000"]}}}}}]}`, "",
 			`talos.patches[0].machine.registries.mirrors["my.registry:5000"].endpoints[0]`},
 		{"patch overrides a managed mirror", `{"patches":[{"machine":{"registries":{"mirrors":{"docker.io":{"endpoints":["http://10.0.0.9:5000"]}}}}}]}`, "",
@@ -98,8 +99,6 @@ func TestTalosRejects(t *testing.T) {
 			`talos.patches[1].machine.registries.mirrors["my.registry"]`},
 		{"v1.12 document with url name", `{"patches":["apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: https://my.registry\nendpoints:\n  - url: http://10.0.0.9:5000\n"]}`, "",
 			"talos.patches[0].name"},
-		{"v1.12 tls document for http registry", `{"patches":["apiVersion: v1alpha1\nkind: RegistryTLSConfig\nname: 10.20.0.13:32000\ninsecureSkipVerify: true\n"]}`, "",
-			"talos.patches[0]"},
 		{"patch not yaml", `{"patches":["machine: [unclosed"]}`, "", "talos.patches[0]"},
 		{"bootstrap equals a node", "", `{"endpoint":"http://10.20.0.12:32000"}`, "bootstrap.endpoint"},
 		{"upper-case ipv6 bootstrap equals a node", "", `{"endpoint":"http://[FD00::12]:32000"}`, "bootstrap.endpoint"},
@@ -108,6 +107,7 @@ func TestTalosRejects(t *testing.T) {
 		{"upstream as ipv6 literal", `{"upstreams":["docker.io","[fd00::5]:5000"]}`, "", "talos.upstreams[1]"},
 		{"managed without endpoint", `{"manage":true,"clusterEndpoint":"10.20.0.11:6443"}`, "", "talos.clusterEndpoint"},
 		{"unknown talos field", `{"mirrors":{}}`, "", "talos"},
+		{"client-side registry settings (now generated)", `{"registry":{"scheme":"https"}}`, "", "talos"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,7 +159,7 @@ func TestImagesConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Images.List) != 3 || c.ImageRegistry() != "10.20.0.11:32000" {
+	if len(c.Images.List) != 3 || c.ImageRegistry() != "10.20.0.11:32001" {
 		t.Errorf("images = %+v", c.Images)
 	}
 }
