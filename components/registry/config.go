@@ -9,8 +9,35 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Port is the registry's container port.
-const Port = 5000
+// Ports of the registry container: the API, and the debug listener that serves only the
+// health endpoint kubelet probes (the API answers 401 to an anonymous probe).
+const (
+	Port      = 5000
+	DebugPort = 5001
+	// HealthPath answers 503 while the storage health check fails.
+	HealthPath = "/debug/health"
+)
+
+// Role is what a registry Deployment is for. One bucket, two Deployments: stock distribution's
+// htpasswd has no per-user permissions, so the node-facing pull endpoint runs in read-only
+// maintenance mode (its write routes are not registered at all) and only the push endpoint,
+// whose htpasswd holds the push identity alone, can write.
+type Role string
+
+// The two roles.
+const (
+	RolePull Role = "pull"
+	RolePush Role = "push"
+)
+
+// Files the pods mount: the TLS key pair from the site CA and the role's htpasswd.
+const (
+	TLSDir       = "/etc/distribution/tls"
+	TLSCertFile  = TLSDir + "/tls.crt"
+	TLSKeyFile   = TLSDir + "/tls.key"
+	AuthDir      = "/etc/distribution/auth"
+	HtpasswdFile = AuthDir + "/htpasswd"
+)
 
 // Config is the subset of distribution v3's config.yml this project writes. Credentials are
 // deliberately absent: the pods get them from a Secret through the REGISTRY_* environment
@@ -20,7 +47,19 @@ type Config struct {
 	Log     Log     `json:"log"`
 	Storage Storage `json:"storage"`
 	HTTP    HTTP    `json:"http"`
+	Auth    *Auth   `json:"auth,omitempty"`
 	Health  Health  `json:"health"`
+}
+
+// Auth is the auth section: htpasswd, the one access controller that needs no token server.
+type Auth struct {
+	Htpasswd Htpasswd `json:"htpasswd"`
+}
+
+// Htpasswd names the realm and the bcrypt password file.
+type Htpasswd struct {
+	Realm string `json:"realm"`
+	Path  string `json:"path"`
 }
 
 // Log configures registry logging.
@@ -65,6 +104,9 @@ type Redirect struct {
 // Maintenance configures background jobs.
 type Maintenance struct {
 	UploadPurging UploadPurging `json:"uploadpurging"`
+	// ReadOnly unregisters every write route: the pull endpoint refuses pushes and deletes
+	// whatever the credentials.
+	ReadOnly *Enabled `json:"readonly,omitempty"`
 }
 
 // UploadPurging removes abandoned uploads, e.g. after a push interrupted by a power cut.
@@ -79,6 +121,20 @@ type UploadPurging struct {
 type HTTP struct {
 	Addr    string              `json:"addr"`
 	Headers map[string][]string `json:"headers,omitempty"`
+	TLS     *TLS                `json:"tls,omitempty"`
+	Debug   Debug               `json:"debug"`
+}
+
+// TLS is the serving key pair, issued by the site CA.
+type TLS struct {
+	Certificate string `json:"certificate"`
+	Key         string `json:"key"`
+}
+
+// Debug is the plain-http debug listener. Kubelet probes its health endpoint; no Service
+// exposes it.
+type Debug struct {
+	Addr string `json:"addr"`
 }
 
 // Health enables health checks: the registry answers 503 on /v2/ while its storage fails, so
@@ -113,6 +169,9 @@ type StorageInput struct {
 type Input struct {
 	Storage  StorageInput
 	LogLevel string
+	Role     Role
+	// PlainHTTP leaves out TLS and authentication (registry.plainHTTP).
+	PlainHTTP bool
 }
 
 // chunkSize is the S3 multipart part size: 10 MiB keeps memory per upload small while staying
@@ -121,11 +180,15 @@ const chunkSize = 10 << 20
 
 // Render builds the registry config for an S3 bucket.
 func Render(in Input) (*Config, error) {
+	if in.Role != RolePull && in.Role != RolePush {
+		return nil, fmt.Errorf("rendering registry config: unknown role %q", in.Role)
+	}
 	u, err := url.Parse(in.Storage.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("parsing S3 endpoint %q: want http(s)://host[:port]", in.Storage.Endpoint)
 	}
-	return &Config{
+	pull := in.Role == RolePull
+	c := &Config{
 		Version: "0.1",
 		Log:     Log{Level: in.LogLevel, Formatter: "text"},
 		Storage: Storage{
@@ -138,18 +201,28 @@ func Render(in Input) (*Config, error) {
 				RootDirectory:  in.Storage.RootDirectory,
 				ChunkSize:      chunkSize,
 			},
-			Delete:   Enabled{Enabled: true},
+			Delete:   Enabled{Enabled: !pull},
 			Redirect: Redirect{Disable: true},
+			// Only the writer purges abandoned uploads: a purge deletes objects.
 			Maintenance: Maintenance{UploadPurging: UploadPurging{
-				Enabled: true, Age: "168h", Interval: "24h",
+				Enabled: !pull, Age: "168h", Interval: "24h",
 			}},
 		},
 		HTTP: HTTP{
 			Addr:    fmt.Sprintf(":%d", Port),
 			Headers: map[string][]string{"X-Content-Type-Options": {"nosniff"}},
+			Debug:   Debug{Addr: fmt.Sprintf(":%d", DebugPort)},
 		},
 		Health: Health{StorageDriver: HealthCheck{Enabled: true, Interval: "10s", Threshold: 3}},
-	}, nil
+	}
+	if pull {
+		c.Storage.Maintenance.ReadOnly = &Enabled{Enabled: true}
+	}
+	if !in.PlainHTTP {
+		c.HTTP.TLS = &TLS{Certificate: TLSCertFile, Key: TLSKeyFile}
+		c.Auth = &Auth{Htpasswd: Htpasswd{Realm: "airgap-site " + string(in.Role), Path: HtpasswdFile}}
+	}
+	return c, nil
 }
 
 // YAML is config.yml as the registry reads it.

@@ -19,95 +19,221 @@ const Type = "airgap-site:registry:Registry"
 // Names of the Kubernetes objects and Secret keys.
 const (
 	AppName        = "registry"
+	PushName       = "registry-push"
 	SecretName     = "registry-credentials"
+	TLSSecretName  = "registry-tls"
 	ConfigDir      = "/etc/distribution"
 	ConfigFile     = "config.yml"
 	KeyAccessKey   = "s3-access-key"
 	KeySecretKey   = "s3-secret-key"
 	KeyHTTPSecret  = "http-secret"
+	KeyHtpasswd    = "htpasswd"
 	AnnotationHash = "airgap-site/config-digest"
+	// AnnotationCredentials changes whenever the serving certificate or a password does, so
+	// the pods roll: the registry reads its key pair and htpasswd at start.
+	AnnotationCredentials = "airgap-site/credentials-revision"
+	// RunAsUser is the unprivileged user the registry runs as (nobody): the stock image
+	// would run as root.
+	RunAsUser = 65534
 )
+
+// HtpasswdSecretName names the Secret holding a role's htpasswd.
+func HtpasswdSecretName(role Role) string { return "registry-" + string(role) + "-htpasswd" }
 
 // Args wires the registry to its site and bucket. Credentials must be secret outputs.
 type Args struct {
-	Site       string
-	Registry   siteconfig.Registry
+	Site     string
+	Registry siteconfig.Registry
+	// Image is the registry image, by digest.
+	Image      string
 	Storage    StorageInput
 	AccessKey  pulumi.StringInput
 	SecretKey  pulumi.StringInput
 	HTTPSecret pulumi.StringInput
+	// Access is the TLS key pair and the htpasswd files; nil with registry.plainHTTP.
+	Access *Access
 	// StorageReady are the resources that must exist before pods start (bucket, tenant).
 	StorageReady []pulumi.Resource
 }
 
-// Registry is the deployed registry.
+// Access is what the registry needs of the site's generated credentials.
+type Access struct {
+	CertPEM, KeyPEM            pulumi.StringInput
+	PullHtpasswd, PushHtpasswd pulumi.StringInput
+	// Revision changes whenever any of the above does.
+	Revision pulumi.StringInput
+}
+
+// Registry is the deployed registry: a read-only pull endpoint and a push endpoint on one
+// bucket.
 type Registry struct {
 	pulumi.ResourceState
 
 	Namespace    pulumi.StringOutput `pulumi:"namespace"`
 	ConfigDigest pulumi.StringOutput `pulumi:"configDigest"`
 	NodePort     pulumi.IntOutput    `pulumi:"nodePort"`
-	// ConfigYAML is the rendered config.yml, known at plan time.
-	ConfigYAML []byte
-	Deployment *appsv1.Deployment
-	Service    *corev1.Service
+	PushNodePort pulumi.IntOutput    `pulumi:"pushNodePort"`
+	// ConfigYAML is the pull endpoint's rendered config.yml, PushConfigYAML the push
+	// endpoint's; both known at plan time.
+	ConfigYAML     []byte
+	PushConfigYAML []byte
+	Deployment     *appsv1.Deployment
+	PushDeployment *appsv1.Deployment
+	Service        *corev1.Service
+	PushService    *corev1.Service
 }
 
-// New renders the registry config and declares the objects that run it.
-func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Registry, error) {
-	cfg, err := Render(Input{Storage: args.Storage, LogLevel: args.Registry.LogLevel})
-	if err != nil {
-		return nil, err
-	}
-	configYAML, err := cfg.YAML()
-	if err != nil {
-		return nil, err
-	}
-	digest := Digest(configYAML)
+// endpoint is one role's rendered config and the objects that serve it.
+type endpoint struct {
+	role       Role
+	name       string // object names
+	resource   string // Pulumi resource name
+	replicas   int
+	nodePort   int
+	configYAML []byte
+	digest     string
+	deployment *appsv1.Deployment
+	service    *corev1.Service
+}
 
-	r := &Registry{ConfigYAML: configYAML}
+// New renders the registry configs and declares the objects that run them.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Registry, error) {
+	rc := args.Registry
+	if rc.PlainHTTP != (args.Access == nil) {
+		return nil, fmt.Errorf("registry: credentials are required unless registry.plainHTTP is set, and unused with it")
+	}
+	// Existing stacks keep the pull endpoint's resource names: an upgrade updates in place.
+	eps := []*endpoint{
+		{role: RolePull, name: AppName, resource: name, replicas: rc.Replicas, nodePort: rc.NodePort},
+		{role: RolePush, name: PushName, resource: name + "-push", replicas: 1, nodePort: rc.PushNodePort},
+	}
+	for _, ep := range eps {
+		cfg, err := Render(Input{Storage: args.Storage, LogLevel: rc.LogLevel, Role: ep.role, PlainHTTP: rc.PlainHTTP})
+		if err != nil {
+			return nil, err
+		}
+		if ep.configYAML, err = cfg.YAML(); err != nil {
+			return nil, err
+		}
+		ep.digest = Digest(ep.configYAML)
+	}
+
+	r := &Registry{ConfigYAML: eps[0].configYAML, PushConfigYAML: eps[1].configYAML}
 	if err := ctx.RegisterComponentResource(Type, name, r, opts...); err != nil {
 		return nil, err
 	}
-	rc := args.Registry
-	labels := pulumi.ToStringMap(kube.Labels(AppName, args.Site, "registry"))
-	selector := pulumi.ToStringMap(kube.SelectorLabels(AppName, args.Site, "registry"))
-
-	ns, err := kube.NewNamespace(ctx, name, rc.Namespace, labels, r)
+	ns, err := kube.NewNamespace(ctx, name, rc.Namespace, pulumi.ToStringMap(kube.Labels(AppName, args.Site, "registry")), r)
 	if err != nil {
 		return nil, err
 	}
-	inNamespace, meta := ns.Opts, ns.Meta
-
-	secret, err := corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
-		Metadata: meta(SecretName),
+	d := &declarer{ctx: ctx, ns: ns, args: args}
+	if d.storage, err = corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
+		Metadata: ns.Meta(SecretName),
 		Type:     pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{
-			KeyAccessKey:  pulumi.ToSecret(args.AccessKey).(pulumi.StringOutput),
-			KeySecretKey:  pulumi.ToSecret(args.SecretKey).(pulumi.StringOutput),
-			KeyHTTPSecret: pulumi.ToSecret(args.HTTPSecret).(pulumi.StringOutput),
+			KeyAccessKey:  secret(args.AccessKey),
+			KeySecretKey:  secret(args.SecretKey),
+			KeyHTTPSecret: secret(args.HTTPSecret),
 		},
-	}, inNamespace...)
-	if err != nil {
+	}, ns.Opts...); err != nil {
+		return nil, err
+	}
+	if a := args.Access; a != nil {
+		if d.tls, err = corev1.NewSecret(ctx, name+"-tls", &corev1.SecretArgs{
+			Metadata:   ns.Meta(TLSSecretName),
+			Type:       pulumi.String("kubernetes.io/tls"),
+			StringData: pulumi.StringMap{"tls.crt": a.CertPEM, "tls.key": secret(a.KeyPEM)},
+		}, ns.Opts...); err != nil {
+			return nil, err
+		}
+		d.htpasswd = map[Role]*corev1.Secret{}
+		for role, file := range map[Role]pulumi.StringInput{RolePull: a.PullHtpasswd, RolePush: a.PushHtpasswd} {
+			if d.htpasswd[role], err = corev1.NewSecret(ctx, name+"-"+string(role)+"-htpasswd", &corev1.SecretArgs{
+				Metadata:   ns.Meta(HtpasswdSecretName(role)),
+				Type:       pulumi.String("Opaque"),
+				StringData: pulumi.StringMap{KeyHtpasswd: secret(file)},
+			}, ns.Opts...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, ep := range eps {
+		if err := d.endpoint(name, ep); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
+		Metadata: ns.Meta(AppName),
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable: pulumi.Int(1),
+			Selector:       &metav1.LabelSelectorArgs{MatchLabels: selectorOf(args.Site, RolePull)},
+		},
+	}, ns.Opts...); err != nil {
 		return nil, err
 	}
 
+	pull, push := eps[0], eps[1]
+	r.Namespace = ns.Name()
+	r.ConfigDigest = pulumi.String(pull.digest).ToStringOutput()
+	r.NodePort = pull.service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem()
+	r.PushNodePort = push.service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem()
+	r.Deployment, r.Service = pull.deployment, pull.service
+	r.PushDeployment, r.PushService = push.deployment, push.service
+	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{
+		"namespace":    r.Namespace,
+		"configDigest": r.ConfigDigest,
+		"nodePort":     r.NodePort,
+		"pushNodePort": r.PushNodePort,
+	})
+}
+
+// declarer declares one registry's objects in its namespace.
+type declarer struct {
+	ctx      *pulumi.Context
+	ns       *kube.Namespace
+	args     Args
+	storage  *corev1.Secret
+	tls      *corev1.Secret
+	htpasswd map[Role]*corev1.Secret
+}
+
+func selectorOf(site string, role Role) pulumi.StringMap {
+	return pulumi.ToStringMap(kube.SelectorLabels(AppName, site, componentOf(role)))
+}
+
+func componentOf(role Role) string {
+	if role == RolePull {
+		return "registry"
+	}
+	return PushName
+}
+
+// endpoint declares the ConfigMap, Deployment and NodePort Service of one role.
+func (d *declarer) endpoint(name string, ep *endpoint) error {
+	ctx, ns, args := d.ctx, d.ns, d.args
+	labels := pulumi.ToStringMap(kube.Labels(AppName, args.Site, componentOf(ep.role)))
+	selector := selectorOf(args.Site, ep.role)
+	meta := func(objName string) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{Name: pulumi.String(objName), Namespace: ns.Name(), Labels: labels}
+	}
 	// The ConfigMap is named by content: a config change creates the new ConfigMap first and
 	// rolls the Deployment onto it, instead of deleting the ConfigMap (and the Deployment that
 	// mounts it) before recreating them, which would take every registry pod down at once.
-	configMap, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
-		Metadata: meta(ConfigMapName(digest)),
-		Data:     pulumi.StringMap{ConfigFile: pulumi.String(string(configYAML))},
-	}, inNamespace...)
+	configMap, err := corev1.NewConfigMap(ctx, ep.resource+"-config", &corev1.ConfigMapArgs{
+		Metadata: meta(ConfigMapName(ep.role, ep.digest)),
+		Data:     pulumi.StringMap{ConfigFile: pulumi.String(string(ep.configYAML))},
+	}, ns.Opts...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-
-	deployOpts := append(inNamespace, pulumi.DependsOn(args.StorageReady))
-	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
-		Metadata: meta(AppName),
+	annotations := pulumi.StringMap{AnnotationHash: pulumi.String(ep.digest)}
+	if args.Access != nil {
+		annotations[AnnotationCredentials] = args.Access.Revision.ToStringOutput()
+	}
+	ep.deployment, err = appsv1.NewDeployment(ctx, ep.resource, &appsv1.DeploymentArgs{
+		Metadata: meta(ep.name),
 		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(rc.Replicas),
+			Replicas: pulumi.Int(ep.replicas),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: selector},
 			Strategy: &appsv1.DeploymentStrategyArgs{
 				Type: pulumi.String("RollingUpdate"),
@@ -117,79 +243,63 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 				},
 			},
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{
-					Labels:      labels,
-					Annotations: pulumi.StringMap{AnnotationHash: pulumi.String(digest)},
-				},
-				Spec: podSpec(rc, selector, configMap, secret),
+				Metadata: &metav1.ObjectMetaArgs{Labels: labels, Annotations: annotations},
+				Spec:     d.podSpec(ep.role, selector, configMap),
 			},
 		},
-	}, deployOpts...)
+	}, append(ns.Opts, pulumi.DependsOn(args.StorageReady))...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-
-	if _, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
-		Metadata: meta(AppName),
-		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
-			MaxUnavailable: pulumi.Int(1),
-			Selector:       &metav1.LabelSelectorArgs{MatchLabels: selector},
-		},
-	}, inNamespace...); err != nil {
-		return nil, err
+	portName := "https"
+	if args.Registry.PlainHTTP {
+		portName = "http"
 	}
-
-	service, err := corev1.NewService(ctx, name, &corev1.ServiceArgs{
-		Metadata: meta(AppName),
+	ep.service, err = corev1.NewService(ctx, ep.resource, &corev1.ServiceArgs{
+		Metadata: meta(ep.name),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("NodePort"),
 			Selector: selector,
 			Ports: corev1.ServicePortArray{&corev1.ServicePortArgs{
-				Name:       pulumi.String("http"),
+				Name:       pulumi.String(portName),
 				Port:       pulumi.Int(Port),
-				TargetPort: pulumi.String("http"),
-				NodePort:   pulumi.Int(rc.NodePort),
+				TargetPort: pulumi.String("registry"),
+				NodePort:   pulumi.Int(ep.nodePort),
 			}},
 		},
-	}, append(inNamespace, pulumi.DependsOn([]pulumi.Resource{deployment}))...)
-	if err != nil {
-		return nil, err
-	}
-
-	r.Namespace = ns.Name()
-	r.ConfigDigest = pulumi.String(digest).ToStringOutput()
-	r.NodePort = service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem()
-	r.Deployment = deployment
-	r.Service = service
-	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{
-		"namespace":    r.Namespace,
-		"configDigest": r.ConfigDigest,
-		"nodePort":     r.NodePort,
-	})
+	}, append(ns.Opts, pulumi.DependsOn([]pulumi.Resource{ep.deployment}))...)
+	return err
 }
 
-// ConfigMapName names the ConfigMap holding a config.yml by its digest.
-func ConfigMapName(digest string) string {
+// ConfigMapName names the ConfigMap holding a role's config.yml by its digest.
+func ConfigMapName(role Role, digest string) string {
 	const prefix = len("sha256:")
-	return fmt.Sprintf("registry-config-%s", digest[prefix:prefix+10])
+	if role == RolePull {
+		return fmt.Sprintf("registry-config-%s", digest[prefix:prefix+10])
+	}
+	return fmt.Sprintf("registry-%s-config-%s", role, digest[prefix:prefix+10])
 }
 
 // PreStopSeconds is how long a terminating registry pod keeps serving: longer than kube-proxy
 // takes to drop its endpoint (about a second), well under the 30 s grace period.
 const PreStopSeconds = 5
 
-func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev1.ConfigMap, secret *corev1.Secret) *corev1.PodSpecArgs {
+// secretFileMode lets the registry's group, and no one else, read the key and htpasswd.
+const secretFileMode = 0o440
+
+func (d *declarer) podSpec(role Role, selector pulumi.StringMap, configMap *corev1.ConfigMap) *corev1.PodSpecArgs {
+	rc := d.args.Registry
 	fromSecret := func(env, key string) *corev1.EnvVarArgs {
 		return &corev1.EnvVarArgs{
 			Name: pulumi.String(env),
 			ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
-				Name: secret.Metadata.Name().Elem(), Key: pulumi.String(key),
+				Name: d.storage.Metadata.Name().Elem(), Key: pulumi.String(key),
 			}},
 		}
 	}
 	probe := func(failures int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
-			HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String("/v2/"), Port: pulumi.String("http")},
+			HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String(HealthPath), Port: pulumi.String("debug")},
 			PeriodSeconds:    pulumi.Int(10),
 			TimeoutSeconds:   pulumi.Int(5),
 			FailureThreshold: pulumi.Int(failures),
@@ -201,10 +311,32 @@ func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev
 			Key: optional(t.Key), Operator: optional(t.Operator), Value: optional(t.Value), Effect: optional(t.Effect),
 		})
 	}
-	return &corev1.PodSpecArgs{
-		NodeSelector: pulumi.ToStringMap(rc.NodeSelector),
-		Tolerations:  tolerations,
-		Affinity: &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
+	mounts := corev1.VolumeMountArray{
+		&corev1.VolumeMountArgs{Name: pulumi.String("config"), MountPath: pulumi.String(ConfigDir), ReadOnly: pulumi.Bool(true)},
+		// The root filesystem is read-only; anything the registry writes is scratch.
+		&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
+	}
+	volumes := corev1.VolumeArray{
+		&corev1.VolumeArgs{Name: pulumi.String("config"), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap.Metadata.Name().Elem()}},
+		&corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("64Mi")}},
+	}
+	if d.tls != nil {
+		mounts = append(mounts,
+			&corev1.VolumeMountArgs{Name: pulumi.String("tls"), MountPath: pulumi.String(TLSDir), ReadOnly: pulumi.Bool(true)},
+			&corev1.VolumeMountArgs{Name: pulumi.String("auth"), MountPath: pulumi.String(AuthDir), ReadOnly: pulumi.Bool(true)})
+		volumes = append(volumes,
+			&corev1.VolumeArgs{Name: pulumi.String("tls"), Secret: &corev1.SecretVolumeSourceArgs{
+				SecretName: d.tls.Metadata.Name().Elem(), DefaultMode: pulumi.Int(secretFileMode)}},
+			&corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: &corev1.SecretVolumeSourceArgs{
+				SecretName: d.htpasswd[role].Metadata.Name().Elem(), DefaultMode: pulumi.Int(secretFileMode)}})
+	}
+	replicas := rc.Replicas
+	if role == RolePush {
+		replicas = 1
+	}
+	var affinity *corev1.AffinityArgs
+	if replicas > 1 {
+		affinity = &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
 			// Preferred, not required: a 2-replica registry must still schedule on a site
 			// with one node left.
 			PreferredDuringSchedulingIgnoredDuringExecution: corev1.WeightedPodAffinityTermArray{
@@ -216,15 +348,30 @@ func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev
 					},
 				},
 			},
-		}},
+		}}
+	}
+	return &corev1.PodSpecArgs{
+		NodeSelector: pulumi.ToStringMap(rc.NodeSelector),
+		Tolerations:  tolerations,
+		Affinity:     affinity,
+		// The registry never talks to the API server.
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		SecurityContext: &corev1.PodSecurityContextArgs{
+			RunAsNonRoot:   pulumi.Bool(true),
+			RunAsUser:      pulumi.Int(RunAsUser),
+			RunAsGroup:     pulumi.Int(RunAsUser),
+			FsGroup:        pulumi.Int(RunAsUser),
+			SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+		},
 		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
 			Name:            pulumi.String(AppName),
-			Image:           pulumi.String(rc.Image),
+			Image:           pulumi.String(d.args.Image),
 			ImagePullPolicy: pulumi.String("IfNotPresent"),
 			Args:            pulumi.ToStringArray([]string{"serve", ConfigDir + "/" + ConfigFile}),
-			Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
-				Name: pulumi.String("http"), ContainerPort: pulumi.Int(Port),
-			}},
+			Ports: corev1.ContainerPortArray{
+				&corev1.ContainerPortArgs{Name: pulumi.String("registry"), ContainerPort: pulumi.Int(Port)},
+				&corev1.ContainerPortArgs{Name: pulumi.String("debug"), ContainerPort: pulumi.Int(DebugPort)},
+			},
 			Env: corev1.EnvVarArray{
 				fromSecret(EnvAccessKey, KeyAccessKey),
 				fromSecret(EnvSecretKey, KeySecretKey),
@@ -232,9 +379,7 @@ func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev
 				// Nothing to export traces to on an air-gapped site.
 				&corev1.EnvVarArgs{Name: pulumi.String("OTEL_TRACES_EXPORTER"), Value: pulumi.String("none")},
 			},
-			VolumeMounts: corev1.VolumeMountArray{&corev1.VolumeMountArgs{
-				Name: pulumi.String("config"), MountPath: pulumi.String(ConfigDir), ReadOnly: pulumi.Bool(true),
-			}},
+			VolumeMounts:   mounts,
 			ReadinessProbe: probe(3),
 			LivenessProbe:  probe(6),
 			// A pod being deleted keeps serving until kube-proxy has taken it out of the
@@ -248,14 +393,19 @@ func podSpec(rc siteconfig.Registry, selector pulumi.StringMap, configMap *corev
 			},
 			SecurityContext: &corev1.SecurityContextArgs{
 				AllowPrivilegeEscalation: pulumi.Bool(false),
+				ReadOnlyRootFilesystem:   pulumi.Bool(true),
+				RunAsNonRoot:             pulumi.Bool(true),
 				Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
+				SeccompProfile:           &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 			},
 		}},
-		Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-			Name:      pulumi.String("config"),
-			ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: configMap.Metadata.Name().Elem()},
-		}},
+		Volumes: volumes,
 	}
+}
+
+// secret marks a value secret in state and diffs.
+func secret(v pulumi.StringInput) pulumi.StringOutput {
+	return pulumi.ToSecret(v.ToStringOutput()).(pulumi.StringOutput)
 }
 
 // optional is a string input that is left out when empty.

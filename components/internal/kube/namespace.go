@@ -14,10 +14,28 @@ type Namespace struct {
 	Opts []pulumi.ResourceOption
 }
 
-// NewNamespace declares a labelled namespace as a child of parent.
+// PodSecurityRestricted are the Pod Security Admission labels of every namespace the site
+// creates: the API server itself refuses a pod that is not hardened (non-root, read-only
+// root, no privilege escalation, seccomp), whoever creates it.
+var PodSecurityRestricted = map[string]string{
+	"pod-security.kubernetes.io/enforce":         "restricted",
+	"pod-security.kubernetes.io/enforce-version": "latest",
+	"pod-security.kubernetes.io/warn":            "restricted",
+	"pod-security.kubernetes.io/audit":           "restricted",
+}
+
+// NewNamespace declares a labelled namespace as a child of parent, enforcing the restricted
+// Pod Security Standard.
 func NewNamespace(ctx *pulumi.Context, name, namespace string, labels pulumi.StringMap, parent pulumi.Resource) (*Namespace, error) {
+	nsLabels := pulumi.StringMap{}
+	for k, v := range labels {
+		nsLabels[k] = v
+	}
+	for k, v := range PodSecurityRestricted {
+		nsLabels[k] = pulumi.String(v)
+	}
 	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(namespace), Labels: labels},
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(namespace), Labels: nsLabels},
 	}, pulumi.Parent(parent))
 	if err != nil {
 		return nil, err
