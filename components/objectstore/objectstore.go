@@ -86,7 +86,7 @@ func declareTenant(ctx *pulumi.Context, name string, s *ObjectStore, args Args) 
 	if err != nil {
 		return nil, err
 	}
-	ns, err := kube.NewNamespace(ctx, name, tenant.Metadata.Namespace, pulumi.ToStringMap(tenant.Metadata.Labels), s)
+	ns, err := kube.NewNamespace(ctx, name, tenant.Metadata.Namespace, pulumi.ToStringMap(tenant.Metadata.Labels), kube.WarnRestricted, s)
 	if err != nil {
 		return nil, err
 	}

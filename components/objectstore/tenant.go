@@ -51,7 +51,44 @@ type Pool struct {
 	Servers             int                 `json:"servers"`
 	VolumesPerServer    int                 `json:"volumesPerServer"`
 	VolumeClaimTemplate VolumeClaimTemplate `json:"volumeClaimTemplate"`
+	// The restricted Pod Security Standard for MinIO's pods and containers, set explicitly
+	// rather than left to the operator's defaults.
+	SecurityContext          PodSecurityContext       `json:"securityContext"`
+	ContainerSecurityContext ContainerSecurityContext `json:"containerSecurityContext"`
 }
+
+// PodSecurityContext is the pod-level security context of a pool's servers.
+type PodSecurityContext struct {
+	RunAsNonRoot        bool           `json:"runAsNonRoot"`
+	RunAsUser           int64          `json:"runAsUser"`
+	RunAsGroup          int64          `json:"runAsGroup"`
+	FSGroup             int64          `json:"fsGroup"`
+	FSGroupChangePolicy string         `json:"fsGroupChangePolicy"`
+	SeccompProfile      SeccompProfile `json:"seccompProfile"`
+}
+
+// ContainerSecurityContext is the MinIO container's security context.
+type ContainerSecurityContext struct {
+	RunAsNonRoot             bool           `json:"runAsNonRoot"`
+	RunAsUser                int64          `json:"runAsUser"`
+	RunAsGroup               int64          `json:"runAsGroup"`
+	AllowPrivilegeEscalation bool           `json:"allowPrivilegeEscalation"`
+	Capabilities             Capabilities   `json:"capabilities"`
+	SeccompProfile           SeccompProfile `json:"seccompProfile"`
+}
+
+// SeccompProfile selects a seccomp profile.
+type SeccompProfile struct {
+	Type string `json:"type"`
+}
+
+// Capabilities adds and drops Linux capabilities.
+type Capabilities struct {
+	Drop []string `json:"drop"`
+}
+
+// minioUser is the unprivileged user of the MinIO image (the operator's default too).
+const minioUser = 1000
 
 // VolumeClaimTemplate is each server's PersistentVolumeClaim template.
 type VolumeClaimTemplate struct {
@@ -121,6 +158,14 @@ func RenderTenant(site string, o siteconfig.ObjectStore) (*TenantObject, error) 
 						Resources:        ClaimResources{Requests: map[string]string{"storage": t.Size}},
 						StorageClassName: storageClass,
 					},
+				},
+				SecurityContext: PodSecurityContext{
+					RunAsNonRoot: true, RunAsUser: minioUser, RunAsGroup: minioUser, FSGroup: minioUser,
+					FSGroupChangePolicy: "OnRootMismatch", SeccompProfile: SeccompProfile{Type: "RuntimeDefault"},
+				},
+				ContainerSecurityContext: ContainerSecurityContext{
+					RunAsNonRoot: true, RunAsUser: minioUser, RunAsGroup: minioUser,
+					Capabilities: Capabilities{Drop: []string{"ALL"}}, SeccompProfile: SeccompProfile{Type: "RuntimeDefault"},
 				},
 			}},
 			RequestAutoCert: false,

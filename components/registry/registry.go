@@ -122,7 +122,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := ctx.RegisterComponentResource(Type, name, r, opts...); err != nil {
 		return nil, err
 	}
-	ns, err := kube.NewNamespace(ctx, name, rc.Namespace, pulumi.ToStringMap(kube.Labels(AppName, args.Site, "registry")), r)
+	ns, err := kube.NewNamespace(ctx, name, rc.Namespace, pulumi.ToStringMap(kube.Labels(AppName, args.Site, "registry")), kube.EnforceRestricted, r)
 	if err != nil {
 		return nil, err
 	}

@@ -14,24 +14,40 @@ type Namespace struct {
 	Opts []pulumi.ResourceOption
 }
 
-// PodSecurityRestricted are the Pod Security Admission labels of every namespace the site
-// creates: the API server itself refuses a pod that is not hardened (non-root, read-only
-// root, no privilege escalation, seccomp), whoever creates it.
-var PodSecurityRestricted = map[string]string{
-	"pod-security.kubernetes.io/enforce":         "restricted",
-	"pod-security.kubernetes.io/enforce-version": "latest",
-	"pod-security.kubernetes.io/warn":            "restricted",
-	"pod-security.kubernetes.io/audit":           "restricted",
+// PodSecurity is how a namespace applies the restricted Pod Security Standard.
+type PodSecurity int
+
+const (
+	// EnforceRestricted: the API server itself refuses a pod that is not hardened (non-root,
+	// no privilege escalation, no capabilities, seccomp), whoever creates it.
+	EnforceRestricted PodSecurity = iota
+	// WarnRestricted only warns and audits: for pods an operator builds, whose containers
+	// this project does not fully control.
+	WarnRestricted
+)
+
+func (p PodSecurity) labels() map[string]string {
+	l := map[string]string{
+		"pod-security.kubernetes.io/warn":          "restricted",
+		"pod-security.kubernetes.io/warn-version":  "latest",
+		"pod-security.kubernetes.io/audit":         "restricted",
+		"pod-security.kubernetes.io/audit-version": "latest",
+	}
+	if p == EnforceRestricted {
+		l["pod-security.kubernetes.io/enforce"] = "restricted"
+		l["pod-security.kubernetes.io/enforce-version"] = "latest"
+	}
+	return l
 }
 
-// NewNamespace declares a labelled namespace as a child of parent, enforcing the restricted
-// Pod Security Standard.
-func NewNamespace(ctx *pulumi.Context, name, namespace string, labels pulumi.StringMap, parent pulumi.Resource) (*Namespace, error) {
+// NewNamespace declares a labelled namespace as a child of parent, with the Pod Security
+// labels of security.
+func NewNamespace(ctx *pulumi.Context, name, namespace string, labels pulumi.StringMap, security PodSecurity, parent pulumi.Resource) (*Namespace, error) {
 	nsLabels := pulumi.StringMap{}
 	for k, v := range labels {
 		nsLabels[k] = v
 	}
-	for k, v := range PodSecurityRestricted {
+	for k, v := range security.labels() {
 		nsLabels[k] = pulumi.String(v)
 	}
 	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
