@@ -143,3 +143,59 @@ func names(props []contract.Property) []string {
 	}
 	return out
 }
+
+// TestEveryResourceIsServed: a resource of the contract that the server does not dispatch
+// would be in the schema and fail at its first Check.
+func TestEveryResourceIsServed(t *testing.T) {
+	for _, r := range contract.Resources {
+		l, ok := localOf(r.Token, "")
+		if r.Token == contract.ImageToken {
+			if ok || checkType(r.Token) != nil {
+				t.Errorf("%s is not served as an image", r.Token)
+			}
+			continue
+		}
+		if !ok || l.Token != r.Token {
+			t.Errorf("%s is not served", r.Token)
+		}
+	}
+}
+
+// TestAccessStateHasContractProperties: the state of a generated resource, in a preview and
+// after a create, holds every output and nothing the contract does not name; check failures
+// name inputs of the contract.
+func TestAccessStateHasContractProperties(t *testing.T) {
+	f := newAccessFixture()
+	_, ca := f.create(t, contract.CertificateAuthorityToken, caInputs(), false)
+	inputs := map[string]resource.PropertyMap{
+		contract.CertificateAuthorityToken: caInputs(),
+		contract.CertificateToken:          certInputs(t, ca),
+		contract.PasswordToken:             {"username": resource.NewStringProperty("u")},
+	}
+	for token, ins := range inputs {
+		l := locals[token]
+		all := names(l.All())
+		for _, preview := range []bool{true, false} {
+			_, state := f.create(t, token, ins, preview)
+			for _, p := range l.Outputs {
+				if _, ok := state[resource.PropertyKey(p.Name)]; !ok {
+					t.Errorf("%s preview=%v: no output %s", token, preview, p.Name)
+				}
+			}
+			for k := range state {
+				if !slices.Contains(all, string(k)) {
+					t.Errorf("%s preview=%v: state has %s, not in the contract", token, preview, k)
+				}
+			}
+		}
+		bad := resource.PropertyMap{}
+		for _, p := range l.Inputs {
+			bad[resource.PropertyKey(p.Name)] = resource.NewNumberProperty(-1)
+		}
+		for k := range l.check(bad) {
+			if !slices.Contains(names(l.Inputs), k) {
+				t.Errorf("%s: check failure names %q, not an input of the contract", token, k)
+			}
+		}
+	}
+}

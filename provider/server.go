@@ -220,6 +220,7 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// checkType admits an Image; the access resources are dispatched before (localOf).
 func checkType(t string) error {
 	if t != contract.ImageToken {
 		return status.Errorf(codes.InvalidArgument, "unknown resource type %q", t)
@@ -229,6 +230,9 @@ func checkType(t string) error {
 
 // Check validates references and that the bundle holds the image, before anything is copied.
 func (s *Server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
+	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
+		return s.checkLocal(l, req)
+	}
 	if err := checkType(req.GetType()); err != nil {
 		return nil, err
 	}
@@ -248,6 +252,9 @@ func (s *Server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 // today's), and the source's digest, read offline from the bundle, with the digest in state.
 // Only a new repository or tag replaces: the endpoints are addresses of the same registry.
 func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
+		return s.diffLocal(ctx, l, req)
+	}
 	ctx, done := s.operation(ctx, 0)
 	defer done()
 	olds, err := unmarshal(req.GetOlds())
@@ -297,6 +304,9 @@ func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumir
 
 // Create copies the image.
 func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
+		return s.createLocal(ctx, l, req)
+	}
 	if err := checkType(req.GetType()); err != nil {
 		return nil, err
 	}
@@ -316,6 +326,9 @@ func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pul
 // Update copies the image again; only what the registry lacks is sent. New endpoints land
 // here too: the image is re-verified through them, and nothing is deleted.
 func (s *Server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
+		return s.updateLocal(l, req)
+	}
 	ctx, done := s.operation(ctx, req.GetTimeout())
 	defer done()
 	news, err := unmarshal(req.GetNews())
@@ -456,6 +469,9 @@ func (s *Server) sourceDigest(ctx context.Context, urn string, in imageInputs) (
 // Read reports what the registry holds under the tag: gone (empty id) or its digest, which a
 // following up compares with the bundle.
 func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+	if _, ok := localOf(req.GetType(), req.GetUrn()); ok {
+		return s.readLocal(req)
+	}
 	ctx, done := s.operation(ctx, req.GetTimeout())
 	defer done()
 	state, in, err := fromState(req.GetProperties())
@@ -503,6 +519,9 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 // delete of the old name deletes, in the next up, a tag the new one holds with the same
 // digest; a refresh shows it gone and the following up restores it.
 func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	if _, ok := localOf(req.GetType(), req.GetUrn()); ok {
+		return s.deleteLocal()
+	}
 	ctx, done := s.operation(ctx, req.GetTimeout())
 	defer done()
 	state, in, err := fromState(req.GetProperties())

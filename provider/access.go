@@ -1,0 +1,441 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"airgap-site/pki"
+	"airgap-site/provider/contract"
+)
+
+// The access resources (contract.CertificateAuthority, Certificate, Password) are generated
+// in the provider's process, by package pki, and live only in the state, where the engine
+// keeps their secret outputs encrypted. So Read returns the state, Delete forgets it, and
+// only a replacement makes new ones: a new CA, certificate or password is a deliberate act
+// (an input changed, a generation bumped) or a certificate's renewal, never a side effect.
+
+// local is one resource type the provider generates in process.
+type local struct {
+	contract.Resource
+	// parse decodes the inputs as they act (defaults applied, lists in a canonical order),
+	// for Diff, and names the inputs not known yet.
+	parse func(m resource.PropertyMap) (effective reflect.Value, unknown []string)
+	// validate adds the check failures beyond the required inputs, skipping unknown ones.
+	validate func(m resource.PropertyMap, f failures)
+	// generate makes the outputs of known, valid inputs, and a line for the log.
+	generate func(m resource.PropertyMap, now time.Time) (outputs resource.PropertyMap, summary string, err error)
+	// renewal, if set, says whether a state must be replaced although its inputs are the
+	// same, and why; a warning explains a renewal that is due but would not help.
+	renewal func(state, news resource.PropertyMap, now time.Time) (replace bool, why, warning string)
+}
+
+// kind builds a local from its contract structs: A the inputs, O the outputs.
+func kind[A, O any](r contract.Resource, effective func(A) A, validate func(in A, known func(string) bool, f failures),
+	generate func(in A, now time.Time) (O, string, error)) local {
+	parse := func(m resource.PropertyMap) (A, []string) {
+		var in A
+		return in, decode(m, r.Inputs, &in)
+	}
+	return local{
+		Resource: r,
+		parse: func(m resource.PropertyMap) (reflect.Value, []string) {
+			in, unknown := parse(m)
+			return reflect.ValueOf(effective(in)), unknown
+		},
+		validate: func(m resource.PropertyMap, f failures) {
+			in, unknown := parse(m)
+			validate(in, func(name string) bool { return !slices.Contains(unknown, name) }, f)
+		},
+		generate: func(m resource.PropertyMap, now time.Time) (resource.PropertyMap, string, error) {
+			in, _ := parse(m)
+			out, summary, err := generate(effective(in), now)
+			if err != nil {
+				return nil, "", err
+			}
+			return encode(r.Outputs, out), summary, nil
+		},
+	}
+}
+
+var locals = map[string]local{
+	contract.CertificateAuthorityToken: certificateAuthority,
+	contract.CertificateToken:          certificate,
+	contract.PasswordToken:             password,
+}
+
+// localOf finds the access resource of a request by its type, or by its URN when the engine
+// sent no type; ok is false for an Image (or anything else).
+func localOf(typ, urn string) (l local, ok bool) {
+	if typ == "" && resource.URN(urn).IsValid() {
+		typ = string(resource.URN(urn).Type())
+	}
+	l, ok = locals[typ]
+	return l, ok
+}
+
+// failures are check failures by property; the first one of a property is kept.
+type failures map[string]string
+
+func (f failures) add(prop, format string, args ...any) {
+	if _, ok := f[prop]; !ok {
+		f[prop] = fmt.Sprintf(format, args...)
+	}
+}
+
+// check returns the failures of m: the required inputs, then l's own rules.
+func (l local) check(m resource.PropertyMap) failures {
+	in, unknown := l.parse(m)
+	f := failures{}
+	for _, p := range l.Inputs {
+		if p.Required && in.FieldByIndex(p.Field).IsZero() && !slices.Contains(unknown, p.Name) {
+			f.add(p.Name, "required")
+		}
+	}
+	l.validate(m, f)
+	return f
+}
+
+func (s *Server) checkLocal(l local, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
+	news, err := unmarshal(req.GetNews())
+	if err != nil {
+		return nil, err
+	}
+	f := l.check(news)
+	var out []*pulumirpc.CheckFailure
+	for _, k := range slices.Sorted(maps.Keys(f)) {
+		out = append(out, &pulumirpc.CheckFailure{Property: k, Reason: f[k]})
+	}
+	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: out}, nil
+}
+
+// diffLocal compares the inputs as they act: a replace-on-change input that differs (or is
+// not known yet) replaces; another one is an update. A certificate due for renewal is
+// replaced too: the engine makes the new one before it forgets the old.
+func (s *Server) diffLocal(ctx context.Context, l local, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	olds, err := unmarshal(req.GetOlds())
+	if err != nil {
+		return nil, err
+	}
+	news, err := unmarshal(req.GetNews())
+	if err != nil {
+		return nil, err
+	}
+	detailed, replaces := l.inputDiff(olds, news)
+	if l.renewal != nil {
+		replace, why, warning := l.renewal(olds, news, time.Now())
+		if warning != "" {
+			s.warn(ctx, req.GetUrn(), "%s", warning)
+		}
+		if replace {
+			s.info(ctx, req.GetUrn(), "%s", why)
+			detailed["certPem"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE}
+			replaces = append(replaces, "certPem")
+		}
+	}
+	if len(detailed) == 0 {
+		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
+	}
+	return &pulumirpc.DiffResponse{
+		Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: slices.Sorted(maps.Keys(detailed)), Replaces: replaces,
+		DetailedDiff: detailed, HasDetailedDiff: true,
+	}, nil
+}
+
+// inputDiff lists the inputs that changed, and those of them that replace.
+func (l local) inputDiff(olds, news resource.PropertyMap) (map[string]*pulumirpc.PropertyDiff, []string) {
+	oldV, _ := l.parse(olds)
+	newV, unknown := l.parse(news)
+	detailed := map[string]*pulumirpc.PropertyDiff{}
+	var replaces []string
+	for _, p := range l.Inputs {
+		changed := slices.Contains(unknown, p.Name) ||
+			!reflect.DeepEqual(oldV.FieldByIndex(p.Field).Interface(), newV.FieldByIndex(p.Field).Interface())
+		switch {
+		case !changed:
+		case p.Replace:
+			detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE, InputDiff: true}
+			replaces = append(replaces, p.Name)
+		default:
+			detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
+		}
+	}
+	return detailed, replaces
+}
+
+// createLocal generates the outputs (a preview leaves them unknown and generates nothing) and
+// returns them with the inputs as they came, secrets still secret.
+func (s *Server) createLocal(ctx context.Context, l local, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+	ins, err := unmarshal(req.GetProperties())
+	if err != nil {
+		return nil, err
+	}
+	outs := ins.Copy()
+	if req.GetPreview() {
+		for _, p := range l.Outputs {
+			outs[resource.PropertyKey(p.Name)] = resource.MakeComputed(resource.NewStringProperty(""))
+		}
+		st, err := marshal(outs)
+		return &pulumirpc.CreateResponse{Properties: st}, err
+	}
+	if _, unknown := l.parse(ins); len(unknown) > 0 {
+		return nil, fmt.Errorf("%s: inputs not known at create: %s", l.Token, strings.Join(unknown, ", "))
+	}
+	if f := l.check(ins); len(f) > 0 {
+		return nil, fmt.Errorf("%s: invalid inputs: %v", l.Token, map[string]string(f))
+	}
+	generated, summary, err := l.generate(ins, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(outs, generated)
+	id, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	s.info(ctx, req.GetUrn(), "%s", summary)
+	st, err := marshal(outs)
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.CreateResponse{Id: id, Properties: st}, nil
+}
+
+// readLocal returns the state: nothing outside it holds the resource. An import has no state
+// to read, and nothing to import: the resource is reported missing.
+func (s *Server) readLocal(req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+	if len(req.GetProperties().GetFields()) == 0 {
+		return &pulumirpc.ReadResponse{}, nil
+	}
+	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
+}
+
+// updateLocal takes the new inputs and keeps the outputs: only inputs that are not
+// replace-on-change (a certificate's renewBeforeDays) get here.
+func (s *Server) updateLocal(l local, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+	olds, err := unmarshal(req.GetOlds())
+	if err != nil {
+		return nil, err
+	}
+	news, err := unmarshal(req.GetNews())
+	if err != nil {
+		return nil, err
+	}
+	if _, replaces := l.inputDiff(olds, news); len(replaces) > 0 {
+		return nil, fmt.Errorf("%s: %s changed, which replaces the resource; it cannot be updated in place", l.Token, strings.Join(replaces, ", "))
+	}
+	outs := news.Copy()
+	for _, p := range l.Outputs {
+		k := resource.PropertyKey(p.Name)
+		if v, ok := olds[k]; ok {
+			outs[k] = v
+		}
+	}
+	st, err := marshal(outs)
+	if err != nil {
+		return nil, err
+	}
+	return &pulumirpc.UpdateResponse{Properties: st}, nil
+}
+
+// deleteLocal has nothing to remove: the state was the only copy.
+func (s *Server) deleteLocal() (*emptypb.Empty, error) { return &emptypb.Empty{}, nil }
+
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating an id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// maxValidityDays bounds every validity: beyond a century a typo, not a plan.
+const maxValidityDays = 36500
+
+func checkValidity(f failures, known func(string) bool, prop string, v, def int) {
+	if known(prop) && (v < 0 || v > maxValidityDays) {
+		f.add(prop, "days, 1 to %d (0 means %d)", maxValidityDays, def)
+	}
+}
+
+func checkGeneration(f failures, known func(string) bool, v int) {
+	if known("generation") && v < 0 {
+		f.add("generation", "0 or more")
+	}
+}
+
+// checkCommonName: RFC 5280 bounds a common name at 64 characters, and some TLS stacks
+// reject longer ones.
+func checkCommonName(f failures, known func(string) bool, cn string) {
+	if known("commonName") && len(cn) > 64 {
+		f.add("commonName", "at most 64 characters, not %d", len(cn))
+	}
+}
+
+var certificateAuthority = kind(contract.CertificateAuthority,
+	func(in contract.CertificateAuthorityArgs) contract.CertificateAuthorityArgs {
+		in.ValidityDays = or(in.ValidityDays, contract.DefaultCAValidityDays)
+		return in
+	},
+	func(in contract.CertificateAuthorityArgs, known func(string) bool, f failures) {
+		checkCommonName(f, known, in.CommonName)
+		checkValidity(f, known, "validityDays", in.ValidityDays, contract.DefaultCAValidityDays)
+		checkGeneration(f, known, in.Generation)
+	},
+	func(in contract.CertificateAuthorityArgs, now time.Time) (contract.CertificateAuthorityOutputs, string, error) {
+		cert, key, err := pki.NewCA(in.CommonName, days(in.ValidityDays), now)
+		if err != nil {
+			return contract.CertificateAuthorityOutputs{}, "", err
+		}
+		notAfter, err := pki.NotAfter(cert)
+		if err != nil {
+			return contract.CertificateAuthorityOutputs{}, "", err
+		}
+		return contract.CertificateAuthorityOutputs{CertPem: cert, KeyPem: key, NotAfter: rfc3339(notAfter)},
+			fmt.Sprintf("generated CA %q, valid until %s", in.CommonName, rfc3339(notAfter)), nil
+	})
+
+var password = kind(contract.Password,
+	func(in contract.PasswordArgs) contract.PasswordArgs {
+		in.Length = or(in.Length, contract.DefaultPasswordLength)
+		return in
+	},
+	func(in contract.PasswordArgs, known func(string) bool, f failures) {
+		if known("username") && in.Username != "" {
+			if err := pki.CheckUser(in.Username); err != nil {
+				f.add("username", "%v", err)
+			}
+		}
+		if known("length") && in.Length != 0 && (in.Length < pki.MinPasswordLength || in.Length > pki.MaxPasswordLength) {
+			f.add("length", "%d to %d characters (0 means %d)", pki.MinPasswordLength, pki.MaxPasswordLength, contract.DefaultPasswordLength)
+		}
+		checkGeneration(f, known, in.Generation)
+	},
+	func(in contract.PasswordArgs, _ time.Time) (contract.PasswordOutputs, string, error) {
+		pw, err := pki.NewPassword(in.Length)
+		if err != nil {
+			return contract.PasswordOutputs{}, "", err
+		}
+		line, err := pki.Htpasswd(in.Username, pw)
+		if err != nil {
+			return contract.PasswordOutputs{}, "", err
+		}
+		return contract.PasswordOutputs{Result: pw, Htpasswd: line}, fmt.Sprintf("generated a password of %d characters for %q", in.Length, in.Username), nil
+	})
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+var certificate = func() local {
+	l := kind(contract.Certificate, certificateEffective, checkCertificate,
+		func(in contract.CertificateArgs, now time.Time) (contract.CertificateOutputs, string, error) {
+			cert, key, err := pki.IssueServing(in.CACertPem, in.CAKeyPem, in.CommonName, in.IPAddresses, in.DNSNames, days(in.ValidityDays), now)
+			if err != nil {
+				return contract.CertificateOutputs{}, "", err
+			}
+			notAfter, err := pki.NotAfter(cert)
+			if err != nil {
+				return contract.CertificateOutputs{}, "", err
+			}
+			summary := fmt.Sprintf("issued certificate %q for %s, valid until %s", in.CommonName,
+				strings.Join(append(slices.Clone(in.IPAddresses), in.DNSNames...), ", "), rfc3339(notAfter))
+			if notAfter.Before(now.Add(days(in.ValidityDays))) {
+				summary += " (the CA's expiry)"
+			}
+			return contract.CertificateOutputs{CertPem: cert, KeyPem: key, NotAfter: rfc3339(notAfter)}, summary, nil
+		})
+	l.renewal = renewal
+	return l
+}()
+
+// certificateEffective applies the defaults and puts the SANs in a canonical form: their order
+// and spelling (fd00::0011, Registry.Local) do not change what the certificate is valid for.
+func certificateEffective(in contract.CertificateArgs) contract.CertificateArgs {
+	in.ValidityDays = or(in.ValidityDays, contract.DefaultCertificateValidityDays)
+	in.RenewBeforeDays = or(in.RenewBeforeDays, contract.DefaultRenewBeforeDays)
+	canonical := func(ss []string, norm func(string) string) []string {
+		if len(ss) == 0 {
+			return nil
+		}
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = norm(s)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	in.IPAddresses = canonical(in.IPAddresses, func(s string) string {
+		if a, err := pki.ParseIP(s); err == nil {
+			return a.String()
+		}
+		return s
+	})
+	in.DNSNames = canonical(in.DNSNames, strings.ToLower)
+	return in
+}
+
+func checkCertificate(in contract.CertificateArgs, known func(string) bool, f failures) {
+	if known("caCertPem") && in.CACertPem != "" {
+		if _, err := pki.NotAfter(in.CACertPem); err != nil {
+			f.add("caCertPem", "%v", err)
+		}
+	}
+	checkCommonName(f, known, in.CommonName)
+	for i, ip := range in.IPAddresses {
+		if _, err := pki.ParseIP(ip); err != nil {
+			f.add("ipAddresses", "ipAddresses[%d]: %v", i, err)
+		}
+	}
+	for i, d := range in.DNSNames {
+		if err := pki.CheckDNSName(d); err != nil {
+			f.add("dnsNames", "dnsNames[%d]: %v", i, err)
+		}
+	}
+	if len(in.IPAddresses) == 0 && len(in.DNSNames) == 0 && known("ipAddresses") && known("dnsNames") {
+		f.add("ipAddresses", "at least one IP address or DNS name: clients match a server by these, never by its commonName")
+	}
+	checkValidity(f, known, "validityDays", in.ValidityDays, contract.DefaultCertificateValidityDays)
+	validity := or(in.ValidityDays, contract.DefaultCertificateValidityDays)
+	switch renew := or(in.RenewBeforeDays, contract.DefaultRenewBeforeDays); {
+	case !known("renewBeforeDays") || !known("validityDays"):
+	case in.RenewBeforeDays < 0:
+		f.add("renewBeforeDays", "days, 0 or more (0 means %d)", contract.DefaultRenewBeforeDays)
+	case renew >= validity:
+		f.add("renewBeforeDays", "%d days is not less than validityDays (%d): every up would renew the certificate", renew, validity)
+	}
+}
+
+// renewal: a certificate within renewBeforeDays (the new inputs', as the program now asks) of
+// its notAfter is due. Renewing does not help when the CA expires first, since a certificate
+// never outlives its CA: then every up would replace it for nothing, so it is kept, with a
+// warning to rotate the CA.
+func renewal(state, news resource.PropertyMap, now time.Time) (replace bool, why, warning string) {
+	var old, next contract.CertificateArgs
+	decode(state, contract.Certificate.Inputs, &old)
+	decode(news, contract.Certificate.Inputs, &next)
+	renewBefore := or(next.RenewBeforeDays, contract.DefaultRenewBeforeDays)
+	v, _ := resolve(state["notAfter"])
+	notAfter, err := time.Parse(time.RFC3339, stringOf(v))
+	if err != nil {
+		return true, fmt.Sprintf("renewing: the state's notAfter %q does not read as a time", stringOf(v)), ""
+	}
+	if now.Before(notAfter.Add(-days(renewBefore))) {
+		return false, "", ""
+	}
+	if caEnd, err := pki.NotAfter(old.CACertPem); err == nil && !caEnd.After(notAfter) {
+		return false, "", fmt.Sprintf("the certificate expires at %s, within renewBeforeDays (%d), but its CA expires at %s, no later, and a new certificate cannot outlive it: rotate the CA (bump its generation)",
+			rfc3339(notAfter), renewBefore, rfc3339(caEnd))
+	}
+	return true, fmt.Sprintf("renewing: the certificate expires at %s, within renewBeforeDays (%d)", rfc3339(notAfter), renewBefore), ""
+}
