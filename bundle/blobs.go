@@ -142,20 +142,29 @@ func (s *blobStore) image(img v1.Image) error {
 	return s.manifest(img)
 }
 
-// index writes an index's children (recursively), then the index itself.
-func (s *blobStore) index(idx v1.ImageIndex) error {
+// index writes an index's children (recursively), then the index itself. path lists the
+// indexes it is listed in (outermost first), for the same bound on nesting as readers (below).
+func (s *blobStore) index(idx v1.ImageIndex, path []v1.Hash) error {
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return fmt.Errorf("reading index: %w", err)
 	}
+	self, err := idx.Digest()
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	path = append(path[:len(path):len(path)], self)
 	for _, child := range im.Manifests {
 		switch {
 		case child.MediaType.IsIndex():
+			if err := below(path, child); err != nil {
+				return err
+			}
 			ci, err := idx.ImageIndex(child.Digest)
 			if err != nil {
 				return fmt.Errorf("child index %s: %w", child.Digest, err)
 			}
-			if err := s.index(ci); err != nil {
+			if err := s.index(ci, path); err != nil {
 				return fmt.Errorf("child index %s: %w", child.Digest, err)
 			}
 		case child.MediaType.IsImage():

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"airgap-site/mirror"
 )
@@ -48,7 +47,6 @@ type Manifest struct {
 // Bundle is an opened bundle.
 type Bundle struct {
 	dir   string
-	path  layout.Path
 	index *v1.IndexManifest
 
 	// entries come from bundle.json; without it they are derived from index.json on first
@@ -72,7 +70,7 @@ func Open(dir string) (*Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening bundle %s: %w", dir, err)
 	}
-	b := &Bundle{dir: dir, path: layout.Path(dir), index: index}
+	b := &Bundle{dir: dir, index: index}
 	m, err := readManifest(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -87,55 +85,88 @@ func Open(dir string) (*Bundle, error) {
 // Dir is the bundle's directory.
 func (b *Bundle) Dir() string { return b.dir }
 
-// Lookup finds the top-level descriptor whose RefAnnotation equals mirror.Normalize(ref).
+// Lookup finds the top-level descriptor whose RefAnnotation equals mirror.Normalize(ref), and
+// checks what it names before anything is read from it: a digest reference must be listed
+// with that digest, and its manifest and every manifest below it must be intact (readNode),
+// without cycles and at most maxDepth indexes deep. A reference that is not in the bundle is
+// ErrNotFound.
 func (b *Bundle) Lookup(ref string) (v1.Descriptor, error) {
-	norm, err := mirror.Normalize(ref)
+	n, err := b.lookup(ref)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	// The last entry wins, as in a layout appended to by other tools.
+	return n.desc, nil
+}
+
+// lookup is Lookup, returning the verified top-level manifest.
+func (b *Bundle) lookup(ref string) (*node, error) {
+	norm, err := mirror.Normalize(ref)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := b.entry(norm)
+	if !ok {
+		return nil, fmt.Errorf("looking up %s in bundle %s: %w", norm, b.dir, ErrNotFound)
+	}
+	if err := pinned(norm, d.Digest); err != nil {
+		return nil, fmt.Errorf("looking up %s in bundle %s: %w", norm, b.dir, err)
+	}
+	var top *node
+	err = newWalker(b.dir, func(n *node) error {
+		if top == nil {
+			top = n
+		}
+		return nil
+	}).walk(d)
+	if err != nil {
+		return nil, fmt.Errorf("checking %s in bundle %s: %w", norm, b.dir, err)
+	}
+	return top, nil
+}
+
+// entry is the top-level descriptor of the normalized reference norm. The last one wins, as in
+// a layout appended to by other tools.
+func (b *Bundle) entry(norm string) (v1.Descriptor, bool) {
 	for i := len(b.index.Manifests) - 1; i >= 0; i-- {
 		if d := b.index.Manifests[i]; d.Annotations[RefAnnotation] == norm {
-			return d, nil
+			return d, true
 		}
 	}
-	return v1.Descriptor{}, fmt.Errorf("looking up %s in bundle %s: %w", norm, b.dir, ErrNotFound)
+	return v1.Descriptor{}, false
 }
 
-// Image returns the image for ref when its top-level entry is a manifest.
+// pinned checks that the normalized reference ref, when it is a digest reference, names the
+// digest h it is stored with: a pull by that digest would fail otherwise, and a copy would
+// put other content under the reference's digest tag.
+func pinned(ref string, h v1.Hash) error {
+	if i := strings.LastIndex(ref, "@"); i >= 0 && ref[i+1:] != h.String() {
+		return fmt.Errorf("%s is stored with another digest, %s", ref, h)
+	}
+	return nil
+}
+
+// Image returns the image for ref when its top-level entry is a manifest (see Lookup).
 func (b *Bundle) Image(ref string) (v1.Image, error) {
-	d, err := b.Lookup(ref)
+	n, err := b.lookup(ref)
 	if err != nil {
 		return nil, err
 	}
-	if !d.MediaType.IsImage() {
-		return nil, fmt.Errorf("reading %s from bundle %s: %s is not an image manifest", ref, b.dir, d.MediaType)
+	if n.image == nil {
+		return nil, fmt.Errorf("reading %s from bundle %s: %s is not an image manifest", ref, b.dir, n.desc.MediaType)
 	}
-	img, err := b.path.Image(d.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from bundle %s: %w", ref, b.dir, err)
-	}
-	return img, nil
+	return newImage(b.dir, n)
 }
 
-// Index returns the index for ref when its top-level entry is an index.
+// Index returns the index for ref when its top-level entry is an index (see Lookup).
 func (b *Bundle) Index(ref string) (v1.ImageIndex, error) {
-	d, err := b.Lookup(ref)
+	n, err := b.lookup(ref)
 	if err != nil {
 		return nil, err
 	}
-	if !d.MediaType.IsIndex() {
-		return nil, fmt.Errorf("reading %s from bundle %s: %s is not an index", ref, b.dir, d.MediaType)
+	if n.index == nil {
+		return nil, fmt.Errorf("reading %s from bundle %s: %s is not an index", ref, b.dir, n.desc.MediaType)
 	}
-	root, err := b.path.ImageIndex()
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from bundle %s: %w", ref, b.dir, err)
-	}
-	idx, err := root.ImageIndex(d.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from bundle %s: %w", ref, b.dir, err)
-	}
-	return idx, nil
+	return &index{dir: b.dir, n: n}, nil
 }
 
 // Entries lists the bundle.json entries or, when bundle.json is absent, entries derived from

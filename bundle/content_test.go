@@ -130,8 +130,16 @@ func TestManifestSizeBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := bundletest.Open(t, dir).Manifest(h); err == nil || !strings.Contains(err.Error(), "larger than") {
+	b := bundletest.Open(t, dir)
+	if _, _, err := b.Manifest(h); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("a 4 MiB + 1 manifest: %v", err)
+	}
+	// Refused at lookup (what the provider's Check calls), before anything is copied.
+	if _, err := b.Lookup("big:1"); err == nil || !strings.Contains(err.Error(), "larger than") || !strings.Contains(err.Error(), h.String()) {
+		t.Errorf("Lookup of a 4 MiB + 1 manifest: %v", err)
+	}
+	if _, err := b.Image("big:1"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Image of a 4 MiB + 1 manifest: %v", err)
 	}
 }
 

@@ -12,6 +12,15 @@
 // its content by digest, which is all a registry serving the bundle needs (package
 // airgap-site/bundle/serve). Only this package knows where things are on disk.
 //
+// A bundle travels through hands the site cannot vouch for, so reading one trusts nothing in
+// it: every manifest is read by one function (readNode) that bounds it to 4 MiB and checks it
+// against its descriptor's digest and size, at lookup and again when it is read; a digest
+// reference must be listed with its own digest; indexes nest at most 4 deep and never list
+// themselves (below); index.json and bundle.json are bounded too; only sha256 digests of 64
+// lower-case hex name files, opened inside the bundle directory (os.OpenInRoot) so no name or
+// link leads out of it. Layers are streamed as they are: a copy checks each against its digest
+// as it streams it (airgap-site/provider/imagesync), containerd checks what it pulls.
+//
 // The package is a leaf: it imports go-containerregistry, the standard library and
 // airgap-site/mirror only.
 package bundle

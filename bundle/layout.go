@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,12 +30,61 @@ var blobsDir = filepath.Join("blobs", "sha256")
 // hexRE is the only digest hex that becomes a file name: no path can be smuggled in.
 var hexRE = regexp.MustCompile(`^[a-f0-9]{64}$`)
 
-// blobPath is where the blob h is stored in the layout at dir.
-func blobPath(dir string, h v1.Hash) (string, error) {
+// blobName is where the blob h is stored, relative to its layout. Only a sha256 digest of 64
+// lower-case hex becomes a name, checked here before any path is built: a descriptor can
+// never name another file.
+func blobName(h v1.Hash) (string, error) {
 	if h.Algorithm != "sha256" || !hexRE.MatchString(h.Hex) {
-		return "", fmt.Errorf("blob %s: only sha256 digests are supported", h)
+		return "", fmt.Errorf("blob %s: only sha256 digests of 64 lower-case hex digits are supported", h)
 	}
-	return filepath.Join(dir, blobsDir, h.Hex), nil
+	return filepath.Join(blobsDir, h.Hex), nil
+}
+
+// blobPath is where the blob h is stored in the layout at dir (for the writer, which owns the
+// directory; readers go through openFile).
+func blobPath(dir string, h v1.Hash) (string, error) {
+	name, err := blobName(h)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, name), nil
+}
+
+// openFile opens the regular file name inside the layout at dir. os.OpenInRoot refuses a name
+// or a symbolic link that leads out of dir, so a bundle can never make its reader open (or
+// serve) a file elsewhere on the machine.
+func openFile(dir, name string) (*os.File, error) {
+	f, err := os.OpenInRoot(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a file: %w", name, fs.ErrNotExist)
+	}
+	return f, nil
+}
+
+// readFile reads the file name of the layout at dir into memory, refusing one larger than
+// limit bytes before reading it.
+func readFile(dir, name string, limit int64) ([]byte, error) {
+	f, err := openFile(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > limit {
+		return nil, fmt.Errorf("larger than %d bytes (%d)", limit, st.Size())
+	}
+	// Bounded again while reading: the file may grow after the Stat.
+	raw, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return raw, nil
 }
 
 // storedBytes is the size of the blobs stored in the layout at dir; blobs being written
@@ -62,7 +112,7 @@ func storedBytes(dir string) (int64, error) {
 }
 
 func readIndex(dir string) (*v1.IndexManifest, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, indexFile))
+	raw, err := readFile(dir, indexFile, maxManifest)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", indexFile, err)
 	}
@@ -74,9 +124,9 @@ func readIndex(dir string) (*v1.IndexManifest, error) {
 }
 
 func readManifest(dir string) (*Manifest, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	raw, err := readFile(dir, ManifestFile, maxManifest)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading %s: %w", ManifestFile, err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -133,7 +132,7 @@ func (w *Writer) AddIndex(ref string, idx v1.ImageIndex) (Entry, error) {
 	if !mt.IsIndex() {
 		return Entry{}, fmt.Errorf("adding %s to bundle %s: %s is not an index", norm, w.dir, mt)
 	}
-	if err := w.blobs.index(idx); err != nil {
+	if err := w.blobs.index(idx, nil); err != nil {
 		return Entry{}, fmt.Errorf("adding %s to bundle %s: %w", norm, w.dir, err)
 	}
 	desc, err := partial.Descriptor(idx)
@@ -145,9 +144,8 @@ func (w *Writer) AddIndex(ref string, idx v1.ImageIndex) (Entry, error) {
 
 // put records a stored image in index.json, replacing any entry with the same reference.
 func (w *Writer) put(ref string, d v1.Descriptor) (Entry, error) {
-	// A digest reference must hold exactly that content, or pulls by digest would fail.
-	if i := strings.LastIndex(ref, "@"); i >= 0 && ref[i+1:] != d.Digest.String() {
-		return Entry{}, fmt.Errorf("adding %s to bundle %s: the image's digest is %s", ref, w.dir, d.Digest)
+	if err := pinned(ref, d.Digest); err != nil {
+		return Entry{}, fmt.Errorf("adding %s to bundle %s: %w", ref, w.dir, err)
 	}
 	// Only what identifies the image: a registry's descriptor may carry a platform or
 	// annotations of its own.
