@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 
+	"airgap-site/components/registry"
 	"airgap-site/components/talos"
 	"airgap-site/policy/checks"
 	"airgap-site/talosconfig"
@@ -22,6 +23,7 @@ const (
 	TenantDrives       = "minio-tenant-min-drives"
 	PinByDigest        = "images-pinned-by-digest"
 	NoLatest           = "no-latest-tag"
+	RegistryTLSAuth    = "registry-serves-tls-and-requires-auth"
 )
 
 // Policies returns every policy of the pack: mandatory invariants, then advisories.
@@ -32,6 +34,7 @@ func Policies() []policyx.Policy {
 		containerPolicy(NoPullAlways, "imagePullPolicy is not Always: pods must restart from the node cache when the registry is away.", mandatory, checks.PullPolicyNotAlways),
 		resourcePolicy(RegistryNoRedirect, "A registry on S3 has storage.redirect.disable: true, and forcepathstyle: true with regionendpoint.", mandatory, validateRegistryConfig),
 		stackPolicy(NodePortMatches, "The registry Service's NodePort is the port of every node endpoint in the Talos mirrors.", mandatory, validateNodePort),
+		resourcePolicy(RegistryTLSAuth, "The site registry serves TLS and requires authentication, unless the stack opted out with registry.plainHTTP (which warns at every preview).", mandatory, validateRegistryAccess),
 		resourcePolicy(NoSecretsInConfig, "No S3 key, password or token in a ConfigMap.", mandatory, validateConfigMapSecrets),
 		stackPolicy(TalosPatchValid, "The Talos mirror patch has no URL-form keys and no TLS block for http endpoints.", mandatory, validateTalosPatches),
 		resourcePolicy(TenantDrives, "A MinIO tenant has servers x volumesPerServer >= 4.", mandatory, validateTenant),
@@ -96,6 +99,22 @@ func validateRegistryConfig(r policyx.AnalyzerResource, props map[string]any) []
 	return out
 }
 
+func validateRegistryAccess(r policyx.AnalyzerResource, props map[string]any) []string {
+	if r.Type != "kubernetes:core/v1:ConfigMap" {
+		return nil
+	}
+	if annotations, _ := checks.Lookup(props, "metadata", "annotations").(map[string]any); annotations[registry.AnnotationPlainHTTP] == "true" {
+		return nil
+	}
+	var out []string
+	for _, v := range dataOf(props) {
+		if s, ok := v.(string); ok {
+			out = append(out, checks.RegistryAccess(s)...)
+		}
+	}
+	return out
+}
+
 func validateConfigMapSecrets(r policyx.AnalyzerResource, props map[string]any) []string {
 	if r.Type != "kubernetes:core/v1:ConfigMap" {
 		return nil
@@ -148,7 +167,8 @@ func validateNodePort(s *stackView, report func(msg, urn string)) {
 		}
 		props := plainMap(r.Properties)
 		labels, _ := checks.Lookup(props, "metadata", "labels").(map[string]any)
-		if labels["app.kubernetes.io/name"] != "registry" || labels["app.kubernetes.io/part-of"] != "airgap-site" {
+		// The pull endpoint: the push endpoint's port is not in the mirrors.
+		if labels["app.kubernetes.io/name"] != registry.AppName || labels["app.kubernetes.io/component"] != "registry" || labels["app.kubernetes.io/part-of"] != "airgap-site" {
 			continue
 		}
 		ports, _ := checks.Lookup(props, "spec", "ports").([]any)

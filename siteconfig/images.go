@@ -3,6 +3,7 @@ package siteconfig
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -160,4 +161,14 @@ func (c *Config) PushEndpoints() []string {
 		}
 	}
 	return eps
+}
+
+// BundleDir is the image bundle's directory, a relative images.bundle taken from projectDir;
+// "" when the site has none.
+func (c *Config) BundleDir(projectDir string) string {
+	dir := c.Images.Bundle
+	if dir != "" && !filepath.IsAbs(dir) && projectDir != "" {
+		dir = filepath.Join(projectDir, dir)
+	}
+	return dir
 }

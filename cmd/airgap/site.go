@@ -99,8 +99,10 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 	return cmd
 }
 
-// printMirrorPatch loads the stack's config as the program does (decrypting its secrets) and
-// prints the mirror patch the stack would apply and export.
+// printMirrorPatch prints the site's mirror patch. Once an up has generated the site CA and
+// the pull credentials it is the stack's talosMirrorPatch output (decrypted: it is secret).
+// Before that it is the bootstrap patch, rendered from the config: nodes then pull from the
+// laptop until they get the full patch after the first up.
 func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) error {
 	cfg, warnings, err := stackconfig.Load(ctx, stack)
 	if err != nil {
@@ -109,9 +111,20 @@ func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) erro
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
-	patch, err := cfg.MirrorPatch()
+	outputs, err := stack.Outputs(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the outputs of stack %s: %w", stack.Name(), err)
+	}
+	if p, ok := outputs[site.OutputMirrorPatch].Value.(string); ok && p != "" {
+		_, err = io.WriteString(out, p)
+		return err
+	}
+	patch, err := cfg.MirrorPatch("", "")
 	if err != nil {
 		return err
+	}
+	if !cfg.Registry.PlainHTTP {
+		fmt.Fprintln(os.Stderr, "note: no up has generated the site's credentials yet: this is the bootstrap patch (no CA, no pull credentials). Apply it, run the first up, then apply the patch this command prints then.")
 	}
 	_, err = out.Write(patch)
 	return err

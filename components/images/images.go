@@ -3,7 +3,6 @@ package images
 import (
 	"cmp"
 	"fmt"
-	"path/filepath"
 	"sort"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -25,6 +24,24 @@ type Args struct {
 	RegistryReady []pulumi.Resource
 	// ProjectDir resolves a relative bundle path.
 	ProjectDir string
+	// Push is the push identity over TLS; nil for a registry.plainHTTP site.
+	Push *PushIdentity
+}
+
+// PushIdentity is how the site registry's write endpoint is reached: the site CA (PEM) to
+// trust and the push identity's password (secret).
+type PushIdentity struct {
+	CA       pulumi.StringOutput
+	Password pulumi.StringOutput
+}
+
+// credentials are the CA, user and password inputs of a push, or none (plain http).
+func (p *PushIdentity) credentials() (ca, user, password pulumi.StringPtrInput) {
+	if p == nil {
+		return nil, nil, nil
+	}
+	return p.CA.ToStringPtrOutput(), pulumi.StringPtr(siteconfig.PushUser),
+		pulumi.ToSecret(p.Password.ToStringPtrOutput()).(pulumi.StringPtrOutput)
 }
 
 // Images is the site's image set.
@@ -54,11 +71,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	// images.retrySeconds: long enough by default to ride out a registry pod restart.
 	retry := cmp.Or(c.Images.RetrySeconds, contract.DefaultRetrySeconds)
 	requestTimeout := cmp.Or(c.Images.TimeoutSeconds, contract.DefaultRequestTimeoutSeconds)
-	insecure := c.Talos.Registry.Scheme == "http"
-	bundle := c.Images.Bundle
-	if bundle != "" && !filepath.IsAbs(bundle) && args.ProjectDir != "" {
-		bundle = filepath.Join(args.ProjectDir, bundle)
+	insecure := c.Registry.PlainHTTP
+	if insecure != (args.Push == nil) {
+		return nil, fmt.Errorf("images: the push identity is required unless registry.plainHTTP is set, and unused with it")
 	}
+	ca, user, password := args.Push.credentials()
+	bundle := c.BundleDir(args.ProjectDir)
 
 	targets := make([]mirror.Target, len(c.Images.List))
 	var repos []string
@@ -86,7 +104,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 				}
 				dockerProvider = p
 			}
-			built, err := buildImage(ctx, resName, registry, t, e.Build, c, parent, wait, pulumi.Provider(dockerProvider))
+			built, err := buildImage(ctx, resName, registry, t, e.Build, user, password, parent, wait, pulumi.Provider(dockerProvider))
 			if err != nil {
 				return nil, err
 			}
@@ -99,9 +117,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			SourceRef:      pulumi.StringPtr(t.Reference),
 			Endpoints:      pulumi.ToStringArray(endpoints),
 			Insecure:       pulumi.BoolPtr(insecure),
-			CA:             optional(c.Talos.Registry.CA),
-			Username:       optional(c.Talos.Registry.Username),
-			Password:       secretOptional(c.Secrets.RegistryPassword),
+			CA:             ca,
+			Username:       user,
+			Password:       password,
 			Repository:     pulumi.String(t.Repository),
 			Tag:            pulumi.String(t.Tag),
 			MountFrom:      pulumi.ToStringArray(others(repos, t.Repository)),
@@ -125,7 +143,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 // buildImage builds an image at the site with pulumi-docker and pushes it to the site
 // registry under the mirror scheme, so pods pull it by its own name.
 func buildImage(ctx *pulumi.Context, name, registry string, t mirror.Target, b *siteconfig.Build,
-	c *siteconfig.Config, opts ...pulumi.ResourceOption) (*docker.Image, error) {
+	user, password pulumi.StringPtrInput, opts ...pulumi.ResourceOption) (*docker.Image, error) {
 	args := &docker.ImageArgs{
 		ImageName: pulumi.String(registry + "/" + t.Repository + ":" + t.Tag),
 		Build: &docker.DockerBuildArgs{
@@ -136,8 +154,8 @@ func buildImage(ctx *pulumi.Context, name, registry string, t mirror.Target, b *
 		},
 		Registry: &docker.RegistryArgs{
 			Server:   pulumi.StringPtr(registry),
-			Username: optional(c.Talos.Registry.Username),
-			Password: secretOptional(c.Secrets.RegistryPassword),
+			Username: user,
+			Password: password,
 		},
 	}
 	return docker.NewImage(ctx, name, args, opts...)
@@ -161,13 +179,6 @@ func optional(s string) pulumi.StringPtrInput {
 		return nil
 	}
 	return pulumi.StringPtr(s)
-}
-
-func secretOptional(s siteconfig.Secret) pulumi.StringPtrInput {
-	if s.IsZero() {
-		return nil
-	}
-	return pulumi.ToSecret(pulumi.StringPtr(s.Reveal())).(pulumi.StringPtrOutput)
 }
 
 func sumOutputs(outs []pulumi.Float64Output) pulumi.Float64Output {

@@ -24,6 +24,12 @@ func site(t *testing.T, images string) *siteconfig.Config {
 	return siteconfigtest.Load(t, src)
 }
 
+// Stand-ins for the generated site CA and push password.
+const (
+	testCA           = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	testPushPassword = "push-password-from-state"
+)
+
 func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
 	t.Helper()
 	rec := &mocktest.Recorder{}
@@ -33,7 +39,8 @@ func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
 		if err := ctx.RegisterResource("kubernetes:core/v1:Service", "registry", nil, &ready); err != nil {
 			return err
 		}
-		_, err := New(ctx, "osaka", Args{Config: c, RegistryReady: []pulumi.Resource{&ready}, ProjectDir: "/site"})
+		push := &PushIdentity{CA: pulumi.String(testCA).ToStringOutput(), Password: pulumi.String(testPushPassword).ToStringOutput()}
+		_, err := New(ctx, "osaka", Args{Config: c, RegistryReady: []pulumi.Resource{&ready}, ProjectDir: "/site", Push: push})
 		return err
 	})
 	return rec
@@ -62,9 +69,14 @@ func TestOneImagePerBundledImage(t *testing.T) {
 			continue
 		}
 		in := cp.Inputs
-		if in["tag"].StringValue() != tag || !slices.Equal(strs(in["endpoints"]), []string{"10.20.0.11:32000", "10.20.0.12:32000"}) ||
-			in["sourceLayout"].StringValue() != "/site/bundle" || !in["insecure"].BoolValue() {
+		if in["tag"].StringValue() != tag || !slices.Equal(strs(in["endpoints"]), []string{"10.20.0.11:32001", "10.20.0.12:32001"}) ||
+			in["sourceLayout"].StringValue() != "/site/bundle" || in["insecure"].BoolValue() {
 			t.Errorf("%s inputs = %v", repo, in)
+		}
+		// The push identity over TLS: the write endpoint, the site CA, a secret password.
+		if in["username"].StringValue() != siteconfig.PushUser || in["ca"].StringValue() != testCA ||
+			!in["password"].IsSecret() || in["password"].SecretValue().Element.StringValue() != testPushPassword {
+			t.Errorf("%s pushes without the push identity: %v", repo, in)
 		}
 		mounts := strs(in["mountFrom"])
 		slices.Sort(mounts)
@@ -102,17 +114,18 @@ func TestEveryEndpointInOrder(t *testing.T) {
 		want         []string
 		wantR, wantT float64
 	}{
-		{`{"bundle":"b","list":["nginx:1.27"]}`, []string{"10.20.0.11:32000", "10.20.0.12:32000"},
+		{`{"bundle":"b","list":["nginx:1.27"]}`, []string{"10.20.0.11:32001", "10.20.0.12:32001"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
-		{`{"bundle":"b","registry":"10.20.0.12:32000","retrySeconds":30,"timeoutSeconds":10,"list":["nginx:1.27"]}`, []string{"10.20.0.12:32000", "10.20.0.11:32000"}, 30, 10},
+		{`{"bundle":"b","registry":"10.20.0.12:32001","retrySeconds":30,"timeoutSeconds":10,"list":["nginx:1.27"]}`, []string{"10.20.0.12:32001", "10.20.0.11:32001"}, 30, 10},
 		{`{"bundle":"b","registry":"registry.factory.local:5000","list":["nginx:1.27"]}`,
-			[]string{"registry.factory.local:5000", "10.20.0.11:32000", "10.20.0.12:32000"},
+			[]string{"registry.factory.local:5000", "10.20.0.11:32001", "10.20.0.12:32001"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
 	}
 	for _, c := range cases {
 		rec := &mocktest.Recorder{}
 		rec.Run(t, func(ctx *pulumi.Context) error {
-			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site"})
+			push := &PushIdentity{CA: pulumi.String(testCA).ToStringOutput(), Password: pulumi.String(testPushPassword).ToStringOutput()}
+			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site", Push: push})
 			return err
 		})
 		in := rec.One(t, contract.ImageToken)
@@ -134,14 +147,14 @@ func TestSiteBuiltImageUsesDocker(t *testing.T) {
 		t.Errorf("%d bundle copies for a site-built image", n)
 	}
 	img := rec.One(t, "docker:index/image:Image")
-	if img["imageName"].StringValue() != "10.20.0.11:32000/docker.io/factory/mes-ui:2.0" {
+	if img["imageName"].StringValue() != "10.20.0.11:32001/docker.io/factory/mes-ui:2.0" {
 		t.Errorf("built image pushed as %v", img["imageName"])
 	}
 	build := img["build"].ObjectValue()
 	if build["context"].StringValue() != "./mes-ui" || build["args"].ObjectValue()["VERSION"].StringValue() != "2.0" {
 		t.Errorf("build = %v", build)
 	}
-	if img["registry"].ObjectValue()["server"].StringValue() != "10.20.0.11:32000" {
+	if reg := img["registry"].ObjectValue(); reg["server"].StringValue() != "10.20.0.11:32001" || reg["username"].StringValue() != siteconfig.PushUser {
 		t.Errorf("registry = %v", img["registry"])
 	}
 	p := rec.One(t, "pulumi:providers:docker")

@@ -32,6 +32,9 @@ const (
 	// AnnotationCredentials changes whenever the serving certificate or a password does, so
 	// the pods roll: the registry reads its key pair and htpasswd at start.
 	AnnotationCredentials = "airgap-site/credentials-revision"
+	// AnnotationPlainHTTP marks the config of a registry.plainHTTP site: the policy pack's
+	// TLS-and-auth check lets it pass (the stack's validation warns at every preview).
+	AnnotationPlainHTTP = "airgap-site/plain-http"
 	// RunAsUser is the unprivileged user the registry runs as (nobody): the stock image
 	// would run as root.
 	RunAsUser = 65534
@@ -219,8 +222,12 @@ func (d *declarer) endpoint(name string, ep *endpoint) error {
 	// The ConfigMap is named by content: a config change creates the new ConfigMap first and
 	// rolls the Deployment onto it, instead of deleting the ConfigMap (and the Deployment that
 	// mounts it) before recreating them, which would take every registry pod down at once.
+	configMeta := meta(ConfigMapName(ep.role, ep.digest))
+	if args.Registry.PlainHTTP {
+		configMeta.Annotations = pulumi.StringMap{AnnotationPlainHTTP: pulumi.String("true")}
+	}
 	configMap, err := corev1.NewConfigMap(ctx, ep.resource+"-config", &corev1.ConfigMapArgs{
-		Metadata: meta(ConfigMapName(ep.role, ep.digest)),
+		Metadata: configMeta,
 		Data:     pulumi.StringMap{ConfigFile: pulumi.String(string(ep.configYAML))},
 	}, ns.Opts...)
 	if err != nil {
@@ -414,4 +421,15 @@ func optional(s string) pulumi.StringPtrInput {
 		return nil
 	}
 	return pulumi.String(s)
+}
+
+// DNSNames are the in-cluster names of both endpoints' Services in namespace: the serving
+// certificate covers them besides every node's address.
+func DNSNames(namespace string) []string {
+	var out []string
+	for _, svc := range []string{AppName, PushName} {
+		base := svc + "." + namespace
+		out = append(out, base, base+".svc", base+".svc.cluster.local")
+	}
+	return out
 }

@@ -16,6 +16,9 @@ import (
 	"airgap-site/siteconfig"
 )
 
+// OutputMirrorPatch is the stack output holding the nodes' mirror patch (secret).
+const OutputMirrorPatch = "talosMirrorPatch"
+
 // Program is the whole Pulumi program; main.go runs it with pulumi.Run.
 func Program(ctx *pulumi.Context) error {
 	cfg, warnings, err := siteconfig.Load(contextSource{ctx}, ctx.Stack())
@@ -52,7 +55,12 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("objectStoreEndpoint", s.ObjectStore.Endpoint)
 	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
 	ctx.Export("talosVersion", pulumi.String(cfg.Talos.Version))
-	ctx.Export("talosMirrorPatch", s.Talos.Patch)
+	ctx.Export(OutputMirrorPatch, s.Talos.Patch)
+	if s.Access != nil {
+		// Public: what any other client of the site registry must trust.
+		ctx.Export("registryCA", s.Access.CA)
+	}
+	ctx.Export("registryPushNodePort", s.Registry.PushNodePort)
 	ctx.Export("imageDigests", s.Images.Digests)
 	ctx.Export("imageBytesSent", s.Images.SentBytes)
 	return nil

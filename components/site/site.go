@@ -4,6 +4,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"airgap-site/components/access"
 	"airgap-site/components/images"
 	"airgap-site/components/objectstore"
 	"airgap-site/components/registry"
@@ -28,21 +29,47 @@ type Site struct {
 	pulumi.ResourceState
 
 	Talos       *talos.Talos
+	Access      *access.SiteAccess
 	ObjectStore *objectstore.ObjectStore
 	Registry    *registry.Registry
 	Images      *images.Images
 }
 
-// New composes the site: the Talos mirrors (applied to the nodes when managed), a Kubernetes
-// provider for the cluster, the object store, the registry that waits for it, and the images
-// that wait for the registry.
+// New composes the site: its generated credentials, the Talos mirrors (applied to the nodes
+// when managed), a Kubernetes provider for the cluster, the object store, the registry that
+// waits for it, and the images that wait for the registry.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	c := args.Config
+	bundleDir := c.BundleDir(args.ProjectDir)
+	registryImage, err := PinnedImage("registry.image", c.Registry.Image, bundleDir)
+	if err != nil {
+		return nil, err
+	}
+	objectStore := c.ObjectStore
+	if t := objectStore.Tenant; t != nil && objectStore.Kind == siteconfig.ObjectStoreMinioTenant {
+		pinned := *t
+		if pinned.Image, err = PinnedImage("objectStore.tenant.image", t.Image, bundleDir); err != nil {
+			return nil, err
+		}
+		objectStore.Tenant = &pinned
+	}
 	s := &Site{}
 	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
 		return nil, err
 	}
-	nodes, err := talos.New(ctx, name, c, pulumi.Parent(s))
+	var creds *talos.Credentials
+	var push *images.PushIdentity
+	var regAccess *registry.Access
+	if !c.Registry.PlainHTTP {
+		if s.Access, err = access.NewSiteAccess(ctx, name, c, pulumi.Parent(s)); err != nil {
+			return nil, err
+		}
+		creds = &talos.Credentials{CA: s.Access.CA, PullPassword: s.Access.Pull.Result}
+		push = &images.PushIdentity{CA: s.Access.CA, Password: s.Access.Push.Result}
+		regAccess = s.Access.Registry()
+	}
+	// A plainHTTP site is warned about at every preview by siteconfig's validation.
+	nodes, err := talos.New(ctx, name, c, creds, pulumi.Parent(s))
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +87,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	children := []pulumi.ResourceOption{pulumi.Parent(s), pulumi.Providers(k8s)}
 
 	store, err := objectstore.New(ctx, name, objectstore.Args{
-		Site: c.Site, ObjectStore: c.ObjectStore, Secrets: c.Secrets,
+		Site: c.Site, ObjectStore: objectStore, Secrets: c.Secrets,
 	}, children...)
 	if err != nil {
 		return nil, err
@@ -68,6 +95,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	reg, err := registry.New(ctx, name, registry.Args{
 		Site:     c.Site,
 		Registry: c.Registry,
+		Image:    registryImage,
+		Access:   regAccess,
 		Storage: registry.StorageInput{
 			Endpoint:      store.EndpointURL,
 			Region:        store.Region,
@@ -84,15 +113,17 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	imgs, err := images.New(ctx, name, images.Args{
 		Config:        c,
-		RegistryReady: []pulumi.Resource{reg.Service},
+		RegistryReady: []pulumi.Resource{reg.Service, reg.PushService},
 		ProjectDir:    args.ProjectDir,
+		Push:          push,
 	}, children...)
 	if err != nil {
 		return nil, err
 	}
 	s.Talos, s.ObjectStore, s.Registry, s.Images = nodes, store, reg, imgs
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
-		"registryNamespace": reg.Namespace,
-		"registryNodePort":  reg.NodePort,
+		"registryNamespace":    reg.Namespace,
+		"registryNodePort":     reg.NodePort,
+		"registryPushNodePort": reg.PushNodePort,
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/mocktest"
+	"airgap-site/provider/contract"
 	"airgap-site/siteconfig"
 	"airgap-site/siteconfig/siteconfigtest"
 )
@@ -35,9 +36,41 @@ func testConfig(t *testing.T, objectStore string) *siteconfig.Config {
 	return siteconfigtest.Load(t, src)
 }
 
+// What the mocked airgap provider "generates": the component must only ever pass these on as
+// secrets.
+const (
+	caKey        = "CA-PRIVATE-KEY"
+	certKey      = "SERVING-PRIVATE-KEY"
+	pullPassword = "PULL-PASSWORD-GENERATED"
+	pushPassword = "PUSH-PASSWORD-GENERATED"
+	registryRef  = "docker.io/library/registry:3.1.2@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	minioRef     = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+func generated(args pulumi.MockResourceArgs) resource.PropertyMap {
+	str := resource.NewStringProperty
+	switch args.TypeToken {
+	case contract.CertificateAuthorityToken:
+		return resource.PropertyMap{"certPem": str("CA-CERT"), "keyPem": str(caKey)}
+	case contract.CertificateToken:
+		return resource.PropertyMap{"certPem": str("SERVING-CERT"), "keyPem": str(certKey)}
+	case contract.PasswordToken:
+		pw := pullPassword
+		if args.Inputs["username"].StringValue() == siteconfig.PushUser {
+			pw = pushPassword
+		}
+		return resource.PropertyMap{"result": str(pw), "htpasswd": str(args.Inputs["username"].StringValue() + ":HASH-OF-" + pw)}
+	}
+	return nil
+}
+
 func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
 	t.Helper()
-	rec := &mocktest.Recorder{}
+	c.Registry.Image = registryRef
+	if c.ObjectStore.Tenant != nil {
+		c.ObjectStore.Tenant.Image = minioRef
+	}
+	rec := &mocktest.Recorder{Outputs: generated}
 	rec.Run(t, func(ctx *pulumi.Context) error {
 		_, err := New(ctx, c.Site, Args{Config: c, Kubeconfig: "apiVersion: v1\nkind: Config\n"})
 		return err
@@ -54,11 +87,14 @@ func TestExternalSiteGraph(t *testing.T) {
 		"airgap-site:registry:Registry":            1,
 		"pulumi:providers:kubernetes":              1,
 		"kubernetes:core/v1:Namespace":             1,
-		"kubernetes:core/v1:Secret":                1,
-		"kubernetes:core/v1:ConfigMap":             1,
-		"kubernetes:apps/v1:Deployment":            1,
+		"kubernetes:core/v1:Secret":                4, // S3 and http secret, TLS pair, two htpasswd
+		"kubernetes:core/v1:ConfigMap":             2,
+		"kubernetes:apps/v1:Deployment":            2,
 		"kubernetes:policy/v1:PodDisruptionBudget": 1,
-		"kubernetes:core/v1:Service":               1,
+		"kubernetes:core/v1:Service":               2,
+		contract.CertificateAuthorityToken:         1,
+		contract.CertificateToken:                  1,
+		contract.PasswordToken:                     2,
 		tenantType:                                 0,
 	} {
 		if got := len(rec.OfType(token)); got != want {
@@ -66,18 +102,22 @@ func TestExternalSiteGraph(t *testing.T) {
 		}
 	}
 
-	svc := rec.One(t, "kubernetes:core/v1:Service")
-	spec := svc["spec"].ObjectValue()
-	port := spec["ports"].ArrayValue()[0].ObjectValue()
-	if spec["type"].StringValue() != "NodePort" || port["nodePort"].NumberValue() != 32000 || port["port"].NumberValue() != 5000 {
-		t.Errorf("service spec = %v", spec)
+	for name, nodePort := range map[string]float64{"registry": 32000, "registry-push": 32001} {
+		spec := named(t, rec, "kubernetes:core/v1:Service", name)["spec"].ObjectValue()
+		port := spec["ports"].ArrayValue()[0].ObjectValue()
+		if spec["type"].StringValue() != "NodePort" || port["nodePort"].NumberValue() != nodePort || port["port"].NumberValue() != 5000 {
+			t.Errorf("service %s spec = %v", name, spec)
+		}
 	}
-
-	dep := rec.One(t, "kubernetes:apps/v1:Deployment")
+	for name, replicas := range map[string]float64{"registry": 2, "registry-push": 1} {
+		dspec := named(t, rec, "kubernetes:apps/v1:Deployment", name)["spec"].ObjectValue()
+		if dspec["replicas"].NumberValue() != replicas {
+			t.Errorf("%s replicas = %v, want %v", name, dspec["replicas"], replicas)
+		}
+		assertHardened(t, name, dspec["template"].ObjectValue())
+	}
+	dep := named(t, rec, "kubernetes:apps/v1:Deployment", "registry")
 	dspec := dep["spec"].ObjectValue()
-	if dspec["replicas"].NumberValue() != 2 {
-		t.Errorf("replicas = %v, want 2", dspec["replicas"])
-	}
 	pod := dspec["template"].ObjectValue()["spec"].ObjectValue()
 	container := pod["containers"].ArrayValue()[0].ObjectValue()
 	refs := map[string]string{}
@@ -96,17 +136,23 @@ func TestExternalSiteGraph(t *testing.T) {
 	if fmt.Sprint(refs) != fmt.Sprint(want) {
 		t.Errorf("secret env refs = %v, want %v", refs, want)
 	}
-	if container["readinessProbe"].ObjectValue()["httpGet"].ObjectValue()["path"].StringValue() != "/v2/" ||
-		container["livenessProbe"].ObjectValue()["httpGet"].ObjectValue()["path"].StringValue() != "/v2/" {
-		t.Errorf("probes must hit /v2/: %v", container)
+	// The API answers 401 to an anonymous probe: kubelet probes the storage health check.
+	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+		get := container[resource.PropertyKey(probe)].ObjectValue()["httpGet"].ObjectValue()
+		if get["path"].StringValue() != "/debug/health" || get["port"].StringValue() != "debug" {
+			t.Errorf("%s must hit the debug health endpoint: %v", probe, get)
+		}
+	}
+	if container["image"].StringValue() != registryRef {
+		t.Errorf("registry image %v, want it by digest", container["image"])
 	}
 	if _, ok := pod["affinity"].ObjectValue()["podAntiAffinity"]; !ok {
 		t.Errorf("no pod anti-affinity")
 	}
 
-	cm := rec.One(t, "kubernetes:core/v1:ConfigMap")
+	cm := named(t, rec, "kubernetes:core/v1:ConfigMap", "registry-config-")
 	cfgYAML := cm["data"].ObjectValue()["config.yml"].StringValue()
-	for _, s := range []string{"disable: true", "forcepathstyle: true", "regionendpoint: http://10.20.0.5:9000"} {
+	for _, s := range []string{"disable: true", "forcepathstyle: true", "regionendpoint: http://10.20.0.5:9000", "readonly:\n      enabled: true", "htpasswd:", "tls:"} {
 		if !strings.Contains(cfgYAML, s) {
 			t.Errorf("config.yml lacks %q:\n%s", s, cfgYAML)
 		}
@@ -117,7 +163,62 @@ func TestExternalSiteGraph(t *testing.T) {
 		t.Errorf("deployment mounts ConfigMap %q, declared %q", volName, cmName)
 	}
 
-	assertNoPlaintextSecrets(t, rec, s3Secret, s3Access, HTTPSecret(testConfig(t, `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`)))
+	assertNoPlaintextSecrets(t, rec, s3Secret, s3Access, HTTPSecret(testConfig(t, `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`)),
+		caKey, certKey, pullPassword, pushPassword, "HASH-OF-")
+
+	ns := rec.One(t, "kubernetes:core/v1:Namespace")["metadata"].ObjectValue()["labels"].ObjectValue()
+	if ns["pod-security.kubernetes.io/enforce"].StringValue() != "restricted" {
+		t.Errorf("registry namespace does not enforce the restricted standard: %v", ns)
+	}
+	cert := rec.One(t, contract.CertificateToken)
+	var ips []string
+	for _, ip := range cert["ipAddresses"].ArrayValue() {
+		ips = append(ips, ip.StringValue())
+	}
+	if strings.Join(ips, ",") != "10.20.0.11,10.20.0.12" || !strings.Contains(fmt.Sprint(cert["dnsNames"]), "registry.airgap-registry.svc") {
+		t.Errorf("serving certificate names %v and %v, want every node and the Services", ips, cert["dnsNames"])
+	}
+}
+
+// named is the one resource of a type whose metadata.name starts with prefix (exactly, when
+// the prefix is a whole name).
+func named(t *testing.T, rec *mocktest.Recorder, token, prefix string) resource.PropertyMap {
+	t.Helper()
+	var found []resource.PropertyMap
+	for _, r := range rec.OfType(token) {
+		n := r.Inputs["metadata"].ObjectValue()["name"].StringValue()
+		if n == prefix || strings.HasSuffix(prefix, "-") && strings.HasPrefix(n, prefix) {
+			found = append(found, r.Inputs)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d %s named %s, want 1", len(found), token, prefix)
+	}
+	return found[0]
+}
+
+// assertHardened checks a pod template against the restricted Pod Security Standard and the
+// rest of the registry's hardening.
+func assertHardened(t *testing.T, name string, template resource.PropertyMap) {
+	t.Helper()
+	pod := template["spec"].ObjectValue()
+	psc := pod["securityContext"].ObjectValue()
+	if pod["automountServiceAccountToken"].BoolValue() || !pod["automountServiceAccountToken"].IsBool() {
+		t.Errorf("%s: service account token mounted", name)
+	}
+	if !psc["runAsNonRoot"].BoolValue() || psc["runAsUser"].NumberValue() == 0 ||
+		psc["seccompProfile"].ObjectValue()["type"].StringValue() != "RuntimeDefault" {
+		t.Errorf("%s: pod security context %v", name, psc)
+	}
+	c := pod["containers"].ArrayValue()[0].ObjectValue()
+	sc := c["securityContext"].ObjectValue()
+	if !sc["readOnlyRootFilesystem"].BoolValue() || sc["allowPrivilegeEscalation"].BoolValue() ||
+		len(sc["capabilities"].ObjectValue()["drop"].ArrayValue()) != 1 || sc["capabilities"].ObjectValue()["drop"].ArrayValue()[0].StringValue() != "ALL" {
+		t.Errorf("%s: container security context %v", name, sc)
+	}
+	if template["metadata"].ObjectValue()["annotations"].ObjectValue()["airgap-site/credentials-revision"].IsNull() {
+		t.Errorf("%s: pods do not roll with the credentials", name)
+	}
 }
 
 func TestTenantSiteGraph(t *testing.T) {
@@ -139,13 +240,16 @@ func TestTenantSiteGraph(t *testing.T) {
 	if spec["requestAutoCert"].BoolValue() || spec["buckets"].ArrayValue()[0].ObjectValue()["name"].StringValue() != "registry" {
 		t.Errorf("tenant spec = %v", spec)
 	}
-	if got := len(rec.OfType("kubernetes:core/v1:Secret")); got != 3 {
-		t.Errorf("%d Secrets, want 3 (tenant config, tenant user, registry credentials)", got)
+	if got := len(rec.OfType("kubernetes:core/v1:Secret")); got != 6 {
+		t.Errorf("%d Secrets, want 6 (tenant config, tenant user, registry credentials, TLS, 2 htpasswd)", got)
+	}
+	if spec["image"].StringValue() != minioRef {
+		t.Errorf("tenant image %v, want it by digest", spec["image"])
 	}
 	if got := len(rec.OfType("kubernetes:core/v1:Namespace")); got != 2 {
 		t.Errorf("%d Namespaces, want 2", got)
 	}
-	cfgYAML := rec.One(t, "kubernetes:core/v1:ConfigMap")["data"].ObjectValue()["config.yml"].StringValue()
+	cfgYAML := named(t, rec, "kubernetes:core/v1:ConfigMap", "registry-config-")["data"].ObjectValue()["config.yml"].StringValue()
 	if !strings.Contains(cfgYAML, "regionendpoint: http://minio.minio-tenant.svc.cluster.local:80") {
 		t.Errorf("registry does not point at the tenant:\n%s", cfgYAML)
 	}

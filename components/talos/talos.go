@@ -16,10 +16,11 @@ const Type = "airgap-site:talos:Talos"
 type Talos struct {
 	pulumi.ResourceState
 
-	// Patch is the rendered mirror patch (secret when it carries registry credentials).
+	// Patch is the rendered mirror patch, with the site CA and the pull credentials: secret.
 	Patch pulumi.StringOutput `pulumi:"patch"`
-	// PatchYAML is the same patch, known at plan time.
-	PatchYAML []byte
+	// BootstrapPatchYAML is the patch without credentials, known at plan time: what
+	// `airgap site patch` prints before the first up generated them.
+	BootstrapPatchYAML []byte
 	// Kubeconfig is the cluster's admin kubeconfig when Talos is managed; unset otherwise.
 	Kubeconfig pulumi.StringOutput
 	// Managed reports whether node configuration is applied.
@@ -28,12 +29,21 @@ type Talos struct {
 	Applies []*ConfigurationApply
 }
 
+// Credentials are what nodes need to pull from the site registry: the site CA (PEM) and the
+// pull identity's password. Nil for a registry.plainHTTP site.
+type Credentials struct {
+	CA           pulumi.StringOutput
+	PullPassword pulumi.StringOutput
+}
+
 // New renders the mirror patch and, with talos.manage, applies machine configuration plus the
 // patch (and the user's patches) to every node, bootstraps a new cluster if asked, and reads
 // its kubeconfig.
-func New(ctx *pulumi.Context, name string, c *siteconfig.Config, opts ...pulumi.ResourceOption) (*Talos, error) {
-	mirrors := c.Mirrors()
-	patch, err := c.MirrorPatch()
+func New(ctx *pulumi.Context, name string, c *siteconfig.Config, creds *Credentials, opts ...pulumi.ResourceOption) (*Talos, error) {
+	if c.Registry.PlainHTTP != (creds == nil) {
+		return nil, fmt.Errorf("talos: registry credentials are required unless registry.plainHTTP is set, and unused with it")
+	}
+	patch, err := c.MirrorPatch("", "")
 	if err != nil {
 		return nil, err
 	}
@@ -41,13 +51,16 @@ func New(ctx *pulumi.Context, name string, c *siteconfig.Config, opts ...pulumi.
 	if err != nil {
 		return nil, err
 	}
-	t := &Talos{PatchYAML: patch, Managed: c.Talos.Manage}
+	t := &Talos{BootstrapPatchYAML: patch, Managed: c.Talos.Manage}
 	if err := ctx.RegisterComponentResource(Type, name, t, opts...); err != nil {
 		return nil, err
 	}
 	t.Patch = pulumi.String(string(patch)).ToStringOutput()
-	if mirrors.HasAuth() {
-		t.Patch = pulumi.ToSecret(t.Patch).(pulumi.StringOutput)
+	if creds != nil {
+		t.Patch = pulumi.ToSecret(pulumi.All(creds.CA, creds.PullPassword).ApplyT(func(v []any) (string, error) {
+			p, err := c.MirrorPatch(v[0].(string), v[1].(string))
+			return string(p), err
+		})).(pulumi.StringOutput)
 	}
 	if !c.Talos.Manage {
 		return t, ctx.RegisterResourceOutputs(t, pulumi.Map{"patch": t.Patch})

@@ -51,13 +51,21 @@ func managedSite(t *testing.T, extra string) *siteconfig.Config {
 	return siteconfigtest.Load(t, src)
 }
 
+// Stand-ins for the generated credentials: the component only passes them to the renderer.
+const (
+	testCA           = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	testPullPassword = "pull-password-from-state"
+)
+
 func deployTalos(t *testing.T, c *siteconfig.Config) (*mocktest.Recorder, *Talos) {
 	t.Helper()
 	rec := talosMocks()
 	var tl *Talos
 	rec.Run(t, func(ctx *pulumi.Context) error {
 		var err error
-		tl, err = New(ctx, "osaka", c)
+		tl, err = New(ctx, "osaka", c, &Credentials{
+			CA: pulumi.String(testCA).ToStringOutput(), PullPassword: pulumi.String(testPullPassword).ToStringOutput(),
+		})
 		return err
 	})
 	return rec, tl
@@ -75,7 +83,10 @@ func TestManagedPerNodeGraph(t *testing.T) {
 	if len(applies) != 3 {
 		t.Fatalf("%d ConfigurationApply, want one per node", len(applies))
 	}
-	want, _ := talosconfig.Render(talosconfig.Build(c.MirrorSpec()), c.Talos.Version)
+	want, _ := talosconfig.Render(talosconfig.Build(c.MirrorSpec(testCA, testPullPassword)), c.Talos.Version)
+	if !strings.Contains(string(want), testPullPassword) || !strings.Contains(string(want), "site-pull") {
+		t.Fatalf("the expected patch carries no pull credentials:\n%s", want)
+	}
 	// Registration order under mocks follows output resolution, so match applies by node.
 	byIP := map[string]resource.PropertyMap{}
 	for _, a := range applies {
@@ -93,8 +104,9 @@ func TestManagedPerNodeGraph(t *testing.T) {
 			t.Errorf("apply %d mode %v", i, in["applyMode"])
 		}
 		patches := in["configPatches"].ArrayValue()
-		if len(patches) != 2 || patches[0].StringValue() != string(want) || !strings.Contains(patches[1].StringValue(), "10.20.0.1") {
-			t.Errorf("apply %d patches = %v", i, patches)
+		if len(patches) != 2 || !patches[0].IsSecret() || patches[0].SecretValue().Element.StringValue() != string(want) ||
+			!strings.Contains(patches[1].StringValue(), "10.20.0.1") {
+			t.Errorf("apply %d patches (the mirror patch must be secret) = %v", i, patches)
 		}
 		machineConfig := in["machineConfigurationInput"]
 		if !machineConfig.IsSecret() {
@@ -138,8 +150,11 @@ func TestUnmanagedRendersOnly(t *testing.T) {
 			t.Errorf("%d %s with talos.manage false", n, tok)
 		}
 	}
-	if !strings.Contains(string(tl.PatchYAML), "kind: RegistryMirrorConfig") || tl.Managed {
-		t.Errorf("patch not rendered for v1.12:\n%s", tl.PatchYAML)
+	if !strings.Contains(string(tl.BootstrapPatchYAML), "kind: RegistryMirrorConfig") || tl.Managed {
+		t.Errorf("patch not rendered for v1.12:\n%s", tl.BootstrapPatchYAML)
+	}
+	if strings.Contains(string(tl.BootstrapPatchYAML), "RegistryAuthConfig") {
+		t.Errorf("the bootstrap patch carries credentials:\n%s", tl.BootstrapPatchYAML)
 	}
 }
 

@@ -98,7 +98,7 @@ func TestPullPolicyAndAdvisories(t *testing.T) {
 }
 
 func TestRegistryConfig(t *testing.T) {
-	rendered, err := os.ReadFile("../../components/registry/testdata/external-http.yml")
+	rendered, err := os.ReadFile("../../components/registry/testdata/external-http-pull.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +117,36 @@ func TestRegistryConfig(t *testing.T) {
 	for _, tc := range cases {
 		if got := RegistryConfig(tc.config); len(got) != tc.violations {
 			t.Errorf("%s: %d violations %v, want %d", tc.name, len(got), got, tc.violations)
+		}
+	}
+}
+
+func TestRegistryAccess(t *testing.T) {
+	for _, f := range []string{"external-http-pull.yml", "external-http-push.yml", "plain-http-push.yml"} {
+		rendered, err := os.ReadFile("../../components/registry/testdata/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if strings.HasPrefix(f, "plain-http") {
+			want = 2
+		}
+		if got := RegistryAccess(string(rendered)); len(got) != want {
+			t.Errorf("%s: %d violations %v, want %d", f, len(got), got, want)
+		}
+	}
+	for name, tc := range map[string]struct {
+		config     string
+		violations int
+	}{
+		"tls without auth":      {"storage: {s3: {}}\nhttp: {tls: {certificate: /c, key: /k}}\n", 1},
+		"auth without tls":      {"storage: {s3: {}}\nhttp: {addr: ':5000'}\nauth: {htpasswd: {path: /h}}\n", 1},
+		"token auth and tls":    {"storage: {s3: {}}\nhttp: {tls: {certificate: /c, key: /k}}\nauth: {token: {realm: r}}\n", 0},
+		"certificate, no key":   {"storage: {s3: {}}\nhttp: {tls: {certificate: /c}}\nauth: {htpasswd: {path: /h}}\n", 1},
+		"not a registry config": {"hello: world\n", 0},
+	} {
+		if got := RegistryAccess(tc.config); len(got) != tc.violations {
+			t.Errorf("%s: %d violations %v, want %d", name, len(got), got, tc.violations)
 		}
 	}
 }

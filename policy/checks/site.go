@@ -38,6 +38,33 @@ func RegistryConfig(configYAML string) []string {
 	return out
 }
 
+// RegistryAccess checks that a distribution config.yml serves TLS and requires
+// authentication: every node pulls through the site registry with no fallback, so an open
+// one lets anyone on the network replace what the nodes run. Documents that are not a
+// registry config pass.
+func RegistryAccess(configYAML string) []string {
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(configYAML), &doc); err != nil {
+		return nil
+	}
+	if _, ok := doc["storage"].(map[string]any); !ok || doc["http"] == nil {
+		return nil
+	}
+	var out []string
+	cert, _ := Lookup(doc, "http", "tls", "certificate").(string)
+	key, _ := Lookup(doc, "http", "tls", "key").(string)
+	if cert == "" || key == "" {
+		out = append(out, "registry serves plain http: set http.tls.certificate and http.tls.key (the stack does unless registry.plainHTTP opts out)")
+	}
+	auth, _ := doc["auth"].(map[string]any)
+	if _, ok := auth["htpasswd"]; !ok {
+		if _, ok := auth["token"]; !ok {
+			out = append(out, "registry requires no authentication: set auth.htpasswd or auth.token (the stack does unless registry.plainHTTP opts out)")
+		}
+	}
+	return out
+}
+
 // secretKeyName matches ConfigMap keys that name a credential.
 var secretKeyName = regexp.MustCompile(`(?i)(secret|password|passwd|token|access[-_.]?key|private[-_.]?key|credential)`)
 

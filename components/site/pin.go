@@ -1,0 +1,38 @@
+package site
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"airgap-site/bundle"
+)
+
+// PinnedImage is ref deployed by digest: as written when it names one, else with the digest
+// the bundle records for it, read offline. A workload image by tag alone is refused: a tag
+// can be moved in the site registry, a digest cannot.
+func PinnedImage(field, ref, bundleDir string) (string, error) {
+	r, err := name.ParseReference(ref, name.StrictValidation)
+	if err != nil {
+		return "", fmt.Errorf("%s: parsing reference %q: %w", field, ref, err)
+	}
+	if _, ok := r.(name.Digest); ok {
+		return ref, nil
+	}
+	if bundleDir == "" {
+		return "", fmt.Errorf("%s: %q has no digest: write it as %s@sha256:<digest>, or list it in images with a bundle so the bundle's digest pins it", field, ref, ref)
+	}
+	b, err := bundle.Open(bundleDir)
+	if err != nil {
+		return "", fmt.Errorf("%s: pinning %q by the bundle's digest: %w", field, ref, err)
+	}
+	desc, err := b.Lookup(ref)
+	if errors.Is(err, bundle.ErrNotFound) {
+		return "", fmt.Errorf("%s: %q has no digest and is not in the bundle %s: add it to images.list (and the bundle), or write %s@sha256:<digest>", field, ref, bundleDir, ref)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: pinning %q by the bundle's digest: %w", field, ref, err)
+	}
+	return ref + "@" + desc.Digest.String(), nil
+}

@@ -1,0 +1,41 @@
+package site
+
+import (
+	"strings"
+	"testing"
+
+	"airgap-site/internal/bundletest"
+	"airgap-site/internal/imagetest"
+)
+
+func TestPinnedImage(t *testing.T) {
+	dir := t.TempDir()
+	img := imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 1024))
+	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/registry:3.1.2", Image: img})
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := "docker.io/library/registry:3.1.2@" + digest.String()
+	cases := []struct {
+		ref, bundle, want, wantErr string
+	}{
+		{"docker.io/library/registry:3.1.2", dir, pinned, ""},
+		{pinned, "", pinned, ""},
+		{"docker.io/library/registry:3.1.2", "", "", "has no digest"},
+		{"quay.io/minio/minio:RELEASE.1", dir, "", "is not in the bundle"},
+		{"Not A Ref", dir, "", "parsing reference"},
+	}
+	for _, c := range cases {
+		got, err := PinnedImage("registry.image", c.ref, c.bundle)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), "registry.image") {
+				t.Errorf("%s: err = %v, want one naming registry.image and %q", c.ref, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.ref, got, err, c.want)
+		}
+	}
+}
