@@ -310,3 +310,40 @@ func pulumiHome() string {
 	}
 	return filepath.Join(cache, "pulumi-home")
 }
+
+// TestEnvRefusesDevPassphrase: scripts/env.sh gives the dev passphrase to the dev stack only,
+// and its pulumi wrapper refuses another stack while that passphrase is set.
+func TestEnvRefusesDevPassphrase(t *testing.T) {
+	env := filepath.Join(e2e.repo, "scripts", "env.sh")
+	run := func(script string, extra ...string) (string, error) {
+		cmd := exec.Command("bash", "-c", script)
+		var clean []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "PULUMI_CONFIG_PASSPHRASE=") && !strings.HasPrefix(kv, "AIRGAP_STACK=") {
+				clean = append(clean, kv)
+			}
+		}
+		cmd.Env = append(clean, extra...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	cases := []struct {
+		name, script string
+		env          []string
+		refused      bool
+	}{
+		{"dev stack gets the dev passphrase", `source ` + env + ` && test "$PULUMI_CONFIG_PASSPHRASE" = airgap-dev`, nil, false},
+		{"another stack without a passphrase", `source ` + env, []string{"AIRGAP_STACK=osaka"}, true},
+		{"another stack with the dev passphrase", `source ` + env, []string{"AIRGAP_STACK=osaka", "PULUMI_CONFIG_PASSPHRASE=airgap-dev"}, true},
+		{"another stack with its own passphrase", `source ` + env + ` && test "$PULUMI_CONFIG_PASSPHRASE" = s3cret`, []string{"AIRGAP_STACK=osaka", "PULUMI_CONFIG_PASSPHRASE=s3cret"}, false},
+		{"pulumi -s osaka with the dev passphrase", `source ` + env + ` && pulumi -s osaka config`, nil, true},
+		{"pulumi stack init with the dev passphrase", `source ` + env + ` && pulumi stack init --stack=kyoto`, nil, true},
+	}
+	for _, c := range cases {
+		out, err := run(c.script, c.env...)
+		refused := err != nil && strings.Contains(out, "refusing the dev passphrase")
+		if refused != c.refused {
+			t.Errorf("%s: refused=%v, want %v (err %v):\n%s", c.name, refused, c.refused, err, out)
+		}
+	}
+}
