@@ -30,7 +30,8 @@ cp Pulumi.yaml "$KIT/project/"
 cp stacks/*.yaml "$KIT/project/stacks/"
 if [ -n "${KIT_BUNDLE:-}" ]; then
 	say "image bundle from $KIT_BUNDLE"
-	cp -r "$KIT_BUNDLE" "$KIT/project/bundle"
+	# -L: the bundle's links become files, which SHA256SUMS can vouch for.
+	cp -RL "$KIT_BUNDLE" "$KIT/project/bundle"
 fi
 cp docs/RUNBOOK.md "$KIT/RUNBOOK.md"
 cat >"$KIT/env.sh" <<'ENV'
@@ -46,16 +47,79 @@ mkdir -p "$KIT/state"
 ENV
 # The heredoc is quoted (its $ are install.sh's own); the plugin version is filled in here.
 sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/install.sh" <<'INSTALL'
-#!/usr/bin/env bash
+#!/bin/bash
 # Checks the kit against SHA256SUMS, then installs its plugins into PULUMI_HOME.
+#
+# Nothing from the kit runs before the check has passed: the interpreter is /bin/bash (not the
+# first bash on the caller's PATH), PATH is fixed to system directories, system tools are
+# called by absolute path, and env.sh (which puts the kit's bin/ first on PATH) is sourced
+# only afterwards. A tool planted in the kit, bin/sha256sum say, never gets to vouch for it.
+# Every file of the kit must be listed, and every listed file present: the kit's own state/
+# and pulumi-home/ are the only exceptions. SHA256SUMS guards against corruption and planted
+# files, not against someone who rewrites SHA256SUMS too.
 set -euo pipefail
-cd "$(dirname "$0")"
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C
+cd -- "$(/usr/bin/dirname -- "$0")"
+
+bad=0
+refuse() {
+	printf 'install.sh: %s\n' "$*" >&2
+	bad=1
+}
+if [ -L SHA256SUMS ] || [ ! -f SHA256SUMS ]; then
+	printf 'install.sh: SHA256SUMS is missing: refusing to install\n' >&2
+	exit 1
+fi
+# Each line is "<sha256>  ./<file>", as kit.sh writes it.
+line_re='^[0-9a-f]{64}  (\./.+)$'
+declare -A listed=()
+n=0
+while IFS= read -r line || [ -n "$line" ]; do
+	n=$((n + 1))
+	if ! [[ $line =~ $line_re ]]; then
+		refuse "SHA256SUMS line $n is not \"<sha256>  ./<file>\": $line"
+		continue
+	fi
+	f=${BASH_REMATCH[1]}
+	if [[ $f == */../* || $f == */.. ]]; then
+		refuse "SHA256SUMS line $n names a file outside the kit: $f"
+		continue
+	fi
+	listed[$f]=1
+	if [ -L "$f" ] || [ ! -f "$f" ]; then
+		refuse "$f is listed in SHA256SUMS but missing from the kit (or not a regular file)"
+	fi
+done <SHA256SUMS
+while IFS= read -r -d '' f; do
+	if [ -z "${listed[$f]:-}" ]; then
+		refuse "$f is in the kit but not listed in SHA256SUMS"
+	fi
+done < <(/usr/bin/find . \( -path ./state -o -path ./pulumi-home \) -prune -o ! -type d ! -path ./SHA256SUMS -print0)
+wait $! || refuse "could not list the kit's files"
+if ! /usr/bin/sha256sum --quiet --strict -c SHA256SUMS >&2; then
+	refuse "files marked FAILED above do not match SHA256SUMS"
+fi
+if [ "$bad" != 0 ]; then
+	printf 'install.sh: the kit is not as it was built: refusing to install (nothing in it was run)\n' >&2
+	exit 1
+fi
+
 source ./env.sh
-sha256sum --quiet -c SHA256SUMS
 pulumi plugin install resource kubernetes 4.25.0 --file plugins/pulumi-resource-kubernetes --reinstall
 pulumi plugin install resource airgap @AIRGAP_PROVIDER_VERSION@ --file plugins/pulumi-resource-airgap --reinstall
 echo "kit installed: PULUMI_HOME=$PULUMI_HOME, state in $PULUMI_BACKEND_URL. Next: RUNBOOK.md"
 INSTALL
 chmod +x "$KIT/install.sh"
-(cd "$KIT" && find . -type f ! -name SHA256SUMS ! -path './state/*' ! -path './pulumi-home/*' -print0 | sort -z | xargs -0 sha256sum >SHA256SUMS)
+# SHA256SUMS lists every file but itself and what the kit writes at the site (state/,
+# pulumi-home/), as install.sh expects: only regular files, so a link cannot stand in for one.
+(
+	cd "$KIT"
+	odd=$(find . \( -path ./state -o -path ./pulumi-home \) -prune -o ! -type d ! -type f -print)
+	if [ -n "$odd" ]; then
+		printf '[kit] not regular files, install.sh would refuse them:\n%s\n' "$odd" >&2
+		exit 1
+	fi
+	find . \( -path ./state -o -path ./pulumi-home \) -prune -o -type f ! -path ./SHA256SUMS -print0 | sort -z | xargs -0 sha256sum >SHA256SUMS
+)
 say "wrote $KIT ($(du -sh "$KIT" | cut -f1)); checksums in SHA256SUMS"

@@ -3,6 +3,8 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,6 +53,10 @@ func TestOfflineKit(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, kit, filepath.Join(kit, "install.sh"))
+	// A kit that is not as built is refused, before anything in it runs; each case is undone
+	// after it, and the kit, as built again, installs.
+	t.Run("tampered", func(t *testing.T) { refusesTamperedKit(t, kit, env) })
+	run(t, kit, filepath.Join(kit, "install.sh"))
 
 	project := filepath.Join(kit, "project")
 	pulumi := filepath.Join(kit, "bin", "pulumi")
@@ -71,7 +77,7 @@ func TestOfflineKit(t *testing.T) {
 	run(t, project, pulumi, "stack", "init", "dev", "--non-interactive")
 	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "objectStore.endpoint", s.site.S3Endpoint)
 	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "registry.namespace", "kit-registry")
-	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "registry.nodePort", "32004")
+	run(t, project, pulumi, "config", "set", "-s", "dev", "--path", "registry.nodePort", "32030")
 	policy := filepath.Join(kit, "policy", "airgap-site-policy")
 	airgap := filepath.Join(kit, "bin", "airgap")
 	out := run(t, project, airgap, "site", "preview", "-s", "dev", "--policy-pack", policy)
@@ -85,15 +91,90 @@ func TestOfflineKit(t *testing.T) {
 	}
 	run(t, project, airgap, "site", "preview", "-s", "dev", "--expect-no-changes", "--policy-pack", policy)
 	run(t, project, airgap, "site", "destroy", "-s", "dev")
+}
 
-	// The kit refuses to install when a file was altered.
-	f := filepath.Join(kit, "RUNBOOK.md")
-	if err := os.WriteFile(f, []byte("tampered"), 0o644); err != nil {
+// refusesTamperedKit runs the kit's install.sh, with the kit's bin/ first on PATH as after
+// `source env.sh`, on a kit changed in each way, and expects a refusal naming the file. The
+// tools planted in bin/ record that they ran: install.sh must never run them.
+func refusesTamperedKit(t *testing.T, kit string, env []string) {
+	ran := filepath.Join(t.TempDir(), "planted-tool-ran")
+	planted := []byte("#!/bin/sh\necho \"$0\" >>" + ran + "\nexit 0\n")
+	runbook, sums := filepath.Join(kit, "RUNBOOK.md"), filepath.Join(kit, "SHA256SUMS")
+	extra := filepath.Join(kit, "plugins", "pulumi-resource-extra")
+	tools := []string{"sha256sum", "bash", "env", "find", "dirname"}
+	origRunbook, err := os.ReadFile(runbook)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(kit, "install.sh"))
-	cmd.Env = env
-	if out, err := cmd.CombinedOutput(); err == nil {
-		t.Errorf("install.sh accepted a tampered kit:\n%s", out)
+	origSums, err := os.ReadFile(sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(t *testing.T, path string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plant := func(t *testing.T, tool string) { write(t, filepath.Join(kit, "bin", tool), planted) }
+	restore := func() {
+		_ = os.WriteFile(runbook, origRunbook, 0o644)
+		_ = os.WriteFile(sums, origSums, 0o644)
+		_ = os.Remove(extra)
+		for _, tool := range tools {
+			_ = os.Remove(filepath.Join(kit, "bin", tool))
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(t *testing.T)
+		want   []string // what install.sh's output names
+	}{
+		{"changed file", func(t *testing.T) { write(t, runbook, []byte("tampered")) },
+			[]string{"./RUNBOOK.md: FAILED"}},
+		{"missing file", func(t *testing.T) {
+			if err := os.Remove(runbook); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"./RUNBOOK.md is listed in SHA256SUMS but missing"}},
+		{"extra file", func(t *testing.T) { write(t, extra, []byte("#!/bin/sh\n")) },
+			[]string{"./plugins/pulumi-resource-extra is in the kit but not listed in SHA256SUMS"}},
+		{"planted tools", func(t *testing.T) {
+			for _, tool := range tools {
+				plant(t, tool)
+			}
+		}, []string{"./bin/sha256sum is in the kit but not listed", "./bin/bash is in the kit but not listed"}},
+		// Listed as if it belonged, bin/sha256sum still does not check the kit: the change to
+		// RUNBOOK.md is found.
+		{"planted sha256sum, listed", func(t *testing.T) {
+			plant(t, "sha256sum")
+			sum := sha256.Sum256(planted)
+			write(t, sums, append(append([]byte(nil), origSums...), hex.EncodeToString(sum[:])+"  ./bin/sha256sum\n"...))
+			write(t, runbook, []byte("tampered"))
+		}, []string{"./RUNBOOK.md: FAILED"}},
+		{"link", func(t *testing.T) {
+			if err := os.Symlink("/bin/true", filepath.Join(kit, "bin", "sha256sum")); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"./bin/sha256sum is in the kit but not listed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(restore)
+			tc.tamper(t)
+			cmd := exec.Command(filepath.Join(kit, "install.sh"))
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("install.sh accepted the kit:\n%s", out)
+			}
+			for _, w := range append(tc.want, "refusing to install") {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("install.sh output does not say %q:\n%s", w, out)
+				}
+			}
+			if b, err := os.ReadFile(ran); err == nil {
+				t.Errorf("install.sh ran tools planted in the kit: %s", b)
+			}
+		})
 	}
 }
