@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,13 +18,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"airgap-site/components/registry"
 	"airgap-site/internal/imagetest"
 	"airgap-site/mirror"
 	"airgap-site/talosconfig"
-	"airgap-site/tests/harness"
 )
 
 const (
@@ -33,11 +33,12 @@ const (
 )
 
 // testContainerdPulls is the proof of the mirror scheme with the runtime Talos uses: the
-// patch the stack exported is written into containerd's hosts directory as Talos would; the
-// registry runs (real binary, deployed config) on two of the three node endpoints, the first
-// node being down; images pushed under <upstream>/<path> are pulled through CRI, as the
-// kubelet does, by their original names.
-func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[string]any) {
+// patch the stack exported is written into containerd as Talos would (hosts directory with
+// the site CA, CRI auth config with the pull identity); the pull endpoint runs (real binary,
+// deployed config and Secrets) on two of the three node endpoints, the first node being
+// down; images the push identity pushed under <upstream>/<path> are pulled through CRI over
+// TLS, as the kubelet does, by their original names. A wrong password or a missing CA fails.
+func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[string]any, access siteAccess) {
 	if e2e.site.ContainerdSocket == "" {
 		t.Skip("containerd needs root; this run is not root")
 	}
@@ -46,10 +47,17 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 	if err != nil {
 		t.Fatalf("parsing the exported mirror patch: %v\n%s", err, patch)
 	}
-	fallback := newObserver(t)
-	if err := harness.WriteHosts(e2e.site.HostsDir, mirrors, "http://"+fallback.addr); err != nil {
-		t.Fatal(err)
+	if len(mirrors.Hosts) == 0 || mirrors.Hosts[0].CA == "" || mirrors.Hosts[0].Password == "" {
+		t.Fatalf("the exported patch gives the nodes no CA or pull credentials:\n%s", patch)
 	}
+	fallback := newObserver(t)
+	configure := func(t *testing.T, m *talosconfig.Mirrors) {
+		t.Helper()
+		if err := e2e.site.WriteMirrors(context.Background(), m, "http://"+fallback.addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configure(t, mirrors)
 	assertHostsLoopbackOnly(t, e2e.site.HostsDir)
 
 	// The node endpoints, in mirror order; the first one is a node that is down.
@@ -57,18 +65,14 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 	if len(endpoints) != 3 {
 		t.Fatalf("docker.io mirror has %d endpoints, want 3 nodes", len(endpoints))
 	}
-	dep, err := cs.AppsV1().Deployments(namespace).Get(context.Background(), "registry", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, env := mountedConfig(t, cs, dep), secretEnv(t, cs, dep)
+	pull, push := deployedEndpoint(t, cs, registry.AppName), deployedEndpoint(t, cs, registry.PushName)
 	var stops []func()
 	for _, e := range endpoints[1:] {
-		stop := runRegistry(t, cfg, env, e.Host)
+		stop := runRegistry(t, pull.config, pull.env, e.Host)
 		t.Cleanup(stop)
 		stops = append(stops, stop)
 	}
-	pushTo := endpoints[1].Host
+	pushTo := startRegistryOnNode(t, push.config, push.env)
 	// The first endpoint containerd tries is really down, so every pull below falls back.
 	if c, err := net.DialTimeout("tcp", endpoints[0].Host, time.Second); err == nil {
 		c.Close()
@@ -78,19 +82,22 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 	// Original references; each is pushed where the mirror scheme stores it (an upstream with
 	// a port, registry.local:5443, as registry.local_5443/...).
 	images := []string{"docker.io/library/demo:1", ecrHost + "/factory/mes-api:7", portUpstream + "/factory/mes:7"}
+	const spare = "docker.io/library/demo:2" // pulled only by the negative cases
 	digests := map[string]v1.Hash{}
-	for _, original := range images {
+	for _, original := range append(images, spare) {
 		target, err := mirror.TargetOf(original)
 		if err != nil {
 			t.Fatal(err)
 		}
 		img := runnableImage(t)
 		ref, _ := name.ParseReference(pushTo+"/"+target.Repository+":"+target.Tag, name.Insecure)
-		if err := remote.Write(ref, img); err != nil {
+		if err := remote.Write(ref, img, access.push().options()...); err != nil {
 			t.Fatalf("pushing %s: %v", ref, err)
 		}
 		digests[original], _ = img.Digest()
 	}
+	spareDigest := digests[spare]
+	delete(digests, spare)
 
 	for original, digest := range digests {
 		t.Run("pull "+original, func(t *testing.T) {
@@ -106,6 +113,38 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 	if n := fallback.count.Load(); n != 0 {
 		t.Errorf("containerd contacted the upstream fallback %d times while mirrors were up", n)
 	}
+
+	// The same patch with one thing wrong, as a node with a stale or mistyped config has it.
+	for _, tc := range []struct {
+		name   string
+		change func(h *talosconfig.Host)
+	}{
+		{"wrong password", func(h *talosconfig.Host) { h.Password = "not-the-pull-password" }},
+		{"without the CA", func(h *talosconfig.Host) { h.CA = "" }},
+	} {
+		t.Run("pull fails "+tc.name, func(t *testing.T) {
+			broken := *mirrors
+			broken.Hosts = slices.Clone(mirrors.Hosts)
+			for i := range broken.Hosts {
+				tc.change(&broken.Hosts[i])
+			}
+			configure(t, &broken)
+			if out, err := crictl(t, "pull", spare); err == nil {
+				t.Errorf("pull %s succeeded %s:\n%s", spare, tc.name, out)
+			} else {
+				t.Logf("refused %s: %s", tc.name, lastLines(out, 1))
+			}
+		})
+	}
+	t.Run("the right patch pulls again", func(t *testing.T) {
+		configure(t, mirrors)
+		if out, err := crictl(t, "pull", spare); err != nil {
+			t.Fatalf("pull %s with the exported patch: %v\n%s", spare, err, out)
+		}
+		if got := repoDigest(t, spare); got != spareDigest.String() {
+			t.Errorf("pulled %s as %s, pushed %s", spare, got, spareDigest)
+		}
+	})
 
 	t.Run("all endpoints dead", func(t *testing.T) {
 		for _, stop := range stops {

@@ -194,6 +194,13 @@ func makeProject(repo, mainDir, dir string) (string, error) {
 	return dir, os.WriteFile(filepath.Join(dir, "Pulumi.kwok.yaml"), kwok, 0o644)
 }
 
+// Workload images of stacks without a bundle to pin them, by digest as the stack requires.
+// Their pods run on kwok nodes, which pull nothing.
+const (
+	pinnedRegistryImage = "docker.io/library/registry:3.1.2@sha256:5c6f2a8a0d6c3f8e1b5f4c3a2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e"
+	pinnedMinioImage    = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+)
+
 // kwokStack is the dev stack moved onto the kwok nodes: loopback node addresses (so tests can
 // run registries by hand on them), the test bed's S3 on loopback, no placement on the real
 // node and no images. Its secrets stay as the dev stack encrypted them. Tests that only need
@@ -218,6 +225,8 @@ func kwokStack(dev []byte) ([]byte, error) {
 	if reg, ok := cfg["airgap-site:registry"].(map[string]any); ok {
 		delete(reg, "nodeSelector")
 		delete(reg, "tolerations")
+		// No bundle pins it: the kwok pods are fakes, any digest names the image.
+		reg["image"] = pinnedRegistryImage
 	}
 	delete(cfg, "airgap-site:images")
 	delete(cfg, "airgap-site:bootstrap")
@@ -275,8 +284,19 @@ func (s *suite) mustPulumi(t *testing.T, args ...string) string {
 // outputs returns the stack outputs.
 func (s *suite) outputs(t *testing.T, stack string) map[string]any {
 	t.Helper()
+	return s.outputsWith(t, stack)
+}
+
+// secretOutputs are the stack's outputs with secrets decrypted (--show-secrets).
+func (s *suite) secretOutputs(t *testing.T, stack string) map[string]any {
+	t.Helper()
+	return s.outputsWith(t, stack, "--show-secrets")
+}
+
+func (s *suite) outputsWith(t *testing.T, stack string, flags ...string) map[string]any {
+	t.Helper()
 	var m map[string]any
-	out := s.mustPulumi(t, "stack", "output", "-s", stack, "--json")
+	out := s.mustPulumi(t, append([]string{"stack", "output", "-s", stack, "--json"}, flags...)...)
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("stack outputs: %v\n%s", err, out)
 	}

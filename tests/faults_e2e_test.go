@@ -83,7 +83,7 @@ func newFaultProxy(t *testing.T, listen, backend string) *faultProxy {
 // digest verified and nothing already stored lost. docs/RELIABILITY.md lists the cases.
 func TestImageFaults(t *testing.T) {
 	s := &e2e
-	const port = 32010
+	const port = 32040
 	down, up := "127.0.0.21", "127.0.0.22" // node-1 is down; node-2 serves the registry
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s3Registry(t, regAddr, "/faults-e2e")
@@ -105,14 +105,14 @@ func TestImageFaults(t *testing.T) {
   airgap-site:nodes:
     - {name: node-1, ip: %s, role: controlplane}
     - {name: node-2, ip: %s, role: worker}
-  airgap-site:registry: {namespace: faults-registry, nodePort: %d, replicas: 1}
+  airgap-site:registry: {namespace: faults-registry, nodePort: %d, pushNodePort: %d, replicas: 1, plainHTTP: true, image: %s}
   airgap-site:objectStore: {kind: external, endpoint: %q}
   airgap-site:images:
     bundle: %q
     retrySeconds: 45
     timeoutSeconds: 10
     list: [docker.io/library/alpha:1, docker.io/library/beta:1]
-`, down, up, port, s.site.S3Endpoint, bundleDir))
+`, down, up, port+1, port, pinnedRegistryImage, s.site.S3Endpoint, bundleDir))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
 	listed := []string{"docker.io/library/alpha:1", "docker.io/library/beta:1"}

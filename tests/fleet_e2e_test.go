@@ -39,7 +39,7 @@ func TestFleet(t *testing.T) {
 			{"stack", "init", site},
 			{"config", "set", "-s", site, "--path", "objectStore.endpoint", s.site.S3Endpoint},
 			{"config", "set", "-s", site, "--path", "registry.namespace", site},
-			{"config", "set", "-s", site, "--path", "registry.nodePort", fmt.Sprint(32010 + i)},
+			{"config", "set", "-s", site, "--path", "registry.nodePort", fmt.Sprint(32020 + 2*i)},
 		} {
 			if out, err := s.pulumiIn(t, project, args...); err != nil {
 				t.Fatalf("pulumi %v: %v\n%s", args, err, out)

@@ -82,6 +82,8 @@ func s3Registry(t *testing.T, addr, root string) (stop func(), configYAML string
 	cfg, err := registry.Render(registry.Input{
 		Storage:  registry.StorageInput{Endpoint: e2e.site.S3Endpoint, Region: e2e.site.S3Region, Bucket: e2e.site.Bucket, RootDirectory: root},
 		LogLevel: "warn",
+		// The image-sync tests exercise copies, not access: the writer, plain http.
+		Role: registry.RolePush, PlainHTTP: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +153,7 @@ func TestImages(t *testing.T) {
 	writeStackConfig(t, stack, fmt.Sprintf(`config:
   airgap-site:nodes:
     - {name: node-1, ip: 127.0.0.11, role: controlplane}
-  airgap-site:registry: {namespace: images-registry, nodePort: 32002, replicas: 1}
+  airgap-site:registry: {namespace: images-registry, nodePort: 32002, pushNodePort: 32003, replicas: 1, plainHTTP: true, image: %s}
   airgap-site:objectStore: {kind: external, endpoint: %q}
   airgap-site:talos:
     upstreams: [docker.io, ghcr.io, %s]
@@ -159,7 +161,7 @@ func TestImages(t *testing.T) {
     bundle: %q
     registry: %q
     list: %s
-`, s.site.S3Endpoint, ecrHost, bundleDir, counter.addr, list))
+`, pinnedRegistryImage, s.site.S3Endpoint, ecrHost, bundleDir, counter.addr, list))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
 
@@ -364,10 +366,10 @@ func TestImagesInterruptedCopy(t *testing.T) {
 	writeStackConfig(t, stack, fmt.Sprintf(`config:
   airgap-site:nodes:
     - {name: node-1, ip: 127.0.0.11, role: controlplane}
-  airgap-site:registry: {namespace: interrupt-registry, nodePort: 32003, replicas: 1}
+  airgap-site:registry: {namespace: interrupt-registry, nodePort: 32004, pushNodePort: 32005, replicas: 1, plainHTTP: true, image: %s}
   airgap-site:objectStore: {kind: external, endpoint: %q}
   airgap-site:images: {bundle: %q, registry: %q, retrySeconds: 5, timeoutSeconds: 10, list: [%q]}
-`, s.site.S3Endpoint, bundleDir, counter.addr, ref))
+`, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, counter.addr, ref))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer func() { s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview") }()
 

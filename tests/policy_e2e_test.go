@@ -39,6 +39,7 @@ func TestPolicyViolations(t *testing.T) {
 		{"image-unmirrored", "images-from-mirrored-registries", "fixture", "add \"gcr.io\" to talos.upstreams"},
 		{"pull-always", "no-image-pull-policy-always", "fixture", "use IfNotPresent"},
 		{"registry-redirect", "registry-s3-no-redirect", "fixture", "set storage.redirect.disable: true"},
+		{"registry-open", "registry-serves-tls-and-requires-auth", "fixture", "set http.tls.certificate"},
 		{"secret-in-configmap", "no-secrets-in-configmaps", "fixture", "credentials belong in a Secret"},
 		{"nodeport-mismatch", "registry-nodeport-matches-mirrors", "fixture", "the registry Service's nodePort is 32001"},
 		{"talos-url-key", "talos-mirror-patch-well-formed", "airgap-site-policy", "write the registry host[:port]"},

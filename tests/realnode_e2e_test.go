@@ -5,6 +5,7 @@ package tests
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,9 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +33,7 @@ import (
 	"airgap-site/bundle"
 	"airgap-site/components/registry"
 	"airgap-site/mirror"
+	"airgap-site/siteconfig"
 	"airgap-site/tests/harness"
 )
 
@@ -90,6 +94,27 @@ func TestRealNode(t *testing.T) {
 	if !ok {
 		t.FailNow()
 	}
+	// The first up generated the site's credentials: the node gets the full patch.
+	configureNode(t)
+	nodeAccess = readAccess(t, "dev")
+
+	t.Run("no generated secret in plaintext in the state", func(t *testing.T) {
+		state := s.mustPulumi(t, "stack", "export", "-s", "dev")
+		for what, secret := range map[string]string{"pull password": nodeAccess.pullPassword, "push password": nodeAccess.pushPassword, "a private key": "PRIVATE KEY"} {
+			if strings.Contains(state, secret) {
+				t.Errorf("the state holds %s in plaintext", what)
+			}
+		}
+	})
+
+	t.Run("the API server refuses a pod that is not hardened in the registry namespace", func(t *testing.T) {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "not-hardened"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: registryImage}}}}
+		_, err := cs.CoreV1().Pods(namespace).Create(context.Background(), pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "restricted") {
+			t.Errorf("creating an unhardened pod: %v, want Forbidden by the restricted Pod Security Standard", err)
+		}
+	})
 
 	t.Run("registry pods run on the real node with the stack's pod spec", func(t *testing.T) {
 		ctx := context.Background()
@@ -102,7 +127,11 @@ func TestRealNode(t *testing.T) {
 			t.Fatalf("%d registry pods, want 2", len(pods))
 		}
 		tmpl := dep.Spec.Template.Spec.Containers[0]
+		if !strings.HasSuffix(tmpl.Image, "@"+want[registryImage].String()) {
+			t.Errorf("the Deployment names %s, want the registry image by the bundle's digest %s", tmpl.Image, want[registryImage])
+		}
 		for _, p := range pods {
+			assertPodHardened(t, p)
 			if p.Spec.NodeName != s.site.RealNode || p.Status.Phase != corev1.PodRunning || !podReady(&p) {
 				t.Errorf("pod %s on %q is %s, ready %v", p.Name, p.Spec.NodeName, p.Status.Phase, podReady(&p))
 			}
@@ -148,7 +177,9 @@ func TestRealNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg, _ := img.ConfigName()
-		resp, err := nodeHTTP().Get(nodeRegistryURL("/v2/docker.io/factory/app/blobs/" + cfg.String()))
+		req, _ := http.NewRequest(http.MethodGet, nodeRegistryURL("/v2/docker.io/factory/app/blobs/"+cfg.String()), nil)
+		req.SetBasicAuth(siteconfig.PullUser, nodeAccess.pullPassword)
+		resp, err := nodeHTTP().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,14 +189,31 @@ func TestRealNode(t *testing.T) {
 		}
 	})
 
-	t.Run("second up drops the laptop", func(t *testing.T) {
+	t.Run("second up drops the laptop and rotates the pull password", func(t *testing.T) {
+		old := nodeAccess
+		oldPatch, _ := s.secretOutputs(t, "dev")["talosMirrorPatch"].(string)
 		s.mustPulumi(t, "config", "rm", "-s", "dev", "bootstrap")
-		configureNode(t)
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "registry.rotation.pullPassword", "1")
 		s.mustPulumiOnLaptop(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
-		patch, _ := s.outputs(t, "dev")["talosMirrorPatch"].(string)
+		patch, _ := s.secretOutputs(t, "dev")["talosMirrorPatch"].(string)
 		if strings.Contains(patch, harness.LaptopIP) {
 			t.Errorf("the exported patch still names the laptop:\n%s", patch)
 		}
+		nodeAccess = readAccess(t, "dev")
+		if nodeAccess.pullPassword == old.pullPassword || patch == oldPatch || !strings.Contains(patch, nodeAccess.pullPassword) {
+			t.Fatalf("rotating the pull password changed neither the password nor the patch")
+		}
+		if nodeAccess.ca != old.ca || nodeAccess.pushPassword != old.pushPassword {
+			t.Errorf("rotating the pull password changed the CA or the push password")
+		}
+		// The registry rolled onto the new htpasswd: the old password is refused, the new works.
+		if err := pullThroughNodePort(appImage, old.pullPassword); !isUnauthorized(err) {
+			t.Errorf("the old pull password after the rotation: %v, want 401", err)
+		}
+		if err := pullThroughNodePort(appImage, nodeAccess.pullPassword); err != nil {
+			t.Errorf("the new pull password: %v", err)
+		}
+		configureNode(t)
 	})
 
 	t.Run("the app is pulled from the registry, not the laptop", func(t *testing.T) {
@@ -200,7 +248,7 @@ func TestRealNode(t *testing.T) {
 				case <-time.After(200 * time.Millisecond):
 				}
 				requests.Add(1)
-				if err := pullThroughNodePort(appImage); err != nil {
+				if err := pullThroughNodePort(appImage, nodeAccess.pullPassword); err != nil {
 					failures.Add(1)
 					firstFailure.CompareAndSwap(nil, err.Error())
 				}
@@ -271,8 +319,9 @@ func (s *suite) mustPulumiOnLaptop(t *testing.T, args ...string) string {
 	return out
 }
 
-// configureNode does what Talos does with the stack's mirror patch: it writes the real node's
-// containerd hosts directory from `airgap site patch` (the same renderer the stack exports).
+// configureNode does what Talos does with the stack's mirror patch: it configures the real
+// node's containerd from `airgap site patch` (the bootstrap patch before the first up, the
+// stack's talosMirrorPatch output after it).
 func configureNode(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(e2e.airgap, "site", "patch", "-s", "dev", "--project", e2e.project)
@@ -281,7 +330,7 @@ func configureNode(t *testing.T) {
 	if err != nil {
 		t.Fatalf("airgap site patch: %v", err)
 	}
-	if err := e2e.site.WriteNodeMirrors(patch); err != nil {
+	if err := e2e.site.WriteNodeMirrors(context.Background(), patch); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -374,14 +423,31 @@ func nodeHTTP() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: nodeTransport()}
 }
 
+// nodeAccess is the dev stack's access while TestRealNode runs.
+var nodeAccess siteAccess
+
 func nodeTransport() *http.Transport {
-	return &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+	t := siteClient{ca: nodeAccess.ca}.transport()
+	t.DisableKeepAlives = true
+	t.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
 		return harness.DialIn(ctx, e2e.site.NodeNamespace, addr)
-	}}
+	}
+	return t
 }
 
 func nodeRegistryURL(path string) string {
-	return fmt.Sprintf("http://%s:%d%s", harness.NodeIP, nodePort, path)
+	return fmt.Sprintf("https://%s:%d%s", harness.NodeIP, nodePort, path)
+}
+
+// nodePull are the options of a pull through the NodePort as the pull identity.
+func nodePull(password string) []remote.Option {
+	return []remote.Option{remote.WithTransport(nodeTransport()),
+		remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: siteconfig.PullUser, Password: password}))}
+}
+
+func isUnauthorized(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized
 }
 
 // nodePortDigest is the digest the site registry serves for an original reference.
@@ -391,7 +457,7 @@ func nodePortDigest(t *testing.T, ref string) v1.Hash {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc, err := remote.Head(target, remote.WithTransport(nodeTransport()))
+	desc, err := remote.Head(target, nodePull(nodeAccess.pullPassword)...)
 	if err != nil {
 		t.Fatalf("HEAD %s: %v", target, err)
 	}
@@ -402,14 +468,14 @@ func nodePortRef(ref string) (name.Reference, error) {
 	return name.ParseReference(fmt.Sprintf("%s:%d/%s", harness.NodeIP, nodePort, ref), name.Insecure)
 }
 
-// pullThroughNodePort fetches an image's manifest and config blob through the NodePort, as a
-// containerd pull starts.
-func pullThroughNodePort(ref string) error {
+// pullThroughNodePort fetches an image's manifest and config blob through the NodePort as the
+// pull identity with password, as a containerd pull starts.
+func pullThroughNodePort(ref, password string) error {
 	target, err := nodePortRef(ref)
 	if err != nil {
 		return err
 	}
-	img, err := remote.Image(target, remote.WithTransport(nodeTransport()))
+	img, err := remote.Image(target, nodePull(password)...)
 	if err != nil {
 		return err
 	}
@@ -419,8 +485,9 @@ func pullThroughNodePort(ref string) error {
 
 func registryPods(t *testing.T, cs *kubernetes.Clientset) []corev1.Pod {
 	t.Helper()
+	// The pull endpoint's pods: the push endpoint runs one more.
 	pods, err := cs.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{
-		LabelSelector: "app.kubernetes.io/name=" + registry.AppName,
+		LabelSelector: "app.kubernetes.io/name=" + registry.AppName + ",app.kubernetes.io/component=registry",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"airgap-site/components/registry"
 )
 
 const (
@@ -99,27 +101,27 @@ func TestKwokStack(t *testing.T) {
 		}
 	})
 
+	access := readAccess(t, "kwok")
+
 	t.Run("registry-on-s3", func(t *testing.T) {
-		dep, err := cs.AppsV1().Deployments(namespace).Get(context.Background(), "registry", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := mountedConfig(t, cs, dep)
-		env := secretEnv(t, cs, dep)
-		reg := startRegistry(t, cfg, env)
-		ref := reg + "/docker.io/library/demo:1"
-		img := pushRandom(t, ref)
-		assertPullable(t, ref, img)
-		assertBlobServedDirectly(t, reg, "docker.io/library/demo", img, http.StatusOK)
+		pull, push := deployedEndpoint(t, cs, registry.AppName), deployedEndpoint(t, cs, registry.PushName)
+		pullAddr, pushAddr := startRegistryOnNode(t, pull.config, pull.env), startRegistryOnNode(t, push.config, push.env)
+		img := pushRandom(t, pushAddr+"/docker.io/library/demo:1", access.push().options()...)
+		// One bucket: what the push endpoint wrote, the pull endpoint serves.
+		ref := pullAddr + "/docker.io/library/demo:1"
+		assertPullable(t, ref, img, access.pull().options()...)
+		assertBlobServedDirectly(t, access.pull(), pullAddr, "docker.io/library/demo", img, http.StatusOK)
 
 		// Negative control: the same config with redirects on sends clients to presigned S3
 		// URLs, which nodes outside the cluster network cannot reach.
-		redirecting := startRegistry(t, strings.Replace(cfg, "disable: true", "disable: false", 1), env)
-		assertBlobServedDirectly(t, redirecting, "docker.io/library/demo", img, http.StatusTemporaryRedirect)
+		redirecting := startRegistryOnNode(t, strings.Replace(pull.config, "disable: true", "disable: false", 1), pull.env)
+		assertBlobServedDirectly(t, access.pull(), redirecting, "docker.io/library/demo", img, http.StatusTemporaryRedirect)
+
+		testRegistryAccess(t, access, pullAddr, pushAddr)
 	})
 
 	t.Run("containerd-pulls-through-mirrors", func(t *testing.T) {
-		testContainerdPulls(t, cs, s.outputs(t, "kwok"))
+		testContainerdPulls(t, cs, s.secretOutputs(t, "kwok"), access)
 	})
 
 	t.Run("preview-no-changes", func(t *testing.T) {
@@ -131,9 +133,10 @@ func TestKwokStack(t *testing.T) {
 
 	t.Run("no-plaintext-secrets-in-state", func(t *testing.T) {
 		state := s.mustPulumi(t, "stack", "export", "-s", "kwok")
-		for _, secret := range []string{s.site.SecretKey, s.site.AccessKey} {
+		for what, secret := range map[string]string{"the S3 secret key": s.site.SecretKey, "the S3 access key": s.site.AccessKey,
+			"the pull password": access.pullPassword, "the push password": access.pushPassword, "a private key": "PRIVATE KEY"} {
 			if strings.Contains(state, secret) {
-				t.Errorf("state holds %q in plaintext", secret)
+				t.Errorf("state holds %s in plaintext", what)
 			}
 		}
 		if !strings.Contains(state, "4dabf18193072939515e22adb298388d") { // the secret signature
@@ -201,10 +204,10 @@ func TestTenantStack(t *testing.T) {
     - {name: node-1, ip: 127.0.0.11, role: controlplane}
     - {name: node-2, ip: 127.0.0.12, role: worker}
     - {name: node-3, ip: 127.0.0.13, role: worker}
-  airgap-site:registry: {namespace: tenant-registry, nodePort: 32001}
+  airgap-site:registry: {namespace: tenant-registry, nodePort: 32006, image: ` + pinnedRegistryImage + `}
   airgap-site:objectStore:
     kind: minio-tenant
-    tenant: {servers: 3, volumesPerServer: 2, size: 1Gi}
+    tenant: {servers: 3, volumesPerServer: 2, size: 1Gi, image: ` + pinnedMinioImage + `}
 `
 	if err := os.WriteFile(stackFile, append(head, []byte(tenantConfig)...), 0o644); err != nil {
 		t.Fatal(err)
@@ -301,6 +304,13 @@ func startRegistry(t *testing.T, configYAML string, env []string) string {
 	return startRegistryAt(t, configYAML, env, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 }
 
+// startRegistryOnNode is startRegistry on a free port of the first kwok node's address, which
+// the stack's serving certificate names.
+func startRegistryOnNode(t *testing.T, configYAML string, env []string) string {
+	t.Helper()
+	return startRegistryAt(t, configYAML, env, fmt.Sprintf("127.0.0.11:%d", freePort(t)))
+}
+
 // startRegistryAt is startRegistry on a given address (a node's NodePort in the mirror tests).
 func startRegistryAt(t *testing.T, configYAML string, env []string, addr string) string {
 	t.Helper()
@@ -309,8 +319,9 @@ func startRegistryAt(t *testing.T, configYAML string, env []string, addr string)
 }
 
 // runRegistry starts the real registry binary with config.yml exactly as deployed, listening
-// on addr instead of the pod's :5000, waits until /v2/ answers, and returns its stop function
-// (safe to call twice). It is stopped when the test ends in any case.
+// on addr instead of the pod's :5000 (and its debug listener on a free loopback port instead
+// of :5001), waits until the health endpoint kubelet probes answers 200, and returns its stop
+// function (safe to call twice). It is stopped when the test ends in any case.
 func runRegistry(t *testing.T, configYAML string, env []string, addr string) (stop func()) {
 	t.Helper()
 	var doc map[string]any
@@ -323,7 +334,8 @@ func runRegistry(t *testing.T, configYAML string, env []string, addr string) (st
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(e2e.bin, "registry"), "serve", path)
-	cmd.Env = append(cleanEnv(), append(env, "REGISTRY_HTTP_ADDR="+addr)...)
+	debugAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd.Env = append(cleanEnv(), append(env, "REGISTRY_HTTP_ADDR="+addr, "REGISTRY_HTTP_DEBUG_ADDR="+debugAddr)...)
 	logPath := filepath.Join(dir, "registry.log")
 	logFile, _ := os.Create(logPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -338,7 +350,7 @@ func runRegistry(t *testing.T, configYAML string, env []string, addr string) (st
 	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/v2/")
+		resp, err := http.Get("http://" + debugAddr + registry.HealthPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -354,7 +366,7 @@ func runRegistry(t *testing.T, configYAML string, env []string, addr string) (st
 	}
 }
 
-func pushRandom(t *testing.T, ref string) v1.Image {
+func pushRandom(t *testing.T, ref string, opts ...remote.Option) v1.Image {
 	t.Helper()
 	img, err := random.Image(6<<20, 3) // > one S3 multipart chunk per layer
 	if err != nil {
@@ -364,16 +376,16 @@ func pushRandom(t *testing.T, ref string) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(r, img); err != nil {
+	if err := remote.Write(r, img, opts...); err != nil {
 		t.Fatalf("pushing %s: %v", ref, err)
 	}
 	return img
 }
 
-func assertPullable(t *testing.T, ref string, img v1.Image) {
+func assertPullable(t *testing.T, ref string, img v1.Image, opts ...remote.Option) {
 	t.Helper()
 	r, _ := name.ParseReference(ref, name.Insecure)
-	got, err := remote.Image(r)
+	got, err := remote.Image(r, opts...)
 	if err != nil {
 		t.Fatalf("pulling %s: %v", ref, err)
 	}
@@ -400,12 +412,16 @@ func assertPullable(t *testing.T, ref string, img v1.Image) {
 
 // assertBlobServedDirectly GETs a layer blob without following redirects: containerd would
 // silently follow one, so the status and Location header are checked at the HTTP level.
-func assertBlobServedDirectly(t *testing.T, registry, repo string, img v1.Image, wantStatus int) {
+func assertBlobServedDirectly(t *testing.T, c siteClient, registry, repo string, img v1.Image, wantStatus int) {
 	t.Helper()
 	layers, _ := img.Layers()
 	digest, _ := layers[0].Digest()
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(fmt.Sprintf("http://%s/v2/%s/blobs/%s", registry, repo, digest))
+	client := &http.Client{Transport: c.transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s://%s/v2/%s/blobs/%s", c.scheme(), registry, repo, digest), nil)
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

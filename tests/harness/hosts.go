@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,4 +52,62 @@ func WriteHosts(dir string, m *talosconfig.Mirrors, server string) error {
 		}
 	}
 	return nil
+}
+
+// CRIAuth is the CRI registry auth config of every host with credentials, as Talos writes it
+// for containerd (registry.configs."<host>".auth): containerd reads it at start only.
+func CRIAuth(m *talosconfig.Mirrors) string {
+	var b strings.Builder
+	for _, h := range m.Hosts {
+		if h.Username == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "  [plugins.\"io.containerd.grpc.v1.cri\".registry.configs.%q.auth]\n    username = %q\n    password = %q\n",
+			h.Host, h.Username, h.Password)
+	}
+	return b.String()
+}
+
+// applyMirrors configures a containerd from a mirror model as Talos does on a node: the hosts
+// directory is replaced whole, and when the credentials changed the CRI auth config (a file
+// of mode 0600 that the containerd's start step reads) is rewritten and containerd restarted.
+func (s *Site) applyMirrors(ctx context.Context, hostsDir string, m *talosconfig.Mirrors, server, part string,
+	start func(context.Context, Options) error) error {
+	if err := os.RemoveAll(hostsDir); err != nil {
+		return err
+	}
+	if err := WriteHosts(hostsDir, m, server); err != nil {
+		return err
+	}
+	authPath := criAuthPath(hostsDir)
+	auth := CRIAuth(m)
+	if old, err := os.ReadFile(authPath); err == nil && string(old) == auth || os.IsNotExist(err) && auth == "" {
+		return nil
+	}
+	if err := os.WriteFile(authPath, []byte(auth), 0o600); err != nil {
+		return err
+	}
+	if err := s.stopPart(part); err != nil {
+		return fmt.Errorf("restarting %s for the new registry credentials: %w", part, err)
+	}
+	return s.startPart(ctx, start, Options{})
+}
+
+// criAuthPath is where applyMirrors keeps a containerd's CRI auth config: beside its hosts
+// directory, outside what WriteHosts replaces.
+func criAuthPath(hostsDir string) string { return hostsDir + ".cri-auth.toml" }
+
+// readCRIAuth is the CRI auth config a containerd starts with ("" before any).
+func readCRIAuth(hostsDir string) (string, error) {
+	b, err := os.ReadFile(criAuthPath(hostsDir))
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	return string(b), err
+}
+
+// WriteMirrors configures the loopback containerd from a mirror model; server is the
+// upstream it falls back to.
+func (s *Site) WriteMirrors(ctx context.Context, m *talosconfig.Mirrors, server string) error {
+	return s.applyMirrors(ctx, s.HostsDir, m, server, "containerd", s.startContainerd)
 }

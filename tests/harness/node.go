@@ -115,10 +115,14 @@ func (s *Site) startNodeContainerd(ctx context.Context, _ Options) error {
 	if err := os.WriteFile(filepath.Join(cniDir, "10-site.conflist"), []byte(cni), 0o644); err != nil {
 		return err
 	}
+	auth, err := readCRIAuth(s.NodeHostsDir)
+	if err != nil {
+		return err
+	}
 	confPath := filepath.Join(base, "containerd.toml")
-	err := writeContainerdConfig(confPath, containerdConfig{
+	err = writeContainerdConfig(confPath, containerdConfig{
 		Root: filepath.Join(base, "containerd"), State: filepath.Join(base, "run", "state"),
-		Socket: s.NodeContainerdSocket, HostsDir: s.NodeHostsDir,
+		Socket: s.NodeContainerdSocket, HostsDir: s.NodeHostsDir, Auth: auth,
 		CRI: fmt.Sprintf(`  sandbox_image = %q
   # This machine's root lacks CAP_SYS_RESOURCE: runc cannot set a negative oom_score_adj.
   restrict_oom_score_adj = true
@@ -251,17 +255,14 @@ func removeNodePods(dir, crictl string) error {
 }
 
 // WriteNodeMirrors configures the real node's containerd from a rendered Talos mirror patch,
-// as Talos does on a node: the hosts directory is replaced whole.
-func (s *Site) WriteNodeMirrors(patch []byte) error {
+// as Talos does on a node: hosts directory (with each endpoint's CA) and CRI auth config.
+func (s *Site) WriteNodeMirrors(ctx context.Context, patch []byte) error {
 	mirrors, err := talosconfig.Parse(patch)
 	if err != nil {
 		return fmt.Errorf("parsing the mirror patch: %w", err)
 	}
-	if err := os.RemoveAll(s.NodeHostsDir); err != nil {
-		return err
-	}
 	// Nothing falls back to an upstream: a dead port on the node's own loopback.
-	return WriteHosts(s.NodeHostsDir, mirrors, "http://127.0.0.1:9")
+	return s.applyMirrors(ctx, s.NodeHostsDir, mirrors, "http://127.0.0.1:9", "node-containerd", s.startNodeContainerd)
 }
 
 // RunOnRealNode starts a pod of image on the real node (port is its HTTP readiness port,

@@ -291,10 +291,14 @@ func (s *Site) startContainerd(ctx context.Context, _ Options) error {
 			return err
 		}
 	}
+	auth, err := readCRIAuth(s.HostsDir)
+	if err != nil {
+		return err
+	}
 	confPath := s.path("containerd.toml")
-	err := writeContainerdConfig(confPath, containerdConfig{
+	err = writeContainerdConfig(confPath, containerdConfig{
 		Root: s.path("data", "containerd"), State: s.path("run", "containerd", "state"),
-		Socket: s.ContainerdSocket, HostsDir: s.HostsDir,
+		Socket: s.ContainerdSocket, HostsDir: s.HostsDir, Auth: auth,
 	})
 	if err != nil {
 		return err
@@ -312,6 +316,8 @@ type containerdConfig struct {
 	Root, State, Socket, HostsDir string
 	// CRI are extra lines of the [plugins."io.containerd.grpc.v1.cri"] table.
 	CRI string
+	// Auth is the CRI registry auth config (CRIAuth); it holds passwords.
+	Auth string
 }
 
 // writeContainerdConfig writes a containerd config: private root, state and socket, no TCP
@@ -339,8 +345,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
       runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = %q
-`, c.Root, c.State, c.Socket, c.Socket+".ttrpc", c.CRI, c.HostsDir)
-	return os.WriteFile(path, []byte(conf), 0o644)
+%s`, c.Root, c.State, c.Socket, c.Socket+".ttrpc", c.CRI, c.HostsDir, c.Auth)
+	return os.WriteFile(path, []byte(conf), 0o600)
 }
 
 // socketAnswers is a readiness probe: the unix socket accepts a connection.

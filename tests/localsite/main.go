@@ -91,7 +91,7 @@ func main() {
 	mirrors := &cobra.Command{
 		Use:   "mirrors --patch FILE",
 		Short: "Configure the real node's containerd from a Talos mirror patch (airgap site patch), as Talos does",
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := realSite(dir)
 			if err != nil {
 				return err
@@ -105,7 +105,7 @@ func main() {
 			if err != nil {
 				return err
 			}
-			if err := s.WriteNodeMirrors(patch); err != nil {
+			if err := s.WriteNodeMirrors(cmd.Context(), patch); err != nil {
 				return err
 			}
 			fmt.Printf("node %s: containerd mirrors written to %s\n", s.RealNode, s.NodeHostsDir)

@@ -28,12 +28,16 @@ var violations = map[string]func(ctx *pulumi.Context) error{
 	"registry-redirect": func(ctx *pulumi.Context) error {
 		return configMap(ctx, map[string]string{"config.yml": "version: 0.1\nstorage:\n  s3:\n    bucket: registry\n    region: us-east-1\n  redirect:\n    disable: false\n"})
 	},
+	"registry-open": func(ctx *pulumi.Context) error {
+		return configMap(ctx, map[string]string{"config.yml": "version: 0.1\nhttp:\n  addr: :5000\nstorage:\n  s3:\n    bucket: registry\n    region: us-east-1\n  redirect:\n    disable: true\n"})
+	},
 	"secret-in-configmap": func(ctx *pulumi.Context) error {
 		return configMap(ctx, map[string]string{"config.env": "export MINIO_ROOT_PASSWORD=fixture-password\n"})
 	},
 	"nodeport-mismatch": func(ctx *pulumi.Context) error {
 		_, err := corev1.NewService(ctx, "fixture", &corev1.ServiceArgs{
-			Metadata: meta(pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("registry"), "app.kubernetes.io/part-of": pulumi.String("airgap-site")}),
+			Metadata: meta(pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("registry"), "app.kubernetes.io/component": pulumi.String("registry"),
+				"app.kubernetes.io/part-of": pulumi.String("airgap-site")}),
 			Spec: &corev1.ServiceSpecArgs{
 				Type:     pulumi.String("NodePort"),
 				Selector: pulumi.StringMap{"app": pulumi.String("fixture")},
