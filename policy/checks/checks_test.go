@@ -159,6 +159,8 @@ func TestConfigMapSecrets(t *testing.T) {
 		violations int
 	}{
 		{"registry config", map[string]any{"config.yml": "storage:\n  s3:\n    bucket: registry\n"}, nil, 0},
+		{"registry htpasswd section", map[string]any{"config.yml": "auth:\n  htpasswd:\n    path: /etc/distribution/auth/htpasswd\n"}, nil, 0},
+		{"inline password", map[string]any{"config.yml": "auth:\n  password: hunter2\n"}, nil, 1},
 		{"pulumi secret value", map[string]any{"x": "v"}, []string{"x"}, 1},
 		{"key names a password", map[string]any{"DB_PASSWORD": "hunter2"}, nil, 1},
 		{"access key in a file", map[string]any{"config.yml": "storage:\n  s3:\n    accesskey: AKIA123\n"}, nil, 1},

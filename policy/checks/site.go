@@ -69,7 +69,9 @@ func RegistryAccess(configYAML string) []string {
 var secretKeyName = regexp.MustCompile(`(?i)(secret|password|passwd|token|access[-_.]?key|private[-_.]?key|credential)`)
 
 // secretLine matches a credential-looking assignment inside a file-like value.
-var secretLine = regexp.MustCompile(`(?im)^\s*(export\s+)?[a-z0-9_.-]*(secret|password|passwd|token|accesskey|access_key|secretkey|secret_key)[a-z0-9_.-]*\s*[:=]\s*\S+`)
+// The value must be on the same line: a YAML section named like a credential (the registry's
+// auth.htpasswd, which holds only a file path) is not one.
+var secretLine = regexp.MustCompile(`(?im)^[ \t]*(export[ \t]+)?[a-z0-9_.-]*(secret|password|passwd|token|accesskey|access_key|secretkey|secret_key)[a-z0-9_.-]*[ \t]*[:=][ \t]*\S+`)
 
 // ConfigMapSecrets reports credentials in a ConfigMap: values Pulumi knows are secret, keys
 // that name a credential, and credential assignments inside embedded files. ConfigMaps are
