@@ -2,14 +2,19 @@
 # make demo: the whole mission on the local site, as at a factory. The site has one real node
 # (node-1, 10.20.0.11) and the engineer's laptop (10.20.0.100), each in a network namespace
 # of its own; pulumi and `airgap serve` run on the laptop.
-#   1. the node's containerd gets the stack's Talos mirror patch, with the laptop as bootstrap
-#   2. the first `pulumi up`: the registry's own image comes from the laptop, the registry
-#      runs on node-1, and the stack pushes the bundle's images into it
-#   3. the second `pulumi up` drops the laptop; `airgap serve` stops
+#   1. the node's containerd gets the stack's bootstrap mirror patch, with the laptop last
+#   2. the first `pulumi up`: the stack generates the site CA and the pull and push identities,
+#      the registry's own image comes from the laptop, the registry runs on node-1 (TLS,
+#      read-only pull endpoint, push endpoint for the push identity only), and the stack
+#      pushes the bundle's images into it as the push identity
+#   3. node-1 gets the full patch (the CA and the pull credentials, a secret output); the
+#      second `pulumi up` drops the laptop; `airgap serve` stops
 #   4. a pod of docker.io/factory/app:1 starts on node-1 by its original name, from the registry
 #   5. a second preview changes nothing
 # Without root (no real node) it converges the dev stack's objects only and says so.
 set -euo pipefail
+# The mirror patch files below hold the nodes' pull credentials.
+umask 077
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
 
@@ -39,7 +44,7 @@ serve=$!
 trap 'kill $serve 2>/dev/null || true' EXIT
 sleep 1
 
-say "node-1's containerd gets the stack's Talos mirror patch (airgap site patch -s dev), as Talos applies it"
+say "node-1's containerd gets the stack's bootstrap mirror patch (airgap site patch -s dev), as Talos applies it"
 .state/bin/airgap site patch -s dev | tee .state/mirror-patch.yaml | grep -E 'name:|url:' | head -8
 echo "  ..."
 site mirrors --patch .state/mirror-patch.yaml
@@ -47,6 +52,11 @@ site mirrors --patch .state/mirror-patch.yaml
 say "first pulumi up, on the laptop: the registry bootstraps from the laptop, then receives the images"
 laptop pulumi up -s dev --yes --refresh --skip-preview --policy-pack "$POLICY_PACK"
 echo "the laptop served $(grep -c ' /v2/.*/manifests/.* 200 ' .state/serve.log || true) manifest requests during bootstrap"
+
+say "node-1 gets the full patch: the site CA and the pull identity (the stack's secret output talosMirrorPatch)"
+.state/bin/airgap site patch -s dev >.state/mirror-patch.yaml
+grep -E 'kind: Registry(TLS|Auth)Config' .state/mirror-patch.yaml | sort | uniq -c
+site mirrors --patch .state/mirror-patch.yaml
 
 say "second pulumi up without bootstrap.endpoint: the mirrors no longer name the laptop"
 pulumi config rm -s dev bootstrap
@@ -62,6 +72,10 @@ site app demo-app docker.io/factory/app:1
 
 say "image digests in the site registry (stack output imageDigests)"
 pulumi stack output -s dev imageDigests
+
+say "the registry refuses writes from anyone but the push identity: an anonymous push to the push endpoint"
+laptop curl -s -o /dev/null -w '  POST /v2/docker.io/library/intruder/blobs/uploads/ -> %{http_code}\n' \
+	--cacert <(pulumi stack output -s dev registryCA) -X POST "https://10.20.0.11:$(pulumi stack output -s dev registryPushNodePort)/v2/docker.io/library/intruder/blobs/uploads/" || true
 
 say "pulumi preview -s dev (expect no changes)"
 laptop pulumi preview -s dev --expect-no-changes --policy-pack "$POLICY_PACK"
