@@ -42,6 +42,8 @@ type Entry struct {
 type Manifest struct {
 	Images    []Entry   `json:"images"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Index is the digest of index.json: signing bundle.json covers the whole layout.
+	Index string `json:"index,omitempty"`
 }
 
 // Bundle is an opened bundle.

@@ -199,7 +199,11 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
-	m := Manifest{Images: sortEntries(w.entries), CreatedAt: time.Now().UTC()}
+	index, err := readFile(w.dir, indexFile, maxManifest)
+	if err != nil {
+		return fmt.Errorf("writing %s of bundle %s: reading %s: %w", ManifestFile, w.dir, indexFile, err)
+	}
+	m := Manifest{Images: sortEntries(w.entries), CreatedAt: time.Now().UTC(), Index: digestOf(index)}
 	raw, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("writing %s of bundle %s: %w", ManifestFile, w.dir, err)
