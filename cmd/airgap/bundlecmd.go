@@ -21,6 +21,7 @@ import (
 	"airgap-site/bundle"
 	"airgap-site/internal/progress"
 	"airgap-site/internal/pull"
+	"airgap-site/signing"
 )
 
 // bundleOptions are the flags of `airgap bundle`, plus what tests replace.
@@ -30,6 +31,8 @@ type bundleOptions struct {
 	Platforms   []string
 	Insecure    []string
 	Concurrency int
+	// SignKey signs bundle.json (a cosign key; its password from COSIGN_PASSWORD).
+	SignKey string
 
 	Stderr    io.Writer
 	Keychain  authn.Keychain    // nil: authn.DefaultKeychain
@@ -48,7 +51,13 @@ or {image: ref, build: {...}} objects; the latter are built at the site and skip
 
 Multi-arch images are kept as-is (same digest as upstream) unless --platform is given.
 A bundle can be added to: an image already in it is replaced. Images that fail are
-reported and the command exits non-zero, but the others are kept.`,
+reported and the command exits non-zero, but the others are kept.
+
+--sign-key signs the bundle (bundle.json, which records the digest of index.json, from
+which every other byte is checked) with a cosign key, its password in COSIGN_PASSWORD, into
+bundle.json.sig. The site accepts only bundles signed by a key in images.trustedKeys;
+cosign verify-blob --key cosign.pub --signature DIR/bundle.json.sig
+--insecure-ignore-tlog=true DIR/bundle.json checks it too.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -63,6 +72,7 @@ reported and the command exits non-zero, but the others are kept.`,
 	f.StringArrayVar(&o.Platforms, "platform", nil, "keep only this platform of multi-arch images, e.g. linux/amd64 (repeatable)")
 	f.StringArrayVar(&o.Insecure, "insecure-registry", nil, "registry host[:port] reached over plain http or unverified TLS (repeatable)")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "images pulled at once")
+	f.StringVar(&o.SignKey, "sign-key", "", "cosign private key to sign the bundle with (password: $COSIGN_PASSWORD)")
 	_ = cmd.MarkFlagRequired("images")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -91,6 +101,13 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	p, err := pull.New(pull.Options{Insecure: o.Insecure, Platforms: o.Platforms, Keychain: o.Keychain, Transport: o.Transport})
 	if err != nil {
 		return err
+	}
+	// The key is read before anything is pulled: a wrong password fails at once.
+	var signer *signing.Signer
+	if o.SignKey != "" {
+		if signer, err = signing.LoadSignerFile(o.SignKey, []byte(os.Getenv("COSIGN_PASSWORD"))); err != nil {
+			return fmt.Errorf("--sign-key: %w", err)
+		}
 	}
 	w, err := bundle.Create(o.Out)
 	if err != nil {
@@ -138,6 +155,13 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 		progress.Bytes(prog.Pulled()), progress.Bytes(stored), o.Out)
 	if closeErr != nil {
 		return closeErr
+	}
+	if signer != nil {
+		// Signed even when some images failed: what the bundle holds is what was signed.
+		if err := bundle.Sign(o.Out, signer); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.Stderr, "signed %s/%s with %s\n", o.Out, bundle.SignatureFile, o.SignKey)
 	}
 	if len(failed) > 0 {
 		var names []string

@@ -1,9 +1,12 @@
 // Command airgap is the operator's tool for air-gapped sites.
 //
-//	airgap bundle --images images.yaml --out DIR   # at the office: pull the images into a bundle
+//	airgap bundle --images images.yaml --out DIR [--sign-key cosign.key]
+//	                                               # at the office: pull the images into a bundle
+//	airgap sign --key cosign.key FILE              # sign a file (a kit's SHA256SUMS) into FILE.sig
 //	airgap serve --bundle DIR --addr 0.0.0.0:5000  # at the site: serve the bundle read-only
 //	airgap fleet [site...]                         # preview every site, one row per site
-//	airgap site preview|up|refresh|destroy -s SITE # run the site program in this process
+//	airgap site preview|up|refresh|destroy|patch -s SITE
+//	                                               # run the site program in this process
 //
 // The command only parses flags and wires packages together:
 //
@@ -13,6 +16,7 @@
 //	                               while the site registry does not exist yet
 //	airgap-site/internal/pull      the images file, and pulling images into a bundle
 //	airgap-site/internal/progress  the progress lines of bundle
+//	airgap-site/signing            cosign-format signatures (bundle.json.sig, SHA256SUMS.sig)
 //	airgap-site/fleet              the fleet view
 //	airgap-site/components/site    the site program, compiled in so the offline kit needs no
 //	                               Go toolchain

@@ -11,6 +11,6 @@ func newRootCmd() *cobra.Command {
 		// Errors are printed once by cobra; a usage dump would bury them.
 		SilenceUsage: true,
 	}
-	root.AddCommand(newBundleCmd(), newServeCmd(), newFleetCmd(), newSiteCmd())
+	root.AddCommand(newBundleCmd(), newServeCmd(), newFleetCmd(), newSiteCmd(), newSignCmd())
 	return root
 }
