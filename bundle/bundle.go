@@ -100,18 +100,28 @@ func (b *Bundle) Lookup(ref string) (v1.Descriptor, error) {
 	return n.desc, nil
 }
 
-// lookup is Lookup, returning the verified top-level manifest.
-func (b *Bundle) lookup(ref string) (*node, error) {
+// top is ref's normalized form and its top-level descriptor, checked to match a digest
+// reference.
+func (b *Bundle) top(ref string) (string, v1.Descriptor, error) {
 	norm, err := mirror.Normalize(ref)
 	if err != nil {
-		return nil, err
+		return "", v1.Descriptor{}, err
 	}
 	d, ok := b.entry(norm)
 	if !ok {
-		return nil, fmt.Errorf("looking up %s in bundle %s: %w", norm, b.dir, ErrNotFound)
+		return "", v1.Descriptor{}, fmt.Errorf("looking up %s in bundle %s: %w", norm, b.dir, ErrNotFound)
 	}
 	if err := pinned(norm, d.Digest); err != nil {
-		return nil, fmt.Errorf("looking up %s in bundle %s: %w", norm, b.dir, err)
+		return "", v1.Descriptor{}, fmt.Errorf("looking up %s in bundle %s: %w", norm, b.dir, err)
+	}
+	return norm, d, nil
+}
+
+// lookup is Lookup, returning the verified top-level manifest.
+func (b *Bundle) lookup(ref string) (*node, error) {
+	norm, d, err := b.top(ref)
+	if err != nil {
+		return nil, err
 	}
 	var top *node
 	err = newWalker(b.dir, func(n *node) error {
