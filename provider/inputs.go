@@ -20,6 +20,7 @@ import (
 	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
 	"airgap-site/provider/siteregistry"
+	"airgap-site/signing"
 )
 
 // imageInputs are the decoded inputs of contract.Image.
@@ -90,12 +91,27 @@ func (in imageInputs) validate() map[string]string {
 			f["sourceRef"] = err.Error()
 			break
 		}
+		trust, err := in.trust()
+		if err != nil {
+			f["trustedKeys"] = err.Error()
+			break
+		}
+		// Every byte, before anything is copied: the signature, then the manifests (Lookup),
+		// then the blobs.
+		if _, err := bundle.Verify(in.SourceLayout, trust); err != nil {
+			f["sourceLayout"] = err.Error()
+			break
+		}
 		b, err := bundle.Open(in.SourceLayout)
 		if err != nil {
 			f["sourceLayout"] = err.Error()
 			break
 		}
 		if _, err := b.Lookup(in.SourceRef); err != nil {
+			f["sourceRef"] = err.Error()
+			break
+		}
+		if err := b.CheckBlobs(in.SourceRef, checkedBlobs); err != nil {
 			f["sourceRef"] = err.Error()
 		}
 	}
@@ -221,6 +237,22 @@ func (in imageInputs) remoteOptions(ctx context.Context) ([]remote.Option, error
 		remote.WithContext(ctx),
 	}
 	return append(opts, siteregistry.NoRetries()...), nil
+}
+
+// checkedBlobs are the bundle blobs this process has hashed.
+var checkedBlobs = &bundle.Checked{}
+
+// trust is what the bundle must be signed by.
+func (in imageInputs) trust() (bundle.Trust, error) {
+	t := bundle.Trust{AllowUnsigned: in.AllowUnsigned}
+	for i, pem := range in.TrustedKeys {
+		k, err := signing.ParseKey([]byte(pem))
+		if err != nil {
+			return bundle.Trust{}, fmt.Errorf("trustedKeys[%d]: %w", i, err)
+		}
+		t.Keys = append(t.Keys, k)
+	}
+	return t, nil
 }
 
 // sourceRef is the registry reference of a sourceRemote.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"airgap-site/bundle"
 	"airgap-site/internal/bundletest"
 	"airgap-site/provider/contract"
 )
@@ -41,6 +43,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/app:1", Image: img})
+	key := bundletest.Sign(t, dir)
 	host := strings.TrimPrefix(reg.URL, "http://")
 	return &fixture{
 		srv: New(nil), host: host, bundle: dir, img: img, provider: context.Background(),
@@ -52,6 +55,7 @@ func newFixture(t *testing.T) *fixture {
 			"repository":   resource.NewStringProperty("docker.io/library/app"),
 			"tag":          resource.NewStringProperty("1"),
 			"password":     resource.MakeSecret(resource.NewStringProperty("pw")),
+			"trustedKeys":  resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
 		},
 	}
 }
@@ -184,5 +188,73 @@ func TestDeleteRetains(t *testing.T) {
 	}
 	if _, err := remote.Head(ref); err == nil {
 		t.Errorf("image still there after delete")
+	}
+}
+
+// TestCheckRefusesUntrustedBundles: Check, which the engine runs before any Diff or Create,
+// refuses a bundle that no trusted key signed, or whose bytes changed, naming the property.
+func TestCheckRefusesUntrustedBundles(t *testing.T) {
+	f := newFixture(t)
+	check := func(t *testing.T, in resource.PropertyMap) map[string]string {
+		t.Helper()
+		resp, err := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: contract.ImageToken, News: props(t, in)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, fl := range resp.GetFailures() {
+			out[fl.GetProperty()] = fl.GetReason()
+		}
+		return out
+	}
+	otherDir := filepath.Join(t.TempDir(), "other")
+	bundletest.Write(t, otherDir, bundletest.Entry{Ref: "docker.io/library/app:1", Image: f.img})
+	otherKey := bundletest.Sign(t, otherDir)
+	keys := func(pems ...string) resource.PropertyValue {
+		var vs []resource.PropertyValue
+		for _, p := range pems {
+			vs = append(vs, resource.NewStringProperty(p))
+		}
+		return resource.NewArrayProperty(vs)
+	}
+	cases := []struct {
+		name       string
+		edit       func(m resource.PropertyMap)
+		prop, want string
+	}{
+		{"no trusted key", func(m resource.PropertyMap) { delete(m, "trustedKeys") }, "sourceLayout", "no trusted keys"},
+		{"another key", func(m resource.PropertyMap) { m["trustedKeys"] = keys(otherKey) }, "sourceLayout", "no trusted key verifies"},
+		{"not a key", func(m resource.PropertyMap) { m["trustedKeys"] = keys("hello") }, "trustedKeys", "trustedKeys[0]"},
+		{"unsigned", func(m resource.PropertyMap) {
+			os.Remove(filepath.Join(f.bundle, bundle.SignatureFile))
+		}, "sourceLayout", "not signed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := f.inputs.Copy()
+			tc.edit(in)
+			if got := check(t, in); !strings.Contains(got[tc.prop], tc.want) {
+				t.Errorf("failures %v, want %s: %q", got, tc.prop, tc.want)
+			}
+		})
+	}
+	// The bundle is unsigned now: the explicit opt-out accepts it.
+	in := f.inputs.Copy()
+	in["allowUnsigned"] = resource.NewBoolProperty(true)
+	if got := check(t, in); len(got) != 0 {
+		t.Errorf("allowUnsigned: %v", got)
+	}
+	// A corrupt layer is found by Check, before any copy.
+	layers, _ := f.img.Layers()
+	d, _ := layers[0].Digest()
+	path := filepath.Join(f.bundle, "blobs", "sha256", d.Hex)
+	raw, _ := os.ReadFile(path)
+	raw[0] ^= 0xff
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkedBlobs = &bundle.Checked{} // as in a new provider process
+	if got := check(t, in); !strings.Contains(got["sourceRef"], "corrupt") {
+		t.Errorf("corrupt layer: %v", got)
 	}
 }

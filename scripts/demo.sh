@@ -33,6 +33,7 @@ laptop() { nsenter --net="/run/netns/$LAPTOP_NETNS" -- "$@"; }
 
 # The node images (registry, pause, factory app) were built offline by make setup.
 ln -sfn "$AIRGAP_CACHE/node-bundle" .state/node-bundle
+ln -sfn "$AIRGAP_CACHE/node-bundle.pub" .state/node-bundle.pub
 
 say "state backend $PULUMI_BACKEND_URL"
 pulumi stack select dev 2>/dev/null || pulumi stack init dev

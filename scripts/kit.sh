@@ -6,7 +6,9 @@
 # API, so no Go toolchain is needed), the policy pack, the stacks, the image bundle (when
 # configured), checksums and the runbook.
 #
-#   scripts/kit.sh [DIR]      (default .state/kit; KIT_BUNDLE=<dir> adds an image bundle)
+#   scripts/kit.sh [DIR]      (default .state/kit; KIT_BUNDLE=<dir> adds an image bundle;
+#                             KIT_SIGN_KEY=<cosign.key> signs SHA256SUMS, password in
+#                             COSIGN_PASSWORD)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
@@ -50,6 +52,12 @@ sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/install.sh" <
 #!/bin/bash
 # Checks the kit against SHA256SUMS, then installs its plugins into PULUMI_HOME.
 #
+#   ./install.sh --key <office's cosign.pub>     (or AIRGAP_KIT_KEY=<file>)
+#   ./install.sh --allow-unsigned                 (a kit built without KIT_SIGN_KEY; not recommended)
+#
+# SHA256SUMS.sig is checked first, with the system's openssl, against the office's public key,
+# which must come from outside the kit (a key inside it would vouch for nothing).
+#
 # Nothing from the kit runs before the check has passed: the interpreter is /bin/bash (not the
 # first bash on the caller's PATH), PATH is fixed to system directories, system tools are
 # called by absolute path, and env.sh (which puts the kit's bin/ first on PATH) is sourced
@@ -60,7 +68,45 @@ sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/install.sh" <
 set -euo pipefail
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
+key=${AIRGAP_KIT_KEY:-} allow_unsigned=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--key) key=${2:-}; shift 2 || break ;;
+	--allow-unsigned) allow_unsigned=1; shift ;;
+	*) printf 'usage: install.sh --key <office cosign.pub> | --allow-unsigned\n' >&2; exit 2 ;;
+	esac
+done
+if [ -n "$key" ]; then
+	key=$(/usr/bin/realpath -e -- "$key") || { printf 'install.sh: the key %s does not exist\n' "$key" >&2; exit 1; }
+fi
 cd -- "$(/usr/bin/dirname -- "$0")"
+kitdir=$(/usr/bin/pwd -P)
+
+# The signature first: SHA256SUMS vouches for every file only if the office signed it.
+if [ -n "$key" ]; then
+	case $key in "$kitdir"/*)
+		printf 'install.sh: the key %s is inside the kit: give the office public key kept outside it: refusing to install\n' "$key" >&2
+		exit 1
+		;;
+	esac
+	if [ -L SHA256SUMS.sig ] || [ ! -f SHA256SUMS.sig ]; then
+		printf 'install.sh: SHA256SUMS.sig is missing: the kit is not signed (build it with KIT_SIGN_KEY): refusing to install\n' >&2
+		exit 1
+	fi
+	sig=$(/usr/bin/mktemp)
+	trap '/usr/bin/rm -f "$sig"' EXIT
+	if ! /usr/bin/base64 -d SHA256SUMS.sig >"$sig" 2>/dev/null ||
+		! /usr/bin/openssl dgst -sha256 -verify "$key" -signature "$sig" SHA256SUMS >/dev/null 2>&1; then
+		printf 'install.sh: SHA256SUMS.sig does not verify with %s: the kit was changed, or signed with another key: refusing to install\n' "$key" >&2
+		exit 1
+	fi
+	printf 'install.sh: SHA256SUMS is signed by %s\n' "$key" >&2
+elif [ "$allow_unsigned" = 1 ]; then
+	printf 'install.sh: WARNING: not checking a signature (--allow-unsigned): SHA256SUMS only finds corruption\n' >&2
+else
+	printf 'install.sh: give the office public key: ./install.sh --key <cosign.pub> (kept outside the kit): refusing to install\n' >&2
+	exit 1
+fi
 
 bad=0
 refuse() {
@@ -95,7 +141,7 @@ while IFS= read -r -d '' f; do
 	if [ -z "${listed[$f]:-}" ]; then
 		refuse "$f is in the kit but not listed in SHA256SUMS"
 	fi
-done < <(/usr/bin/find . \( -path ./state -o -path ./pulumi-home \) -prune -o ! -type d ! -path ./SHA256SUMS -print0)
+done < <(/usr/bin/find . \( -path ./state -o -path ./pulumi-home \) -prune -o ! -type d ! -path ./SHA256SUMS ! -path ./SHA256SUMS.sig -print0)
 wait $! || refuse "could not list the kit's files"
 if ! /usr/bin/sha256sum --quiet --strict -c SHA256SUMS >&2; then
 	refuse "files marked FAILED above do not match SHA256SUMS"
@@ -122,4 +168,9 @@ chmod +x "$KIT/install.sh"
 	fi
 	find . \( -path ./state -o -path ./pulumi-home \) -prune -o -type f ! -path ./SHA256SUMS -print0 | sort -z | xargs -0 sha256sum >SHA256SUMS
 )
-say "wrote $KIT ($(du -sh "$KIT" | cut -f1)); checksums in SHA256SUMS"
+if [ -n "${KIT_SIGN_KEY:-}" ]; then
+	"$KIT/bin/airgap" sign --key "$KIT_SIGN_KEY" "$KIT/SHA256SUMS"
+	say "wrote $KIT ($(du -sh "$KIT" | cut -f1)); checksums in SHA256SUMS, signed into SHA256SUMS.sig"
+else
+	say "wrote $KIT ($(du -sh "$KIT" | cut -f1)); checksums in SHA256SUMS, NOT signed (set KIT_SIGN_KEY): install.sh will need --allow-unsigned"
+fi

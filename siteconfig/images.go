@@ -18,6 +18,12 @@ const KeyImages = "images"
 type Images struct {
 	// Bundle is the bundle directory written by `airgap bundle` (relative to the project).
 	Bundle string `json:"bundle,omitempty"`
+	// TrustedKeys are the public keys (cosign.pub) whose signature the bundle must carry:
+	// each the PEM text itself, or the path of a .pub file (relative to the project).
+	TrustedKeys []string `json:"trustedKeys,omitempty"`
+	// AllowUnsigned accepts a bundle that no trusted key signed: not recommended; every
+	// preview warns while it is set.
+	AllowUnsigned bool `json:"allowUnsigned,omitempty"`
 	// Registry is where images are pushed first (host:port); the node endpoints follow, in
 	// node order, and a push fails over from one to the next. Every endpoint reaches the same
 	// registry, so changing this (or the node order) never moves or deletes an image.
@@ -117,6 +123,17 @@ func (v *validator) images(c *Config) {
 	}
 	if needsBundle && im.Bundle == "" {
 		v.fail("images.bundle", "required: the bundle directory written by `airgap bundle` at the office")
+	}
+	if im.Bundle != "" && len(im.TrustedKeys) == 0 && !im.AllowUnsigned {
+		v.fail("images.trustedKeys", "required with images.bundle: the public keys (cosign.pub) the bundle must be signed by (airgap bundle --sign-key), or, not recommended, images.allowUnsigned: true")
+	}
+	if im.AllowUnsigned {
+		v.warn("images.allowUnsigned is true: a bundle no trusted key signed is accepted; anyone who can change it on its way to the site decides what the nodes run")
+	}
+	for i, k := range im.TrustedKeys {
+		if k == "" {
+			v.fail(fmt.Sprintf("images.trustedKeys[%d]", i), "empty: the PEM public key, or the path of a .pub file")
+		}
 	}
 	if needsDocker && (im.Docker == nil || im.Docker.Host == "") {
 		v.fail("images.docker.host", "required for images with a build context: the Docker daemon that builds them, e.g. unix:///var/run/docker.sock")

@@ -153,7 +153,7 @@ func jsonString(s string) string {
 func TestImagesConfig(t *testing.T) {
 	s := validSource()
 	s.Values[KeyTalos] = `{"upstreams":["docker.io","123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"]}`
-	s.Values[KeyImages] = `{"bundle":"./bundle","list":["nginx:1.27",{"image":"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api:7"},
+	s.Values[KeyImages] = `{"bundle":"./bundle","trustedKeys":["keys/site.pub"],"list":["nginx:1.27",{"image":"123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/factory/mes-api:7"},
 		"docker.io/library/redis@sha256:` + strings.Repeat("a", 64) + `"]}`
 	c, _, err := Load(s, "osaka")
 	if err != nil {
@@ -177,6 +177,8 @@ func TestImagesRejects(t *testing.T) {
 		{"huge timeout", `{"bundle":"b","timeoutSeconds":86400,"list":["nginx:1"]}`, "images.timeoutSeconds"},
 		{"upper-case registry", `{"bundle":"b","list":["Docker.IO/library/nginx:1.27"]}`, "images.list[0]"},
 		{"registry as url", `{"bundle":"b","registry":"http://10.20.0.11:32000","list":["nginx:1"]}`, "images.registry"},
+		{"bundle without trusted keys", `{"bundle":"b","list":["nginx:1"]}`, "images.trustedKeys"},
+		{"empty trusted key", `{"bundle":"b","trustedKeys":[""],"list":["nginx:1"]}`, "images.trustedKeys[0]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +195,7 @@ func TestImagesRejects(t *testing.T) {
 func TestTalosNormalizes(t *testing.T) {
 	s := validSource()
 	s.Values[KeyTalos] = `{"version":"1.9.6","upstreams":["docker.io","registry.local:5443"]}`
-	s.Values[KeyImages] = `{"bundle":"b","list":["registry.local:5443/factory/mes:7"]}`
+	s.Values[KeyImages] = `{"bundle":"b","allowUnsigned":true,"list":["registry.local:5443/factory/mes:7"]}`
 	c, _, err := Load(s, "osaka")
 	if err != nil {
 		t.Fatal(err)

@@ -109,10 +109,11 @@ func TestImageFaults(t *testing.T) {
   airgap-site:objectStore: {kind: external, endpoint: %q}
   airgap-site:images:
     bundle: %q
+    trustedKeys: [%q]
     retrySeconds: 45
     timeoutSeconds: 10
     list: [docker.io/library/alpha:1, docker.io/library/beta:1]
-`, down, up, port+1, port, pinnedRegistryImage, s.site.S3Endpoint, bundleDir))
+`, down, up, port+1, port, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, bundleDir+".pub"))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
 	listed := []string{"docker.io/library/alpha:1", "docker.io/library/beta:1"}

@@ -3,6 +3,11 @@
 package tests
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +32,7 @@ import (
 	"airgap-site/components/registry"
 	"airgap-site/internal/imagetest"
 	"airgap-site/provider/contract"
+	"airgap-site/signing"
 )
 
 // registryCounter is a reverse proxy in front of the real registry that counts what clients
@@ -122,6 +129,41 @@ func writeBundle(t *testing.T, dir string, images map[string]v1.Image, indexes m
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+	signBundle(t, dir)
+}
+
+// officeKey is the suite's signing key, as an office's: bundles written by writeBundle are
+// signed with it, and their stacks trust <bundle>.pub.
+var officeKey = sync.OnceValues(func() (*signing.Signer, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return signing.LoadSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
+})
+
+// signBundle signs the bundle at dir with the office key and writes the key's public half to
+// <dir>.pub, what the stack's images.trustedKeys names.
+func signBundle(t *testing.T, dir string) {
+	t.Helper()
+	s, err := officeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bundle.Sign(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.PublicKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+".pub", pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestImages drives airgap:index:Image through the real engine against the real registry on
@@ -159,9 +201,10 @@ func TestImages(t *testing.T) {
     upstreams: [docker.io, ghcr.io, %s]
   airgap-site:images:
     bundle: %q
+    trustedKeys: [%q]
     registry: %q
     list: %s
-`, pinnedRegistryImage, s.site.S3Endpoint, ecrHost, bundleDir, counter.addr, list))
+`, pinnedRegistryImage, s.site.S3Endpoint, ecrHost, bundleDir, bundleDir+".pub", counter.addr, list))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
 
@@ -368,8 +411,8 @@ func TestImagesInterruptedCopy(t *testing.T) {
     - {name: node-1, ip: 127.0.0.11, role: controlplane}
   airgap-site:registry: {namespace: interrupt-registry, nodePort: 32004, pushNodePort: 32005, replicas: 1, plainHTTP: true, image: %s}
   airgap-site:objectStore: {kind: external, endpoint: %q}
-  airgap-site:images: {bundle: %q, registry: %q, retrySeconds: 5, timeoutSeconds: 10, list: [%q]}
-`, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, counter.addr, ref))
+  airgap-site:images: {bundle: %q, trustedKeys: [%q], registry: %q, retrySeconds: 5, timeoutSeconds: 10, list: [%q]}
+`, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, bundleDir+".pub", counter.addr, ref))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer func() { s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview") }()
 

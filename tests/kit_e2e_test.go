@@ -18,7 +18,11 @@ import (
 func TestOfflineKit(t *testing.T) {
 	s := &e2e
 	kit := filepath.Join(t.TempDir(), "kit")
+	// Signed with the test bed's key (make setup made it) as an office signs with its own.
+	cache := filepath.Dir(s.nodeBundle)
+	officeKey, officePub := filepath.Join(cache, "node-bundle.key"), filepath.Join(cache, "node-bundle.pub")
 	build := exec.Command("bash", "scripts/kit.sh", kit)
+	build.Env = append(os.Environ(), "KIT_SIGN_KEY="+officeKey, "COSIGN_PASSWORD=")
 	build.Dir = s.repo
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("make kit: %v\n%s", err, out)
@@ -52,11 +56,11 @@ func TestOfflineKit(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(kit, "state"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run(t, kit, filepath.Join(kit, "install.sh"))
+	run(t, kit, filepath.Join(kit, "install.sh"), "--key", officePub)
 	// A kit that is not as built is refused, before anything in it runs; each case is undone
 	// after it, and the kit, as built again, installs.
-	t.Run("tampered", func(t *testing.T) { refusesTamperedKit(t, kit, env) })
-	run(t, kit, filepath.Join(kit, "install.sh"))
+	t.Run("tampered", func(t *testing.T) { refusesTamperedKit(t, kit, env, officePub) })
+	run(t, kit, filepath.Join(kit, "install.sh"), "--key", officePub)
 
 	project := filepath.Join(kit, "project")
 	pulumi := filepath.Join(kit, "bin", "pulumi")
@@ -96,7 +100,7 @@ func TestOfflineKit(t *testing.T) {
 // refusesTamperedKit runs the kit's install.sh, with the kit's bin/ first on PATH as after
 // `source env.sh`, on a kit changed in each way, and expects a refusal naming the file. The
 // tools planted in bin/ record that they ran: install.sh must never run them.
-func refusesTamperedKit(t *testing.T, kit string, env []string) {
+func refusesTamperedKit(t *testing.T, kit string, env []string, officePub string) {
 	ran := filepath.Join(t.TempDir(), "planted-tool-ran")
 	planted := []byte("#!/bin/sh\necho \"$0\" >>" + ran + "\nexit 0\n")
 	runbook, sums := filepath.Join(kit, "RUNBOOK.md"), filepath.Join(kit, "SHA256SUMS")
@@ -121,47 +125,80 @@ func refusesTamperedKit(t *testing.T, kit string, env []string) {
 		_ = os.WriteFile(runbook, origRunbook, 0o644)
 		_ = os.WriteFile(sums, origSums, 0o644)
 		_ = os.Remove(extra)
+		_ = os.Remove(filepath.Join(kit, "office.pub"))
 		for _, tool := range tools {
 			_ = os.Remove(filepath.Join(kit, "bin", tool))
+		}
+	}
+	stranger := filepath.Join(t.TempDir(), "stranger")
+	for _, c := range [][]string{
+		{"openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", stranger + ".key"},
+		{"openssl", "pkey", "-in", stranger + ".key", "-pubout", "-out", stranger + ".pub"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
 		}
 	}
 	for _, tc := range []struct {
 		name   string
 		tamper func(t *testing.T)
 		want   []string // what install.sh's output names
+		args   []string // install.sh's arguments instead of --key <office key>
 	}{
+		// Whoever rewrites a file and SHA256SUMS to match cannot sign it.
+		{"SHA256SUMS rewritten to match a changed file", func(t *testing.T) {
+			write(t, runbook, []byte("tampered"))
+			sum := sha256.Sum256([]byte("tampered"))
+			write(t, sums, []byte(strings.Replace(string(origSums), sha256Of(t, origRunbook), hex.EncodeToString(sum[:]), 1)))
+		}, []string{"SHA256SUMS.sig does not verify"}, nil},
+		{"signed by another key", func(t *testing.T) {}, []string{"SHA256SUMS.sig does not verify"}, []string{"--key", stranger + ".pub"}},
+		{"no key given", func(t *testing.T) {}, []string{"give the office public key"}, []string{}},
+		{"the key inside the kit", func(t *testing.T) {
+			pub, _ := os.ReadFile(officePub)
+			write(t, filepath.Join(kit, "office.pub"), pub)
+		}, []string{"is inside the kit"}, []string{"--key", filepath.Join(kit, "office.pub")}},
 		{"changed file", func(t *testing.T) { write(t, runbook, []byte("tampered")) },
-			[]string{"./RUNBOOK.md: FAILED"}},
+			[]string{"./RUNBOOK.md: FAILED"}, nil},
 		{"missing file", func(t *testing.T) {
 			if err := os.Remove(runbook); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"./RUNBOOK.md is listed in SHA256SUMS but missing"}},
+		}, []string{"./RUNBOOK.md is listed in SHA256SUMS but missing"}, nil},
 		{"extra file", func(t *testing.T) { write(t, extra, []byte("#!/bin/sh\n")) },
-			[]string{"./plugins/pulumi-resource-extra is in the kit but not listed in SHA256SUMS"}},
+			[]string{"./plugins/pulumi-resource-extra is in the kit but not listed in SHA256SUMS"}, nil},
 		{"planted tools", func(t *testing.T) {
 			for _, tool := range tools {
 				plant(t, tool)
 			}
-		}, []string{"./bin/sha256sum is in the kit but not listed", "./bin/bash is in the kit but not listed"}},
-		// Listed as if it belonged, bin/sha256sum still does not check the kit: the change to
-		// RUNBOOK.md is found.
+		}, []string{"./bin/sha256sum is in the kit but not listed", "./bin/bash is in the kit but not listed"}, nil},
+		// Listed as if it belonged, bin/sha256sum still does not check the kit: the changed
+		// SHA256SUMS no longer verifies (and, unsigned, the change to RUNBOOK.md is found).
 		{"planted sha256sum, listed", func(t *testing.T) {
 			plant(t, "sha256sum")
 			sum := sha256.Sum256(planted)
 			write(t, sums, append(append([]byte(nil), origSums...), hex.EncodeToString(sum[:])+"  ./bin/sha256sum\n"...))
 			write(t, runbook, []byte("tampered"))
-		}, []string{"./RUNBOOK.md: FAILED"}},
+		}, []string{"SHA256SUMS.sig does not verify"}, nil},
+		{"planted sha256sum, listed, unsigned kit allowed", func(t *testing.T) {
+			plant(t, "sha256sum")
+			sum := sha256.Sum256(planted)
+			write(t, sums, append(append([]byte(nil), origSums...), hex.EncodeToString(sum[:])+"  ./bin/sha256sum\n"...))
+			write(t, runbook, []byte("tampered"))
+		}, []string{"./RUNBOOK.md: FAILED"}, []string{"--allow-unsigned"}},
 		{"link", func(t *testing.T) {
 			if err := os.Symlink("/bin/true", filepath.Join(kit, "bin", "sha256sum")); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"./bin/sha256sum is in the kit but not listed"}},
+		}, []string{"./bin/sha256sum is in the kit but not listed"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(restore)
 			tc.tamper(t)
-			cmd := exec.Command(filepath.Join(kit, "install.sh"))
+			args := []string{"--key", officePub}
+			if tc.args != nil {
+				args = tc.args
+			}
+			cmd := exec.Command(filepath.Join(kit, "install.sh"), args...)
 			cmd.Env = env
 			out, err := cmd.CombinedOutput()
 			if err == nil {
@@ -177,4 +214,10 @@ func refusesTamperedKit(t *testing.T, kit string, env []string) {
 			}
 		})
 	}
+}
+
+func sha256Of(t *testing.T, b []byte) string {
+	t.Helper()
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

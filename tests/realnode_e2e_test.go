@@ -71,6 +71,7 @@ func TestRealNode(t *testing.T) {
 
 	s.mustPulumi(t, "stack", "init", "dev")
 	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.bundle", s.nodeBundle)
+	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.trustedKeys[0]", s.nodeBundle+".pub")
 	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "bootstrap.endpoint", "http://"+harness.LaptopIP+":5000")
 	defer func() {
 		out, err := s.pulumiOnLaptop(t, "destroy", "-s", "dev", "--yes", "--skip-preview")

@@ -40,6 +40,8 @@ type ImageArgs struct {
 	Jobs           pulumi.IntPtrInput
 	RetryFor       pulumi.IntPtrInput
 	RequestTimeout pulumi.IntPtrInput
+	TrustedKeys    pulumi.StringArrayInput
+	AllowUnsigned  pulumi.BoolPtrInput
 }
 
 type imageArgs struct {
@@ -58,6 +60,8 @@ type imageArgs struct {
 	Jobs           *int     `pulumi:"jobs"`
 	RetryFor       *int     `pulumi:"retryFor"`
 	RequestTimeout *int     `pulumi:"requestTimeout"`
+	TrustedKeys    []string `pulumi:"trustedKeys"`
+	AllowUnsigned  *bool    `pulumi:"allowUnsigned"`
 }
 
 // ElementType implements pulumi.Input for the registration.

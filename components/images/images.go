@@ -26,6 +26,8 @@ type Args struct {
 	ProjectDir string
 	// Push is the push identity over TLS; nil for a registry.plainHTTP site.
 	Push *PushIdentity
+	// TrustedKeys are images.trustedKeys as PEM text (files read by the caller).
+	TrustedKeys []string
 }
 
 // PushIdentity is how the site registry's write endpoint is reached: the site CA (PEM) to
@@ -127,6 +129,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Jobs:           pulumi.IntPtr(c.Images.Jobs),
 			RetryFor:       pulumi.IntPtr(retry),
 			RequestTimeout: pulumi.IntPtr(requestTimeout),
+			TrustedKeys:    pulumi.ToStringArray(args.TrustedKeys),
+			AllowUnsigned:  pulumi.BoolPtr(c.Images.AllowUnsigned),
 		}, parent, wait)
 		if err != nil {
 			return nil, err

@@ -28,6 +28,7 @@ func site(t *testing.T, images string) *siteconfig.Config {
 const (
 	testCA           = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	testPushPassword = "push-password-from-state"
+	testKey          = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
 )
 
 func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
@@ -40,14 +41,14 @@ func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
 			return err
 		}
 		push := &PushIdentity{CA: pulumi.String(testCA).ToStringOutput(), Password: pulumi.String(testPushPassword).ToStringOutput()}
-		_, err := New(ctx, "osaka", Args{Config: c, RegistryReady: []pulumi.Resource{&ready}, ProjectDir: "/site", Push: push})
+		_, err := New(ctx, "osaka", Args{Config: c, RegistryReady: []pulumi.Resource{&ready}, ProjectDir: "/site", Push: push, TrustedKeys: []string{testKey}})
 		return err
 	})
 	return rec
 }
 
 func TestOneImagePerBundledImage(t *testing.T) {
-	c := site(t, `{"bundle":"bundle","list":["nginx:1.27","`+ecr+`/factory/mes-api:7","docker.io/library/redis@sha256:`+strings.Repeat("c", 64)+`"]}`)
+	c := site(t, `{"bundle":"bundle","trustedKeys":["site.pub"],"list":["nginx:1.27","`+ecr+`/factory/mes-api:7","docker.io/library/redis@sha256:`+strings.Repeat("c", 64)+`"]}`)
 	rec := deploy(t, c)
 	copies := rec.OfType(contract.ImageToken)
 	if len(copies) != 3 {
@@ -72,6 +73,9 @@ func TestOneImagePerBundledImage(t *testing.T) {
 		if in["tag"].StringValue() != tag || !slices.Equal(strs(in["endpoints"]), []string{"10.20.0.11:32001", "10.20.0.12:32001"}) ||
 			in["sourceLayout"].StringValue() != "/site/bundle" || in["insecure"].BoolValue() {
 			t.Errorf("%s inputs = %v", repo, in)
+		}
+		if keys := strs(in["trustedKeys"]); len(keys) != 1 || keys[0] != testKey || in["allowUnsigned"].BoolValue() {
+			t.Errorf("%s: the bundle's trusted keys are not passed on: %v", repo, in)
 		}
 		// The push identity over TLS: the write endpoint, the site CA, a secret password.
 		if in["username"].StringValue() != siteconfig.PushUser || in["ca"].StringValue() != testCA ||
@@ -114,10 +118,10 @@ func TestEveryEndpointInOrder(t *testing.T) {
 		want         []string
 		wantR, wantT float64
 	}{
-		{`{"bundle":"b","list":["nginx:1.27"]}`, []string{"10.20.0.11:32001", "10.20.0.12:32001"},
+		{`{"bundle":"b","trustedKeys":["site.pub"],"list":["nginx:1.27"]}`, []string{"10.20.0.11:32001", "10.20.0.12:32001"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
-		{`{"bundle":"b","registry":"10.20.0.12:32001","retrySeconds":30,"timeoutSeconds":10,"list":["nginx:1.27"]}`, []string{"10.20.0.12:32001", "10.20.0.11:32001"}, 30, 10},
-		{`{"bundle":"b","registry":"registry.factory.local:5000","list":["nginx:1.27"]}`,
+		{`{"bundle":"b","trustedKeys":["site.pub"],"registry":"10.20.0.12:32001","retrySeconds":30,"timeoutSeconds":10,"list":["nginx:1.27"]}`, []string{"10.20.0.12:32001", "10.20.0.11:32001"}, 30, 10},
+		{`{"bundle":"b","trustedKeys":["site.pub"],"registry":"registry.factory.local:5000","list":["nginx:1.27"]}`,
 			[]string{"registry.factory.local:5000", "10.20.0.11:32001", "10.20.0.12:32001"},
 			contract.DefaultRetrySeconds, contract.DefaultRequestTimeoutSeconds},
 	}
@@ -125,7 +129,7 @@ func TestEveryEndpointInOrder(t *testing.T) {
 		rec := &mocktest.Recorder{}
 		rec.Run(t, func(ctx *pulumi.Context) error {
 			push := &PushIdentity{CA: pulumi.String(testCA).ToStringOutput(), Password: pulumi.String(testPushPassword).ToStringOutput()}
-			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site", Push: push})
+			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site", Push: push, TrustedKeys: []string{testKey}})
 			return err
 		})
 		in := rec.One(t, contract.ImageToken)

@@ -10,9 +10,9 @@ import (
 )
 
 // PinnedImage is ref deployed by digest: as written when it names one, else with the digest
-// the bundle records for it, read offline. A workload image by tag alone is refused: a tag
-// can be moved in the site registry, a digest cannot.
-func PinnedImage(field, ref, bundleDir string) (string, error) {
+// the bundle records for it, read offline from a bundle trust accepts. A workload image by tag
+// alone is refused: a tag can be moved in the site registry, a digest cannot.
+func PinnedImage(field, ref, bundleDir string, trust bundle.Trust) (string, error) {
 	r, err := name.ParseReference(ref, name.StrictValidation)
 	if err != nil {
 		return "", fmt.Errorf("%s: parsing reference %q: %w", field, ref, err)
@@ -22,6 +22,9 @@ func PinnedImage(field, ref, bundleDir string) (string, error) {
 	}
 	if bundleDir == "" {
 		return "", fmt.Errorf("%s: %q has no digest: write it as %s@sha256:<digest>, or list it in images with a bundle so the bundle's digest pins it", field, ref, ref)
+	}
+	if _, err := bundle.Verify(bundleDir, trust); err != nil {
+		return "", fmt.Errorf("%s: pinning %q by the bundle's digest: %w", field, ref, err)
 	}
 	b, err := bundle.Open(bundleDir)
 	if err != nil {

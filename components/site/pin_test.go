@@ -4,14 +4,21 @@ import (
 	"strings"
 	"testing"
 
+	"airgap-site/bundle"
 	"airgap-site/internal/bundletest"
 	"airgap-site/internal/imagetest"
+	"airgap-site/signing"
 )
 
 func TestPinnedImage(t *testing.T) {
 	dir := t.TempDir()
 	img := imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 1024))
 	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/registry:3.1.2", Image: img})
+	key, err := signing.ParseKey([]byte(bundletest.Sign(t, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust := bundle.Trust{Keys: []signing.Key{key}}
 	digest, err := img.Digest()
 	if err != nil {
 		t.Fatal(err)
@@ -26,8 +33,12 @@ func TestPinnedImage(t *testing.T) {
 		{"quay.io/minio/minio:RELEASE.1", dir, "", "is not in the bundle"},
 		{"Not A Ref", dir, "", "parsing reference"},
 	}
+	// A bundle no trusted key signed pins nothing.
+	if _, err := PinnedImage("registry.image", "docker.io/library/registry:3.1.2", dir, bundle.Trust{}); err == nil || !strings.Contains(err.Error(), "no trusted keys") {
+		t.Errorf("untrusted bundle: %v", err)
+	}
 	for _, c := range cases {
-		got, err := PinnedImage("registry.image", c.ref, c.bundle)
+		got, err := PinnedImage("registry.image", c.ref, c.bundle, trust)
 		if c.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), "registry.image") {
 				t.Errorf("%s: err = %v, want one naming registry.image and %q", c.ref, err, c.wantErr)

@@ -41,14 +41,18 @@ type Site struct {
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	c := args.Config
 	bundleDir := c.BundleDir(args.ProjectDir)
-	registryImage, err := PinnedImage("registry.image", c.Registry.Image, bundleDir)
+	trustedKeys, trust, err := TrustedKeys(c, args.ProjectDir)
+	if err != nil {
+		return nil, err
+	}
+	registryImage, err := PinnedImage("registry.image", c.Registry.Image, bundleDir, trust)
 	if err != nil {
 		return nil, err
 	}
 	objectStore := c.ObjectStore
 	if t := objectStore.Tenant; t != nil && objectStore.Kind == siteconfig.ObjectStoreMinioTenant {
 		pinned := *t
-		if pinned.Image, err = PinnedImage("objectStore.tenant.image", t.Image, bundleDir); err != nil {
+		if pinned.Image, err = PinnedImage("objectStore.tenant.image", t.Image, bundleDir, trust); err != nil {
 			return nil, err
 		}
 		objectStore.Tenant = &pinned
@@ -116,6 +120,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		RegistryReady: []pulumi.Resource{reg.Service, reg.PushService},
 		ProjectDir:    args.ProjectDir,
 		Push:          push,
+		TrustedKeys:   trustedKeys,
 	}, children...)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,11 @@
 package bundletest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +18,7 @@ import (
 
 	"airgap-site/bundle"
 	"airgap-site/internal/imagetest"
+	"airgap-site/signing"
 )
 
 // Entry is what Write puts in a bundle under Ref: Image, or else Index.
@@ -111,4 +117,30 @@ func Do(t testing.TB, method, url string, hdr ...string) (*http.Response, []byte
 		t.Fatal(err)
 	}
 	return resp, body
+}
+
+// Sign signs the bundle at dir with a new key and returns its public key (PEM), as the
+// site's images.trustedKeys lists it.
+func Sign(t testing.TB, dir string) string {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := signing.LoadSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bundle.Sign(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := s.PublicKeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pub)
 }

@@ -29,6 +29,8 @@ type ImageArgs struct {
 	Jobs           int      `prop:"jobs" doc:"Parallel blob transfers (default 4)."`
 	RetryFor       int      `prop:"retryFor" doc:"Seconds to keep retrying after a registry failure (refused, stalled, 5xx, 429), across every endpoint with exponential backoff (default 90: a registry pod restart)."`
 	RequestTimeout int      `prop:"requestTimeout" doc:"Seconds a registry request may go without moving a byte before it fails and the next endpoint is tried (default 60)."`
+	TrustedKeys    []string `prop:"trustedKeys" doc:"PEM public keys (cosign.pub): a bundle must carry a signature of one of them (bundle.json.sig) before anything is read from it."`
+	AllowUnsigned  bool     `prop:"allowUnsigned" doc:"Accept a bundle without a signature (not recommended)."`
 }
 
 // Defaults of the inputs the provider reads 0 as.
