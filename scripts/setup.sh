@@ -135,6 +135,15 @@ test_bed_tools() {
 	build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w"
 }
 
+# cosign signs and verifies blobs and images with a key pair, offline. Its main module is the
+# wrapper, so release-utils reads the version from these ldflags (the Makefile's, without the
+# commit and date a module zip does not carry).
+COSIGN_VERSION=v2.6.5
+cosign_cli() {
+	build cosign cosign github.com/sigstore/cosign/v2/cmd/cosign \
+		"-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION -X sigs.k8s.io/release-utils/version.gitTreeState=clean"
+}
+
 # Plugins go into the project's own PULUMI_HOME with `pulumi plugin install --file`, so the
 # engine never tries to download one.
 plugins() {
@@ -204,6 +213,7 @@ all() {
 	pulumi_cli
 	language_go
 	test_bed_tools
+	cosign_cli
 	kubernetes_provider
 	plugins
 	kubernetes_control_plane
