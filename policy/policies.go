@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 
 	"airgap-site/components/registry"
+	"airgap-site/components/site"
 	"airgap-site/components/talos"
 	"airgap-site/policy/checks"
 	"airgap-site/talosconfig"
@@ -199,7 +200,9 @@ func validateTalosPatches(s *stackView, report func(msg, urn string)) {
 }
 
 // stackView is the stack as the stack policies need it: resources plus every Talos patch,
-// from the talosMirrorPatch output and from ConfigurationApply inputs.
+// from the talosMirrorPatch output (secret, and unknown in the preview of a new stack, as it
+// carries generated credentials), the talosBootstrapPatch output (the same mirrors without
+// credentials, known at plan time) and ConfigurationApply inputs.
 type stackView struct {
 	resources []policyx.AnalyzerResource
 	patches   []patchSource
@@ -213,8 +216,10 @@ func newStackView(resources []policyx.AnalyzerResource) *stackView {
 	for _, r := range resources {
 		switch r.Type {
 		case "pulumi:pulumi:Stack":
-			if v, ok := r.Properties.GetOk("talosMirrorPatch"); ok && v.IsString() {
-				s.patches = append(s.patches, patchSource{r.URN, v.AsString()})
+			for _, key := range []string{site.OutputMirrorPatch, site.OutputBootstrapPatch} {
+				if v, ok := r.Properties.GetOk(key); ok && v.IsString() {
+					s.patches = append(s.patches, patchSource{r.URN, v.AsString()})
+				}
 			}
 		case talos.TokenConfigurationApply:
 			if v, ok := r.Properties.GetOk("configPatches"); ok && v.IsArray() {

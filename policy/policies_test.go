@@ -38,6 +38,17 @@ func TestStackViewFindsPatches(t *testing.T) {
 	if len(s.patches) != 3 || len(s.mirrors) != 2 {
 		t.Errorf("found %d patches, %d mirror sets; want 3 patches, 2 with mirrors", len(s.patches), len(s.mirrors))
 	}
+	// The preview of a new stack: the full patch waits for generated credentials; the
+	// bootstrap patch gives the mirrors.
+	s = newStackView([]policyx.AnalyzerResource{
+		{Type: "pulumi:pulumi:Stack", URN: "stack", Properties: property.NewMap(map[string]property.Value{
+			"talosMirrorPatch":    property.New(property.Computed),
+			"talosBootstrapPatch": property.New(patch),
+		})},
+	})
+	if len(s.mirrors) != 1 {
+		t.Errorf("%d mirror sets from the bootstrap patch, want 1", len(s.mirrors))
+	}
 }
 
 func TestEveryPolicyHasADescription(t *testing.T) {

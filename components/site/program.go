@@ -16,8 +16,13 @@ import (
 	"airgap-site/siteconfig"
 )
 
-// OutputMirrorPatch is the stack output holding the nodes' mirror patch (secret).
-const OutputMirrorPatch = "talosMirrorPatch"
+// Stack outputs holding the nodes' mirror patch: the full one (secret: the CA and the pull
+// credentials, known once they are generated), and the same mirrors without credentials
+// (known at plan time, for the policy pack's checks and the first visit).
+const (
+	OutputMirrorPatch    = "talosMirrorPatch"
+	OutputBootstrapPatch = "talosBootstrapPatch"
+)
 
 // Program is the whole Pulumi program; main.go runs it with pulumi.Run.
 func Program(ctx *pulumi.Context) error {
@@ -56,6 +61,7 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
 	ctx.Export("talosVersion", pulumi.String(cfg.Talos.Version))
 	ctx.Export(OutputMirrorPatch, s.Talos.Patch)
+	ctx.Export(OutputBootstrapPatch, pulumi.String(string(s.Talos.BootstrapPatchYAML)))
 	if s.Access != nil {
 		// Public: what any other client of the site registry must trust.
 		ctx.Export("registryCA", s.Access.CA)
