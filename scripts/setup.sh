@@ -182,7 +182,8 @@ project_binaries() {
 
 # The pod images of the local site's real node (registry, pause, factory app), built offline
 # from the registry binary above and tests/nodeimages into a bundle under their upstream names;
-# rebuilt when the binary, those sources, the registry pin or the Go toolchain changes.
+# rebuilt when the binary, those sources (or the bundle format's), the registry pin or the Go
+# toolchain changes.
 node_images() {
 	local out=$CACHE/node-bundle fp start=$SECONDS
 	if [ ! -x "$BIN/registry" ]; then
@@ -191,21 +192,37 @@ node_images() {
 	fi
 	fp=$(cd "$REPO" && {
 		sha256sum "$BIN/registry" | cut -d' ' -f1
-		find tests/nodeimages -name '*.go' ! -name '*_test.go' | LC_ALL=C sort | xargs sha256sum
+		find tests/nodeimages bundle -name '*.go' ! -name '*_test.go' | LC_ALL=C sort | xargs sha256sum
 		sha256sum siteconfig/defaults.go
 		go env GOVERSION
 	} | sha256sum | cut -c1-16)
 	if [ -f "$out/index.json" ] && [ "$(cat "$CACHE/.node-bundle.pin" 2>/dev/null)" = "$fp" ]; then
 		log "node images: $out is up to date"
-		return
+	else
+		log "node images: building registry, pause and factory app into $out ..."
+		rm -rf "$out.tmp"
+		go run -C "$REPO" ./tests/nodeimages --registry-binary "$BIN/registry" --out "$out.tmp" |
+			while read -r line; do log "node images: $line"; done
+		rm -rf "$out" && mv "$out.tmp" "$out"
+		echo "$fp" >"$CACHE/.node-bundle.pin"
+		log "node images: built in $((SECONDS - start)) s"
 	fi
-	log "node images: building registry, pause and factory app into $out ..."
-	rm -rf "$out.tmp"
-	go run -C "$REPO" ./tests/nodeimages --registry-binary "$BIN/registry" --out "$out.tmp" |
-		while read -r line; do log "node images: $line"; done
-	rm -rf "$out" && mv "$out.tmp" "$out"
-	echo "$fp" >"$CACHE/.node-bundle.pin"
-	log "node images: built in $((SECONDS - start)) s"
+	sign_node_bundle "$out"
+}
+
+# sign_node_bundle signs the node bundle as an office signs a site's bundle (airgap sign, the
+# cosign format), with the test bed's own key, made once on this machine: the dev stack trusts
+# its public key (images.trustedKeys: .state/node-bundle.pub, linked by make demo).
+sign_node_bundle() {
+	local out=$1 key=$CACHE/node-bundle.key
+	if [ ! -f "$key" ]; then
+		(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$key")
+		openssl pkey -in "$key" -pubout -out "$CACHE/node-bundle.pub"
+		log "node images: made the test bed's signing key $key"
+	fi
+	if [ ! -f "$out/bundle.json.sig" ] || [ "$out/bundle.json" -nt "$out/bundle.json.sig" ]; then
+		COSIGN_PASSWORD='' "$REPO/.state/bin/airgap" sign --key "$key" "$out/bundle.json"
+	fi
 }
 
 all() {
