@@ -26,7 +26,9 @@ func cosignCLI(t *testing.T, dir string, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(e2e.bin, "cosign"), args...)
 	cmd.Dir = dir
-	cmd.Env = append(cleanEnv(), env...)
+	// The trust root cosign would fetch (and write under ~/.sigstore) stays in the test's
+	// directory; --insecure-ignore-tlog means it is not used.
+	cmd.Env = append(cleanEnv(), append(env, "TUF_ROOT="+filepath.Join(t.TempDir(), "tuf"))...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
