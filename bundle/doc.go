@@ -7,6 +7,22 @@
 // RefAnnotation = the image's normalized original reference (see mirror.Normalize). Blobs
 // shared by several images are stored once.
 //
+// What a registry keeps beside an image about it travels as entries of their own, named from
+// the image's repository and digest (AttachedRef), so bundle.json lists them and its signature
+// covers them like any image:
+//
+//	<repo>:sha256-<hex>.sig  cosign's signature image, byte for byte (cosign's own tag)
+//	<repo>:sha256-<hex>.att  cosign's attestation image, byte for byte (cosign's own tag)
+//	<repo>:sha256-<hex>.ref  an index listing the image's OCI 1.1 referrers (the manifests whose
+//	                         subject it is), each byte for byte; the index is the bundle's own
+//
+// where <repo> is the image's normalized repository and sha256:<hex> its top-level digest (an
+// index's, for a multi-arch image). Attached lists them. The suffix is always there: a bare
+// sha256-<hex> tag is the mirror scheme's tag of a digest reference and the OCI referrers
+// fallback tag. An artifact is stored after its image, and a bundle added to keeps those of
+// an image's earlier digests (nothing reads them: lookups go by the current digest). The airgap provider pushes them beside their
+// image (airgap-site/provider/imagesync.CopyAttached).
+//
 // Writer builds a bundle (Create, AddImage/AddIndex, Close). Open reads one back: Lookup,
 // Image and Index find images by their original reference; Manifests, Manifest and Blob read
 // its content by digest, which is all a registry serving the bundle needs (package
@@ -21,6 +37,6 @@
 // link leads out of it. Layers are streamed as they are: a copy checks each against its digest
 // as it streams it (airgap-site/provider/imagesync), containerd checks what it pulls.
 //
-// The package is a leaf: it imports go-containerregistry, the standard library and
-// airgap-site/mirror only.
+// The package is a leaf: it imports go-containerregistry, the standard library,
+// airgap-site/mirror and airgap-site/signing (itself a leaf) only.
 package bundle
