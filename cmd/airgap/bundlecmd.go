@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,11 @@ func newBundleCmd() *cobra.Command {
 		Long: `Pull every image listed in images.yaml into the bundle at DIR: an OCI layout plus
 bundle.json, carried to the site. images.yaml is a list, or {images: [...]}, of references
 or {image: ref, build: {...}} objects; the latter are built at the site and skipped here.
+
+Each image's cosign signatures and attestations (tags sha256-<digest>.sig and .att) and
+its OCI referrers are bundled beside it. {image: ref, key: cosign.pub} (a path relative to
+images.yaml) requires a valid cosign signature of the image by that key: an image without
+one is not bundled.
 
 Multi-arch images are kept as-is (same digest as upstream) unless --platform is given.
 A bundle can be added to: an image already in it is replaced. Images that fail are
@@ -98,6 +104,10 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Images, err)
 	}
+	keys, err := list.LoadKeys(filepath.Dir(o.Images))
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Images, err)
+	}
 	p, err := pull.New(pull.Options{Insecure: o.Insecure, Platforms: o.Platforms, Keychain: o.Keychain, Transport: o.Transport})
 	if err != nil {
 		return err
@@ -118,7 +128,9 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	}
 
 	start := time.Now()
-	prog := progress.New(o.Stderr, len(list.Refs), o.Interval)
+	// One lock for the progress lines and the lines about attached artifacts.
+	out := &syncWriter{w: o.Stderr}
+	prog := progress.New(out, len(list.Refs), o.Interval)
 	var (
 		g      errgroup.Group
 		mu     sync.Mutex
@@ -134,8 +146,9 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 				return nil
 			}
 			j := prog.Start(i+1, ref)
-			e, err := p.Pull(ctx, w, ref, j.Add)
+			e, err := p.Pull(ctx, w, ref, keys[ref], j.Add)
 			prog.End(j, e.Size, err)
+			reportAttached(out, ref, e)
 			if err != nil {
 				mu.Lock()
 				failed[i] = ref
@@ -174,4 +187,33 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 		return fmt.Errorf("%d of %d images failed: %s", len(failed), len(list.Refs), strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// reportAttached says what was checked and bundled beside an image.
+func reportAttached(out io.Writer, ref string, p pull.Pulled) {
+	var b strings.Builder
+	if p.SignedBy != nil {
+		fmt.Fprintf(&b, "  %s: signature by key %s verified\n", ref, p.SignedBy)
+	}
+	for _, e := range p.Attached {
+		fmt.Fprintf(&b, "  %s: bundled %s\n", ref, e.Reference)
+	}
+	for _, s := range p.Skipped {
+		fmt.Fprintf(&b, "  %s: skipped %s\n", ref, s)
+	}
+	if b.Len() > 0 {
+		io.WriteString(out, b.String())
+	}
+}
+
+// syncWriter serializes writes, so that lines from concurrent pulls never interleave.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

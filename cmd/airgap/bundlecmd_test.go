@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,12 +17,19 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"airgap-site/bundle"
 	"airgap-site/bundle/serve"
 	"airgap-site/internal/bundletest"
 	"airgap-site/internal/imagetest"
+	"airgap-site/signing"
 )
 
 // source pushes two images sharing a base layer and a 2-platform index to an in-memory
@@ -208,5 +220,91 @@ func TestBundlePlatformsAndFailures(t *testing.T) {
 		if err := runBundle(context.Background(), o); err == nil {
 			t.Errorf("runBundle(%+v) succeeded", o)
 		}
+	}
+}
+
+// cosignSign writes, beside the image at ref (digest d), a signature image as `cosign sign
+// --key` does: the tag sha256-<hex>.sig, one simple-signing layer with its signature in the
+// dev.cosignproject.cosign/signature annotation.
+func cosignSign(t *testing.T, s *signing.Signer, repo string, d v1.Hash) {
+	t.Helper()
+	payload := fmt.Appendf(nil, `{"critical":{"identity":{"docker-reference":%q},"image":{"docker-manifest-digest":%q},"type":"cosign container image signature"},"optional":null}`, repo, d)
+	sig, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.Append(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON), mutate.Addendum{
+		Layer:       static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json"),
+		Annotations: map[string]string{"dev.cosignproject.cosign/signature": string(sig)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(imagetest.Ref(t, repo+":"+bundle.AttachedTag(d, bundle.Signatures)), img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBundleVendorSignatures: images.yaml names a key (relative to itself) for two images; the
+// signed one is bundled with its signature, the unsigned one fails naming the image and the key.
+func TestBundleVendorSignatures(t *testing.T) {
+	host, digests := source(t)
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	signer, err := signing.LoadSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := signer.PublicKeyPEM()
+	key, _ := signing.ParseKey(pub)
+	one, _ := v1.NewHash(digests[host+"/library/one:1"])
+	cosignSign(t, signer, host+"/library/one", one)
+
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys", "vendor.pub"), pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	images := filepath.Join(dir, "images.yaml")
+	if err := os.WriteFile(images, fmt.Appendf(nil, "- {image: %[1]s/library/one:1, key: keys/vendor.pub}\n- {image: %[1]s/team/two:2, key: keys/vendor.pub}\n", host), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "bundle")
+	var stderr bytes.Buffer
+	err = runBundle(context.Background(), bundleOptions{
+		Images: images, Out: out, Insecure: []string{host}, Concurrency: 2,
+		Stderr: &stderr, Keychain: authn.NewMultiKeychain(),
+	})
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 images failed: "+host+"/team/two:2") {
+		t.Fatalf("runBundle: %v\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	sigRef := host + "/library/one:sha256-" + one.Hex + ".sig"
+	for _, want := range []string{
+		host + "/library/one:1: signature by key " + key.ID + " (keys/vendor.pub) verified",
+		host + "/library/one:1: bundled " + sigRef,
+		"verifying signature of " + host + "/team/two:2: no signature by key " + key.ID + " (keys/vendor.pub)",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("output lacks %q:\n%s", want, log)
+		}
+	}
+	b := bundletest.Open(t, out)
+	if _, err := b.Lookup(sigRef); err != nil {
+		t.Errorf("the signature is not in the bundle: %v", err)
+	}
+	if _, err := b.Lookup(host + "/team/two:2"); err == nil {
+		t.Error("the unsigned image was bundled")
+	}
+
+	// A key that cannot be read fails before anything is pulled.
+	if err := os.WriteFile(images, fmt.Appendf(nil, "- {image: %s/library/one:1, key: keys/none.pub}\n", host), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = runBundle(context.Background(), bundleOptions{Images: images, Out: t.TempDir(), Concurrency: 1, Keychain: authn.NewMultiKeychain()})
+	if err == nil || !strings.Contains(err.Error(), "keys/none.pub") {
+		t.Errorf("missing key file: %v", err)
 	}
 }

@@ -17,12 +17,17 @@ import (
 type List struct {
 	Refs  []string
 	Build []string
+	// Keys are the cosign public keys that must have signed an image, by reference: the
+	// path as the file writes it, relative to the images file (LoadKeys reads them).
+	Keys map[string]string
 }
 
-// imageItem is one images.yaml entry: "ref" or {image: ref, build: {...}}.
+// imageItem is one images.yaml entry: "ref" or {image: ref, build: {...}} or
+// {image: ref, key: cosign.pub}.
 type imageItem struct {
 	Image string          `json:"image"`
 	Build json.RawMessage `json:"build,omitempty"`
+	Key   string          `json:"key,omitempty"`
 }
 
 func (it *imageItem) UnmarshalJSON(b []byte) error {
@@ -46,8 +51,8 @@ func (it imageItem) hasBuild() bool {
 }
 
 // ParseList reads an images file: a YAML list, or {images: [...]}, of references or
-// {image: ref, build: {...}} objects. Each reference is checked and normalized (mirror.Normalize);
-// duplicates are dropped.
+// {image: ref, build: {...}} or {image: ref, key: path} objects. Each reference is checked and
+// normalized (mirror.Normalize); duplicates are dropped, but not a second, different key.
 func ParseList(data []byte) (*List, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
@@ -76,7 +81,7 @@ func ParseList(data []byte) (*List, error) {
 	if len(items) == 0 {
 		return nil, errors.New("parsing images: no images listed")
 	}
-	list := &List{}
+	list := &List{Keys: map[string]string{}}
 	seen := map[string]bool{}
 	for i, it := range items {
 		ref := strings.TrimSpace(it.Image)
@@ -87,9 +92,20 @@ func ParseList(data []byte) (*List, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parsing images: entry %d: %w", i+1, err)
 		}
+		key := strings.TrimSpace(it.Key)
 		if it.hasBuild() {
+			if key != "" {
+				// Nothing is pulled, so there is no vendor signature to check.
+				return nil, fmt.Errorf("parsing images: entry %d: %s is built at the site: it cannot have a key", i+1, norm)
+			}
 			list.Build = append(list.Build, norm)
 			continue
+		}
+		if key != "" {
+			if had := list.Keys[norm]; had != "" && had != key {
+				return nil, fmt.Errorf("parsing images: entry %d: %s is listed with key %s and with key %s", i+1, norm, had, key)
+			}
+			list.Keys[norm] = key
 		}
 		if !seen[norm] {
 			seen[norm] = true

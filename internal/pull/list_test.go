@@ -52,6 +52,8 @@ func TestParseListErrors(t *testing.T) {
 		`- nginx:1.27` + "\n- Bad Ref": `entry 2: parsing reference "Bad Ref"`,
 		`- imge: nginx:1.27`:           `unknown field "imge"`,
 		`imgs: [nginx]`:                `unknown field "imgs"`,
+		"- {image: a:1, key: a.pub}\n- {image: a:1, key: b.pub}": "docker.io/library/a:1 is listed with key a.pub and with key b.pub",
+		"- {image: a:1, key: a.pub, build: {context: .}}":        "built at the site: it cannot have a key",
 	} {
 		_, err := ParseList([]byte(doc))
 		if err == nil || !strings.Contains(err.Error(), msg) {
@@ -65,5 +67,21 @@ func TestParseListOnlyBuilds(t *testing.T) {
 	list, err := ParseList([]byte("- {image: a:1, build: {context: .}}\n"))
 	if err != nil || len(list.Refs) != 0 || fmt.Sprint(list.Build) != "[docker.io/library/a:1]" {
 		t.Errorf("ParseList = %+v, %v; want one build entry", list, err)
+	}
+}
+
+func TestParseListKeys(t *testing.T) {
+	list, err := ParseList([]byte(`
+- {image: vendor/app:1, key: keys/vendor.pub}
+- vendor/app:1                                 # again, without: the key stays
+- {image: vendor/app:1, key: keys/vendor.pub}  # again, the same key
+- nginx:1.27
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(list.Refs) != "[docker.io/vendor/app:1 docker.io/library/nginx:1.27]" ||
+		fmt.Sprint(list.Keys) != "map[docker.io/vendor/app:1:keys/vendor.pub]" {
+		t.Errorf("ParseList = %+v", list)
 	}
 }

@@ -83,44 +83,98 @@ func (p *Puller) parse(ref string) (name.Reference, error) {
 	return r, nil
 }
 
+// Pulled is what Pull stored.
+type Pulled struct {
+	// Entry is the image.
+	bundle.Entry
+	// Attached are the artifacts stored beside it, in bundle.AttachedKinds order.
+	Attached []bundle.Entry
+	// Skipped says which referrers were left out, and why.
+	Skipped []string
+	// SignedBy is the key whose signature was verified; nil when none was asked for.
+	SignedBy *Key
+}
+
 // Pull pulls ref and adds it to the bundle: an index as-is, or with only the wanted platforms
-// unless ref is a digest; a single image as-is. progress, if not nil, is told the compressed
-// layer bytes as they are read (go-containerregistry's remote.WithProgress reports pushes
-// only). Pull may be called concurrently; a blob shared by images is pulled once.
-func (p *Puller) Pull(ctx context.Context, w *bundle.Writer, ref string, progress func(n int64)) (bundle.Entry, error) {
+// unless ref is a digest; a single image as-is. Then it adds what the registry keeps beside
+// the image about it (attached): its cosign signatures and attestations and its OCI 1.1
+// referrers, each an entry of its own (bundle.AttachedRef).
+//
+// With a key, the image must carry a cosign signature by it, checked before anything of the
+// image is stored: an image that fails is not bundled. progress, if not nil, is told the
+// compressed layer bytes as they are read (go-containerregistry's remote.WithProgress reports
+// pushes only). Pull may be called concurrently; a blob shared by images is pulled once.
+func (p *Puller) Pull(ctx context.Context, w *bundle.Writer, ref string, key *Key, progress func(n int64)) (Pulled, error) {
 	r, err := p.parse(ref)
 	if err != nil {
-		return bundle.Entry{}, err
+		return Pulled{}, err
 	}
 	desc, err := remote.Get(r, append(p.opts, remote.WithContext(ctx))...)
 	if err != nil {
-		return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+		return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
 	}
+	var (
+		digest v1.Hash
+		add    func() (bundle.Entry, error)
+	)
 	switch mt := desc.MediaType; {
 	case mt.IsIndex():
 		idx, err := desc.ImageIndex()
 		if err != nil {
-			return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
 		}
 		// A digest reference pins the index as it is: filtering would change its digest.
 		if _, pinned := r.(name.Digest); !pinned {
 			if idx, err = p.filterIndex(idx); err != nil {
-				return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+				return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
 			}
 		}
-		return w.AddIndex(ref, counted(idx, progress))
+		if digest, err = idx.Digest(); err != nil {
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+		add = func() (bundle.Entry, error) { return w.AddIndex(ref, counted(idx, progress)) }
 	case mt.IsImage():
 		img, err := desc.Image()
 		if err != nil {
-			return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
 		}
 		if err := p.checkImage(img); err != nil {
-			return bundle.Entry{}, fmt.Errorf("pulling %s: %w", ref, err)
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
 		}
-		return w.AddImage(ref, countedImage(img, progress))
+		digest = desc.Digest
+		add = func() (bundle.Entry, error) { return w.AddImage(ref, countedImage(img, progress)) }
 	default:
-		return bundle.Entry{}, fmt.Errorf("pulling %s: unsupported manifest type %s", ref, mt)
+		return Pulled{}, fmt.Errorf("pulling %s: unsupported manifest type %s", ref, mt)
 	}
+
+	// Signatures and the rest are of the registry's digest: an index rebuilt with fewer
+	// platforms has none, and no signature can vouch for it.
+	var att attached
+	if digest == desc.Digest {
+		if att, err = p.attached(ctx, r.Context(), digest); err != nil {
+			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
+		}
+	}
+	if key != nil {
+		if digest != desc.Digest {
+			return Pulled{}, fmt.Errorf("verifying signature of %s: --platform rebuilt its index (%s, the registry's is %s), "+
+				"which no signature by key %s covers: bundle every platform of it, or pin it by digest", ref, digest, desc.Digest, key)
+		}
+		if err := verifySignature(att.sig, r.Context(), digest, key); err != nil {
+			return Pulled{}, fmt.Errorf("verifying signature of %s: %w", ref, err)
+		}
+	}
+
+	e, err := add()
+	if err != nil {
+		return Pulled{}, err
+	}
+	out := Pulled{Entry: e, Skipped: att.skipped, SignedBy: key}
+	// After the image: an artifact is never in the bundle without what it is about.
+	if out.Attached, err = att.store(w, ref, digest, progress); err != nil {
+		return out, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	return out, nil
 }
 
 // filterIndex keeps the children of the wanted platforms. An index that has only those keeps

@@ -46,17 +46,25 @@ func push(t *testing.T) (host string, img v1.Image, idx v1.ImageIndex) {
 // pull into, closed at the end of the test.
 func newPuller(t *testing.T, o Options) (*Puller, *bundle.Writer) {
 	t.Helper()
+	p, w, _ := newPullerAt(t, o)
+	return p, w
+}
+
+// newPullerAt is newPuller, with the bundle's directory.
+func newPullerAt(t *testing.T, o Options) (*Puller, *bundle.Writer, string) {
+	t.Helper()
 	o.Keychain = authn.NewMultiKeychain()
 	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := bundle.Create(t.TempDir())
+	dir := t.TempDir()
+	w, err := bundle.Create(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	return p, w
+	return p, w, dir
 }
 
 func TestPullCountsLayerBytes(t *testing.T) {
@@ -64,7 +72,7 @@ func TestPullCountsLayerBytes(t *testing.T) {
 	p, w := newPuller(t, Options{Insecure: []string{host}})
 
 	var n atomic.Int64
-	e, err := p.Pull(context.Background(), w, host+"/team/one:1", func(b int64) { n.Add(b) })
+	e, err := p.Pull(context.Background(), w, host+"/team/one:1", nil, func(b int64) { n.Add(b) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +84,7 @@ func TestPullCountsLayerBytes(t *testing.T) {
 		t.Errorf("bundled digest %s, want %s", e.Digest, d)
 	}
 	// An index keeps its digest; counting is optional.
-	e, err = p.Pull(context.Background(), w, host+"/multi/arch:2", nil)
+	e, err = p.Pull(context.Background(), w, host+"/multi/arch:2", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,11 +97,11 @@ func TestPullPlatforms(t *testing.T) {
 	host, _, idx := push(t)
 	p, w := newPuller(t, Options{Insecure: []string{host}, Platforms: []string{"linux/arm64/v8"}})
 	// arm64 and arm64/v8 are the same platform, as containerd sees it.
-	e, err := p.Pull(context.Background(), w, host+"/multi/arch:2", nil)
+	e, err := p.Pull(context.Background(), w, host+"/multi/arch:2", nil, nil)
 	if d, _ := idx.Digest(); err != nil || e.Digest == d.String() || strings.Join(e.Platforms, ",") != "linux/arm64" {
 		t.Errorf("filtered index: %+v, %v", e, err)
 	}
-	if _, err := p.Pull(context.Background(), w, host+"/team/one:1", nil); err == nil ||
+	if _, err := p.Pull(context.Background(), w, host+"/team/one:1", nil, nil); err == nil ||
 		!strings.Contains(err.Error(), "image is linux/amd64, not linux/arm64/v8") {
 		t.Errorf("an amd64 image for arm64: %v", err)
 	}
