@@ -366,18 +366,26 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 	if err != nil {
 		return nil, "", fmt.Errorf("opening source of %s: %w", in.label(), err)
 	}
+	attached, err := bundleAttachments(in, src)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening source of %s: %w", in.label(), err)
+	}
 	syncedAt := time.Now().UTC().Format(time.RFC3339Nano)
 	// Before the copy: a tag this process may have written must not be deleted by another
 	// resource's Delete, even if the copy fails after the tag was put.
 	s.written.add(in.label(), syncedAt)
 	start := time.Now()
-	res, target, ep, err := s.copy(ctx, urn, in, src)
+	res, target, ep, err := s.copy(ctx, urn, in, src, attached)
 	if err != nil {
 		return nil, "", fmt.Errorf("copying %s to the site registry: %w", in.label(), err)
 	}
 	s.info(ctx, urn, "%s@%s via %s: %d blobs uploaded, %d mounted, %d already there; %s sent of %s in %.1fs",
 		in.label(), res.Digest, ep, res.BlobsUploaded, res.BlobsMounted, res.BlobsExisting, mb(res.SentBytes), mb(res.TotalBytes),
 		time.Since(start).Seconds())
+	if len(attached) > 0 {
+		s.info(ctx, urn, "%s: %d attached %s (signatures, attestations, referrers) copied beside it, kept when it is deleted",
+			in.label(), len(attached), plural(len(attached), "artifact", "artifacts"))
+	}
 	maps.Copy(outs, encode(contract.Image.Outputs, contract.ImageOutputs{
 		Digest:     res.Digest.String(),
 		MediaType:  string(res.MediaType),
@@ -392,16 +400,17 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 	return st, target.String(), err
 }
 
-// copy copies src through the first endpoint that serves. The result's SentBytes and
-// BlobsUploaded cover every try, each blob sent by several tries counted once.
-func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src imagesync.Source) (*imagesync.Result, name.Tag, string, error) {
+// copy copies src, then what is attached to it, through the first endpoint that serves. The
+// result's SentBytes and BlobsUploaded cover every try, each blob sent by several tries counted
+// once.
+func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src imagesync.Source, attached []imagesync.Attachment) (*imagesync.Result, name.Tag, string, error) {
 	sent := imagesync.Sent{}
 	var uploaded int
 	var res *imagesync.Result
 	var target name.Tag
 	ep, err := s.atSite(ctx, urn, in, "copying", func(ctx context.Context, t name.Tag, opts []remote.Option) error {
 		s.status(ctx, urn, "copying to %s ...", t)
-		r, err := imagesync.Copy(ctx, src, t, imagesync.Options{
+		o := imagesync.Options{
 			Jobs:      in.jobs(),
 			MountFrom: in.mountRepos(),
 			Remote:    opts,
@@ -410,12 +419,22 @@ func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src image
 			Progress: func(streamed, total int64) {
 				s.status(ctx, urn, "copying to %s: %s of at most %s sent", t, mb(streamed), mb(total))
 			},
-		})
+		}
+		r, err := imagesync.Copy(ctx, src, t, o)
 		if r != nil {
 			sent.Add(r.Sent)
 			uploaded += r.BlobsUploaded
 		}
 		res, target = r, t
+		if err != nil || len(attached) == 0 {
+			return err
+		}
+		// After the image, in the same try: a retry copies both, skipping what is there.
+		a, err := imagesync.CopyAttached(ctx, attached, t, r.Digest, o)
+		if a != nil {
+			sent.Add(a.Sent)
+			uploaded += a.BlobsUploaded
+		}
 		return err
 	})
 	if err != nil {
@@ -423,6 +442,19 @@ func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src image
 	}
 	res.Sent, res.SentBytes, res.BlobsUploaded = sent, sent.Bytes(), uploaded
 	return res, target, ep, nil
+}
+
+// bundleAttachments reads what the bundle carries beside the image (imagesync.BundleAttachments);
+// a source registry's are not copied.
+func bundleAttachments(in imageInputs, src imagesync.Source) ([]imagesync.Attachment, error) {
+	if in.SourceRemote != "" {
+		return nil, nil
+	}
+	d, err := src.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return imagesync.BundleAttachments(in.SourceLayout, in.SourceRef, d)
 }
 
 // source opens what to copy: the bundle, offline, or a source registry, with retries.

@@ -8,4 +8,9 @@
 // A copy is one try at one endpoint: its first failure cancels the transfers under way, and
 // the caller retries the whole copy (siteregistry.Endpoints), which skips what is stored.
 // DeleteTag removes one tag and never another.
+//
+// CopyAttached copies, after an image, what its bundle carries beside it (BundleAttachments:
+// cosign signatures and attestations, OCI referrers) into the same repository: under cosign's
+// tags, and by digest for referrers, so `cosign verify` and the registry's Referrers API find
+// them. Nothing deletes them: they stay when their image's tag goes, as with retain.
 package imagesync
