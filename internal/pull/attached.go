@@ -41,6 +41,12 @@ func (p *Puller) attached(ctx context.Context, repo name.Repository, d v1.Hash) 
 		return attached{}, fmt.Errorf("reading attestations: %w", err)
 	}
 	idx, err := remote.Referrers(repo.Digest(d.String()), opts...)
+	if status := unsupported(err); status != 0 {
+		// Some registries refuse the endpoint they do not have instead of answering 404:
+		// an image that bundled before must not fail for that.
+		a.skipped = append(a.skipped, fmt.Sprintf("referrers: the registry answers %d to the Referrers API", status))
+		return a, nil
+	}
 	if err != nil {
 		return attached{}, fmt.Errorf("reading referrers of %s: %w", d, err)
 	}
@@ -99,6 +105,18 @@ func taggedImage(t name.Tag, opts []remote.Option) (v1.Image, error) {
 	}
 	// Were the tag to move in between, what is verified and stored is this image, as one.
 	return remote.Image(t, opts...)
+}
+
+// unsupported is the status of a registry refusing an endpoint it does not implement, else 0.
+func unsupported(err error) int {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+			return terr.StatusCode
+		}
+	}
+	return 0
 }
 
 func notFound(err error) bool {

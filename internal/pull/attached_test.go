@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -239,6 +240,30 @@ func TestPullWithoutAttached(t *testing.T) {
 	b, _ := bundle.Open(dir)
 	if n := len(b.Entries()); n != 1 {
 		t.Errorf("bundle has %d entries, want 1", n)
+	}
+}
+
+// TestPullReferrersRefused: a registry that refuses the Referrers API endpoint (405) instead
+// of answering 404 does not fail the image; the output says none were carried.
+func TestPullReferrersRefused(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/referrers/") {
+			http.Error(w, `{"errors":[{"code":"UNSUPPORTED"}]}`, http.StatusMethodNotAllowed)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img := imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 1024))
+	if err := remote.Write(imagetest.Ref(t, host+"/vendor/app:1"), img); err != nil {
+		t.Fatal(err)
+	}
+	p, w := newPuller(t, Options{Insecure: []string{host}})
+	got, err := p.Pull(context.Background(), w, host+"/vendor/app:1", nil, nil)
+	if err != nil || len(got.Attached) != 0 || len(got.Skipped) != 1 || !strings.Contains(got.Skipped[0], "answers 405 to the Referrers API") {
+		t.Errorf("Pull = %+v, %v; want the image, and a note that the referrers were refused", got, err)
 	}
 }
 
