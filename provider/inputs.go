@@ -107,12 +107,26 @@ func (in imageInputs) validate() map[string]string {
 			f["sourceLayout"] = err.Error()
 			break
 		}
-		if _, err := b.Lookup(in.SourceRef); err != nil {
+		desc, err := b.Lookup(in.SourceRef)
+		if err != nil {
 			f["sourceRef"] = err.Error()
 			break
 		}
 		if err := b.CheckBlobs(in.SourceRef, checkedBlobs); err != nil {
 			f["sourceRef"] = err.Error()
+			break
+		}
+		// The signatures and attestations pushed beside the image, checked the same way.
+		attached, err := b.Attached(in.SourceRef, desc.Digest)
+		if err != nil {
+			f["sourceRef"] = err.Error()
+			break
+		}
+		for _, a := range attached {
+			if err := b.CheckBlobs(a.Reference, checkedBlobs); err != nil {
+				f["sourceRef"] = err.Error()
+				break
+			}
 		}
 	}
 	if in.Jobs < 0 || in.Jobs > 64 {

@@ -258,3 +258,53 @@ func TestCheckRefusesUntrustedBundles(t *testing.T) {
 		t.Errorf("corrupt layer: %v", got)
 	}
 }
+
+// TestCheckHashesAttachedArtifacts: the signatures pushed beside an image are checked by Check
+// like the image, before anything is copied.
+func TestCheckHashesAttachedArtifacts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bundle")
+	img, _ := random.Image(1024, 1)
+	sig, _ := random.Image(512, 1)
+	d, _ := img.Digest()
+	sigRef, err := bundle.AttachedRef("docker.io/library/app:1", d, bundle.Signatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/app:1", Image: img}, bundletest.Entry{Ref: sigRef, Image: sig})
+	key := bundletest.Sign(t, dir)
+	in := resource.PropertyMap{
+		"sourceLayout": resource.NewStringProperty(dir),
+		"sourceRef":    resource.NewStringProperty("app:1"),
+		"endpoints":    resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("127.0.0.1:5000")}),
+		"repository":   resource.NewStringProperty("docker.io/library/app"),
+		"tag":          resource.NewStringProperty("1"),
+		"trustedKeys":  resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
+	}
+	srv := New(nil)
+	check := func() map[string]string {
+		resp, err := srv.Check(context.Background(), &pulumirpc.CheckRequest{Type: contract.ImageToken, News: props(t, in)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, fl := range resp.GetFailures() {
+			out[fl.GetProperty()] = fl.GetReason()
+		}
+		return out
+	}
+	if got := check(); len(got) != 0 {
+		t.Fatalf("intact bundle: %v", got)
+	}
+	layers, _ := sig.Layers()
+	ld, _ := layers[0].Digest()
+	path := filepath.Join(dir, "blobs", "sha256", ld.Hex)
+	raw, _ := os.ReadFile(path)
+	raw[0] ^= 0xff
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkedBlobs = &bundle.Checked{}
+	if got := check(); !strings.Contains(got["sourceRef"], "corrupt") || !strings.Contains(got["sourceRef"], ld.String()) {
+		t.Errorf("a corrupt signature layer: %v", got)
+	}
+}

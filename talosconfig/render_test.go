@@ -16,8 +16,8 @@ import (
 	"airgap-site/talosconfig"
 )
 
-// siteWith loads a 3-node site with the given talos and bootstrap config.
-func siteWith(t *testing.T, talos, bootstrap string, secrets map[string]string) *siteconfig.Config {
+// siteWith loads a 3-node site with the given talos, bootstrap and registry config.
+func siteWith(t *testing.T, talos, bootstrap, registry string) *siteconfig.Config {
 	t.Helper()
 	src := siteconfigtest.Source(siteconfigtest.ThreeControlPlanes)
 	if talos != "" {
@@ -26,23 +26,33 @@ func siteWith(t *testing.T, talos, bootstrap string, secrets map[string]string) 
 	if bootstrap != "" {
 		src.Values[siteconfig.KeyBootstrap] = bootstrap
 	}
-	for k, v := range secrets {
-		siteconfigtest.SetSecret(src, k, v)
+	if registry != "" {
+		src.Values[siteconfig.KeyRegistry] = registry
 	}
 	return siteconfigtest.Load(t, src)
 }
 
-// build is the mirror model of a loaded site config.
-func build(c *siteconfig.Config) *talosconfig.Mirrors { return talosconfig.Build(c.MirrorSpec()) }
+// plainHTTP is the registry config of a site that opted out of TLS and authentication.
+const plainHTTP = `{"plainHTTP":true}`
 
-const ecr = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+// testPullPassword stands in for the generated pull password.
+const testPullPassword = "pull-password"
 
-func httpsTalos(t *testing.T, version string) string {
+// build is the mirror model of a loaded site config, with the test CA and pull password as
+// the generated credentials.
+func build(t *testing.T, c *siteconfig.Config) *talosconfig.Mirrors {
+	t.Helper()
 	ca, err := os.ReadFile("testdata/registry-ca.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf(`{"version":%q,"upstreams":["docker.io","registry.k8s.io"],"registry":{"scheme":"https","ca":%q,"username":"puller"}}`, version, ca)
+	return talosconfig.Build(c.MirrorSpec(string(ca), testPullPassword))
+}
+
+const ecr = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+
+func httpsTalos(version string) string {
+	return fmt.Sprintf(`{"version":%q,"upstreams":["docker.io","registry.k8s.io"]}`, version)
 }
 
 // renderCases are the rendered patches under golden and schema test.
@@ -54,24 +64,25 @@ func renderCases(t *testing.T) map[string]struct {
 		return fmt.Sprintf(`{"version":%q,"upstreams":["docker.io","ghcr.io","registry.k8s.io","quay.io",%q]}`, v, ecr)
 	}
 	boot := `{"endpoint":"http://10.20.0.100:5000"}`
-	auth := map[string]string{siteconfig.KeyRegistryPassword: "pull-password"}
 	return map[string]struct {
 		cfg     *siteconfig.Config
 		version string
 	}{
-		"v1.11-http-bootstrap.yaml": {siteWith(t, plain("v1.11.5"), boot, nil), "v1.11.5"},
-		"v1.9-http.yaml":            {siteWith(t, plain("v1.9.6"), "", nil), "v1.9.6"},
-		"v1.12-http-bootstrap.yaml": {siteWith(t, plain("v1.12.11"), boot, nil), "v1.12.11"},
-		"v1.13-http.yaml":           {siteWith(t, plain("v1.13.9"), "", nil), "v1.13.9"},
-		"v1.11-https-ca-auth.yaml":  {siteWith(t, httpsTalos(t, "v1.11.5"), "", auth), "v1.11.5"},
-		"v1.12-https-ca-auth.yaml":  {siteWith(t, httpsTalos(t, "v1.12.11"), "", auth), "v1.12.11"},
+		"v1.11-http-bootstrap.yaml":  {siteWith(t, plain("v1.11.5"), boot, plainHTTP), "v1.11.5"},
+		"v1.9-http.yaml":             {siteWith(t, plain("v1.9.6"), "", plainHTTP), "v1.9.6"},
+		"v1.12-http-bootstrap.yaml":  {siteWith(t, plain("v1.12.11"), boot, plainHTTP), "v1.12.11"},
+		"v1.13-http.yaml":            {siteWith(t, plain("v1.13.9"), "", plainHTTP), "v1.13.9"},
+		"v1.11-https-ca-auth.yaml":   {siteWith(t, httpsTalos("v1.11.5"), "", ""), "v1.11.5"},
+		"v1.12-https-ca-auth.yaml":   {siteWith(t, httpsTalos("v1.12.11"), "", ""), "v1.12.11"},
+		"v1.13-https-ca-auth.yaml":   {siteWith(t, httpsTalos("v1.13.9"), "", ""), "v1.13.9"},
+		"v1.12-https-bootstrap.yaml": {siteWith(t, httpsTalos("v1.12.11"), boot, ""), "v1.12.11"},
 	}
 }
 
 func TestRenderGolden(t *testing.T) {
 	for name, tc := range renderCases(t) {
 		t.Run(name, func(t *testing.T) {
-			out, err := talosconfig.Render(build(tc.cfg), tc.version)
+			out, err := talosconfig.Render(build(t, tc.cfg), tc.version)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +96,7 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderedPatchesMatchTalosSchema(t *testing.T) {
 	for name, tc := range renderCases(t) {
 		t.Run(name, func(t *testing.T) {
-			out, err := talosconfig.Render(build(tc.cfg), tc.version)
+			out, err := talosconfig.Render(build(t, tc.cfg), tc.version)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,8 +113,8 @@ func TestRenderedPatchesMatchTalosSchema(t *testing.T) {
 // TestSchemaCatchesWrongGeneration proves the schema check has teeth: a machine.registries
 // patch is invalid for v1.12, and an endpoint without a scheme is invalid in a document.
 func TestSchemaCatchesWrongGeneration(t *testing.T) {
-	c := siteWith(t, `{"version":"v1.11.5"}`, "", nil)
-	old, _ := talosconfig.Render(build(c), "v1.11.5")
+	c := siteWith(t, `{"version":"v1.11.5"}`, "", "")
+	old, _ := talosconfig.Render(build(t, c), "v1.11.5")
 	if err := validate(talosSchema(t, "v1.12.11"), old); err == nil {
 		t.Errorf("the v1.12 schema accepted a machine.registries patch")
 	}
@@ -118,8 +129,8 @@ func TestSchemaCatchesWrongGeneration(t *testing.T) {
 }
 
 func TestMirrorRules(t *testing.T) {
-	c := siteWith(t, fmt.Sprintf(`{"upstreams":["docker.io",%q]}`, ecr), `{"endpoint":"http://10.20.0.100:5000"}`, nil)
-	m := build(c)
+	c := siteWith(t, fmt.Sprintf(`{"upstreams":["docker.io",%q]}`, ecr), `{"endpoint":"http://10.20.0.100:5000"}`, plainHTTP)
+	m := build(t, c)
 	keys := []string{}
 	for _, mir := range m.Mirrors {
 		keys = append(keys, mir.Key)
@@ -151,29 +162,55 @@ func TestMirrorRules(t *testing.T) {
 	}
 	// Without the bootstrap endpoint (a later `up`), it is gone from every mirror.
 	c.Bootstrap.Endpoint = ""
-	for _, mir := range build(c).Mirrors {
+	for _, mir := range build(t, c).Mirrors {
 		if len(mir.Endpoints) != 3 {
 			t.Errorf("mirror %s keeps %d endpoints after bootstrap removal", mir.Key, len(mir.Endpoints))
 		}
 	}
 }
 
-func TestNoTLSBlockForHTTP(t *testing.T) {
-	c := siteWith(t, `{"version":"v1.11.5","registry":{"username":"puller"}}`, "", map[string]string{siteconfig.KeyRegistryPassword: "pw-123456"})
-	m := build(c)
+// TestPlainHTTPCarriesNoCredentials: a plainHTTP site sends no TLS block (it would break
+// Talos' own pulls) and no password over plain http, whatever credentials exist.
+func TestPlainHTTPCarriesNoCredentials(t *testing.T) {
+	c := siteWith(t, `{"version":"v1.11.5"}`, "", plainHTTP)
+	m := build(t, c)
 	out, _ := talosconfig.Render(m, "v1.11.5")
-	if strings.Contains(string(out), "tls:") || strings.Contains(string(out), "insecureSkipVerify") {
-		t.Errorf("TLS block written for an http registry:\n%s", out)
+	if strings.Contains(string(out), "tls:") || strings.Contains(string(out), "insecureSkipVerify") || m.HasAuth() ||
+		strings.Contains(string(out), testPullPassword) {
+		t.Errorf("TLS or credentials written for a plain-http registry:\n%s", out)
 	}
-	if !m.HasAuth() || !strings.Contains(string(out), "username: puller") {
-		t.Errorf("auth not rendered:\n%s", out)
+}
+
+// TestHTTPSCarriesCAAndPullIdentity: by default every node endpoint gets the site CA and the
+// pull identity, in both generations.
+func TestHTTPSCarriesCAAndPullIdentity(t *testing.T) {
+	for _, v := range []string{"v1.11.5", "v1.12.11"} {
+		c := siteWith(t, httpsTalos(v), "", "")
+		m := build(t, c)
+		if len(m.Hosts) != 3 {
+			t.Fatalf("%s: %d hosts, want one per node", v, len(m.Hosts))
+		}
+		for _, h := range m.Hosts {
+			if h.CA == "" || h.Username != siteconfig.PullUser || h.Password != testPullPassword || h.InsecureSkipVerify {
+				t.Errorf("%s: host %+v", v, h)
+			}
+		}
+		out, _ := talosconfig.Render(m, v)
+		for _, e := range m.Mirrors[0].Endpoints {
+			if !strings.HasPrefix(e.URL, "https://") {
+				t.Errorf("%s: endpoint %s is not https", v, e.URL)
+			}
+		}
+		if !strings.Contains(string(out), siteconfig.PullUser) {
+			t.Errorf("%s: no pull identity in the patch:\n%s", v, out)
+		}
 	}
 }
 
 func TestRenderRejectsUnsupportedVersion(t *testing.T) {
-	c := siteWith(t, "", "", nil)
+	c := siteWith(t, "", "", "")
 	for _, v := range []string{"v1.5.0", "v2.0.0", "latest"} {
-		if _, err := talosconfig.Render(build(c), v); err == nil {
+		if _, err := talosconfig.Render(build(t, c), v); err == nil {
 			t.Errorf("Render(%s) succeeded", v)
 		}
 	}
@@ -229,7 +266,7 @@ func validate(sch *jsonschema.Schema, yamlDoc []byte) error {
 func TestParseRoundTrip(t *testing.T) {
 	for name, tc := range renderCases(t) {
 		t.Run(name, func(t *testing.T) {
-			want := build(tc.cfg)
+			want := build(t, tc.cfg)
 			out, _ := talosconfig.Render(want, tc.version)
 			got, err := talosconfig.Parse(out)
 			if err != nil {

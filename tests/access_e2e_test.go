@@ -98,8 +98,12 @@ type siteClient struct {
 	plain              bool
 }
 
-func (a siteAccess) pull() siteClient { return siteClient{ca: a.ca, user: siteconfig.PullUser, password: a.pullPassword} }
-func (a siteAccess) push() siteClient { return siteClient{ca: a.ca, user: siteconfig.PushUser, password: a.pushPassword} }
+func (a siteAccess) pull() siteClient {
+	return siteClient{ca: a.ca, user: siteconfig.PullUser, password: a.pullPassword}
+}
+func (a siteAccess) push() siteClient {
+	return siteClient{ca: a.ca, user: siteconfig.PushUser, password: a.pushPassword}
+}
 
 func (c siteClient) scheme() string {
 	if c.plain {
