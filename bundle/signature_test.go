@@ -1,12 +1,6 @@
 package bundle_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -21,16 +15,10 @@ import (
 
 func newSigner(t *testing.T) (*signing.Signer, signing.Key) {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, pub, err := signing.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	s, err := signing.LoadSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := s.PublicKeyPEM()
 	k, err := signing.ParseKey(pub)
 	if err != nil {
 		t.Fatal(err)
@@ -74,17 +62,7 @@ func TestVerifyRefusesTampering(t *testing.T) {
 	trust := bundle.Trust{Keys: []signing.Key{k}}
 	edit := func(t *testing.T, dir, file string, change func(map[string]any)) {
 		t.Helper()
-		path := filepath.Join(dir, file)
-		var doc map[string]any
-		b, _ := os.ReadFile(path)
-		if err := json.Unmarshal(b, &doc); err != nil {
-			t.Fatal(err)
-		}
-		change(doc)
-		b, _ = json.MarshalIndent(doc, "", "  ")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		bundletest.EditJSON(t, filepath.Join(dir, file), change)
 	}
 	cases := []struct {
 		name   string

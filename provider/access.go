@@ -123,11 +123,7 @@ func (s *Server) checkLocal(l local, req *pulumirpc.CheckRequest) (*pulumirpc.Ch
 // not known yet) replaces; another one is an update. A certificate due for renewal is
 // replaced too: the engine makes the new one before it forgets the old.
 func (s *Server) diffLocal(ctx context.Context, l local, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
-	news, err := unmarshal(req.GetNews())
+	olds, news, err := oldsAndNews(req)
 	if err != nil {
 		return nil, err
 	}
@@ -223,11 +219,7 @@ func (s *Server) readLocal(req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse,
 // updateLocal takes the new inputs and keeps the outputs: only inputs that are not
 // replace-on-change (a certificate's renewBeforeDays) get here.
 func (s *Server) updateLocal(l local, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	olds, err := unmarshal(req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
-	news, err := unmarshal(req.GetNews())
+	olds, news, err := oldsAndNews(req)
 	if err != nil {
 		return nil, err
 	}

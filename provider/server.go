@@ -80,6 +80,20 @@ func marshal(m resource.PropertyMap) (*structpb.Struct, error) {
 	return plugin.MarshalProperties(m, mopts)
 }
 
+// oldsAndNews decodes the old and new properties of a Diff or Update request.
+func oldsAndNews(req interface {
+	GetOlds() *structpb.Struct
+	GetNews() *structpb.Struct
+}) (olds, news resource.PropertyMap, err error) {
+	if olds, err = unmarshal(req.GetOlds()); err != nil {
+		return nil, nil, err
+	}
+	if news, err = unmarshal(req.GetNews()); err != nil {
+		return nil, nil, err
+	}
+	return olds, news, nil
+}
+
 func (s *Server) info(ctx context.Context, urn, format string, args ...any) {
 	if s.log != nil {
 		_ = s.log.Log(ctx, diag.Info, resource.URN(urn), fmt.Sprintf(format, args...))
@@ -257,11 +271,7 @@ func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumir
 	}
 	ctx, done := s.operation(ctx, 0)
 	defer done()
-	olds, err := unmarshal(req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
-	news, err := unmarshal(req.GetNews())
+	olds, news, err := oldsAndNews(req)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,11 @@ package signing
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -138,4 +142,32 @@ func Verify(keys []Key, blob, sig []byte) (Key, error) {
 		ids[i] = k.ID
 	}
 	return Key{}, fmt.Errorf("%w (tried %s)", ErrNoTrustedSignature, strings.Join(ids, ", "))
+}
+
+// NewKeyPair makes an ECDSA P-256 key pair, as cosign's: the private key as an unencrypted
+// PKCS#8 PEM (LoadSigner reads it without a password), the public key as cosign.pub holds it.
+func NewKeyPair() (privatePEM, publicPEM []byte, err error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := cryptoutils.MarshalPublicKeyToPEM(priv.Public())
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), pub, nil
+}
+
+// NewSigner is a Signer of a new key pair, and its public key (PEM): for tests and test beds.
+func NewSigner() (*Signer, []byte, error) {
+	priv, pub, err := NewKeyPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := LoadSigner(priv, nil)
+	return s, pub, err
 }

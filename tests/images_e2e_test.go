@@ -3,11 +3,6 @@
 package tests
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -135,15 +130,8 @@ func writeBundle(t *testing.T, dir string, images map[string]v1.Image, indexes m
 // officeKey is the suite's signing key, as an office's: bundles written by writeBundle are
 // signed with it, and their stacks trust <bundle>.pub.
 var officeKey = sync.OnceValues(func() (*signing.Signer, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	return signing.LoadSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
+	s, _, err := signing.NewSigner()
+	return s, err
 })
 
 // signBundle signs the bundle at dir with the office key and writes the key's public half to

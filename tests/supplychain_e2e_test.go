@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"airgap-site/bundle"
+	"airgap-site/internal/bundletest"
 )
 
 // cosignCLI runs the real cosign CLI (built by make setup) offline in dir.
@@ -171,19 +172,7 @@ func TestSignedBundles(t *testing.T) {
 		}
 		return filepath.Join(site, "blobs", "sha256", d.Digest.Hex)
 	}
-	editJSON := func(t *testing.T, path string, change func(map[string]any)) {
-		t.Helper()
-		var doc map[string]any
-		b, _ := os.ReadFile(path)
-		if err := json.Unmarshal(b, &doc); err != nil {
-			t.Fatal(err)
-		}
-		change(doc)
-		b, _ = json.MarshalIndent(doc, "", "  ")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	editJSON := bundletest.EditJSON
 	cases := []struct {
 		name   string
 		tamper func(t *testing.T)

@@ -3,14 +3,11 @@
 package bundletest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -123,24 +120,33 @@ func Do(t testing.TB, method, url string, hdr ...string) (*http.Response, []byte
 // site's images.trustedKeys lists it.
 func Sign(t testing.TB, dir string) string {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := signing.LoadSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
+	s, pub, err := signing.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := bundle.Sign(dir, s); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := s.PublicKeyPEM()
+	return string(pub)
+}
+
+// EditJSON changes the JSON file at path (a bundle's index.json or bundle.json) in place, as
+// another tool, or an attacker, would.
+func EditJSON(t testing.TB, path string, change func(map[string]any)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(pub)
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	change(doc)
+	if b, err = json.MarshalIndent(doc, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

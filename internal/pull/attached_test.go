@@ -2,11 +2,6 @@ package pull
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -53,19 +48,7 @@ func newVendor(t *testing.T, referrersAPI bool) *vendor {
 // testKey is a signer and its public key as LoadKeys reads it.
 func testKey(t *testing.T) (*signing.Signer, *Key) {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := signing.LoadSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := s.PublicKeyPEM()
+	s, pub, err := signing.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
