@@ -186,6 +186,10 @@ func TestImageFaults(t *testing.T) {
 		verify(t)
 	})
 
+	// The faults below are not ridden out: a shorter retry budget makes the ups that must fail
+	// fail sooner (the 500s above needed more than their 30 s).
+	s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.retrySeconds", "15")
+
 	t.Run("S3 stopped during up: a clear error, state intact, registry not Ready", func(t *testing.T) {
 		before := imageOutputs(t, stack, "digest")
 		add(t, "docker.io/library/delta:1")
@@ -250,7 +254,7 @@ func TestImageFaults(t *testing.T) {
 		if err == nil {
 			t.Fatalf("up succeeded against a registry that never answers:\n%s", lastLines(out, 20))
 		}
-		// retrySeconds 45 and timeoutSeconds 10: the up gives up well inside two minutes.
+		// retrySeconds 15 and timeoutSeconds 10: the up gives up well inside two minutes.
 		if took > 2*time.Minute {
 			t.Errorf("up took %s to fail against a hung registry", took)
 		}
