@@ -158,6 +158,8 @@ func signBundle(t *testing.T, dir string) {
 // the real S3 server: create, a no-op second up, one changed image, drift repaired after a
 // refresh, and bad sources failing cleanly.
 func TestImages(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	stopRegistry, _, _ := s3Registry(t, regAddr, "/images-e2e")
@@ -385,6 +387,8 @@ func (s *slowReader) Close() error { return s.r.Close() }
 // TestImagesInterruptedCopy kills the registry in the middle of a large copy, restarts it and
 // runs up again, several times: every run converges with verified digests, nothing corrupt.
 func TestImagesInterruptedCopy(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	stop, _, _ := s3Registry(t, regAddr, "/interrupt-e2e")

@@ -16,6 +16,8 @@ import (
 // stack from the kit alone: no Go toolchain on PATH, no module cache, a fresh HOME and
 // PULUMI_HOME, the plugins installed from the kit's own files.
 func TestOfflineKit(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	kit := filepath.Join(t.TempDir(), "kit")
 	// Signed with the test bed's key (make setup made it) as an office signs with its own.

@@ -30,6 +30,8 @@ import (
 // stack pushes them beside the image; `cosign verify` against the site registry succeeds,
 // offline; a second up sends nothing, and destroy leaves them.
 func TestVendorSignatures(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	work := t.TempDir()
 	keyDir := func(who string) string {

@@ -190,6 +190,8 @@ func TestKwokStack(t *testing.T) {
 // TestTenantStack deploys a minio-tenant site: the real API server must accept the Tenant the
 // renderer produces (the MinIO operator does not run here, so it is not awaited).
 func TestTenantStack(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	s.mustPulumi(t, "stack", "init", "tenant")
 	// Plain values go straight into the stack file `stack init` wrote; secrets go through

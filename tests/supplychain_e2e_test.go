@@ -50,6 +50,8 @@ func fsRegistry(t *testing.T) string {
 // accepted by the stack; each way it can be changed on the way is refused by `pulumi preview`
 // before any copy, with the state and the site registry unchanged.
 func TestSignedBundles(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	work := t.TempDir()
 	keys := map[string]string{} // name -> directory with cosign.key and cosign.pub
