@@ -13,8 +13,6 @@
 #   5. a second preview changes nothing
 # Without root (no real node) it converges the dev stack's objects only and says so.
 set -euo pipefail
-# The mirror patch files below hold the nodes' pull credentials.
-umask 077
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
 
@@ -50,18 +48,22 @@ say "node-1's containerd gets the stack's bootstrap mirror patch (airgap site pa
 echo "  ..."
 site mirrors --patch .state/mirror-patch.yaml
 
+# From here on the patch holds the nodes' pull credentials: readable by its owner only. (Only
+# this file: the site's daemons must not inherit a umask that hides their files from pods.)
+patch() { (umask 077 && .state/bin/airgap site patch -s dev >.state/mirror-patch.yaml); }
+
 say "first pulumi up, on the laptop: the registry bootstraps from the laptop, then receives the images"
 laptop pulumi up -s dev --yes --refresh --skip-preview --policy-pack "$POLICY_PACK"
 echo "the laptop served $(grep -c ' /v2/.*/manifests/.* 200 ' .state/serve.log || true) manifest requests during bootstrap"
 
 say "node-1 gets the full patch: the site CA and the pull identity (the stack's secret output talosMirrorPatch)"
-.state/bin/airgap site patch -s dev >.state/mirror-patch.yaml
+patch
 grep -E 'kind: Registry(TLS|Auth)Config' .state/mirror-patch.yaml | sort | uniq -c
 site mirrors --patch .state/mirror-patch.yaml
 
 say "second pulumi up without bootstrap.endpoint: the mirrors no longer name the laptop"
 pulumi config rm -s dev bootstrap
-.state/bin/airgap site patch -s dev >.state/mirror-patch.yaml
+patch
 site mirrors --patch .state/mirror-patch.yaml
 laptop pulumi up -s dev --yes --skip-preview --policy-pack "$POLICY_PACK"
 kill $serve 2>/dev/null || true
