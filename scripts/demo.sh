@@ -50,7 +50,7 @@ site mirrors --patch .state/mirror-patch.yaml
 
 # From here on the patch holds the nodes' pull credentials: readable by its owner only. (Only
 # this file: the site's daemons must not inherit a umask that hides their files from pods.)
-patch() { (umask 077 && .state/bin/airgap site patch -s dev >.state/mirror-patch.yaml); }
+patch() { rm -f .state/mirror-patch.yaml && (umask 077 && .state/bin/airgap site patch -s dev >.state/mirror-patch.yaml); }
 
 say "first pulumi up, on the laptop: the registry bootstraps from the laptop, then receives the images"
 laptop pulumi up -s dev --yes --refresh --skip-preview --policy-pack "$POLICY_PACK"

@@ -39,7 +39,12 @@ func (s *Site) start(name string, env []string, bin string, args ...string) (*pr
 		// kills the daemons with it instead of leaving them running.
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
-	if err := cmd.Start(); err != nil {
+	// The daemons get the usual umask whatever the caller's: containerd started under 077
+	// makes its snapshot directories unreadable to a container's non-root user.
+	old := syscall.Umask(0o022)
+	err = cmd.Start()
+	syscall.Umask(old)
+	if err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
