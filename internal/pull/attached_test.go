@@ -2,6 +2,8 @@ package pull
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -117,6 +119,29 @@ func signatureImage(t *testing.T, layers ...sigLayer) v1.Image {
 	return img
 }
 
+// attestationImage is an attestation image as cosign attest writes it: one DSSE envelope per
+// layer around an in-toto statement about subject, signed by s over the envelope's
+// pre-authentication encoding.
+func attestationImage(t *testing.T, s *signing.Signer, subject v1.Hash) v1.Image {
+	t.Helper()
+	statement := fmt.Appendf(nil, `{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[{"name":"vendor/app","digest":{%q:%q}}],"predicate":{}}`,
+		subject.Algorithm, subject.Hex)
+	const payloadType = "application/vnd.in-toto+json"
+	pae := fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(statement), statement)
+	sig, err := s.Sign(pae)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := json.Marshal(map[string]any{"payloadType": payloadType, "payload": base64.StdEncoding.EncodeToString(statement),
+		"signatures": []map[string]string{{"keyid": "", "sig": string(sig)}}})
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer(env, "application/vnd.dsse.envelope.v1+json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
 // artifact is an OCI 1.1 artifact (an SBOM) whose subject is the image desc.
 func artifact(t *testing.T, subject v1.Descriptor, content string) v1.Image {
 	t.Helper()
@@ -153,7 +178,7 @@ func TestPullCarriesAttached(t *testing.T) {
 			v.write(t, v.ref(t, "vendor/app:1"), img)
 			sig := signatureImage(t, sigLayer{payload(d), v.sign(t, payload(d))})
 			v.write(t, v.ref(t, "vendor/app:"+bundle.AttachedTag(d, bundle.Signatures)), sig)
-			att := signatureImage(t, sigLayer{payload: []byte(`{"payloadType":"application/vnd.in-toto+json"}`)})
+			att := attestationImage(t, v.signer, d)
 			v.write(t, v.ref(t, "vendor/app:"+bundle.AttachedTag(d, bundle.Attestations)), att)
 			sbom := artifact(t, descriptorOf(t, img), `{"spdxVersion":"SPDX-2.3"}`)
 			v.write(t, v.ref(t, "vendor/app@"+imagetest.Digest(t, sbom).String()), sbom)
@@ -305,6 +330,44 @@ func TestPullRefusesBadSignatures(t *testing.T) {
 	p, w := newPuller(t, Options{Insecure: []string{v.host}})
 	if _, err := p.Pull(context.Background(), w, v.host+"/vendor/mixed:1", v.key, nil); err != nil {
 		t.Errorf("a valid signature beside another key's: %v", err)
+	}
+}
+
+// TestPullRefusesBadAttestations: with a key named, every attestation carried must be signed
+// by it and be about the image.
+func TestPullRefusesBadAttestations(t *testing.T) {
+	v := newVendor(t, true)
+	other, _ := testKey(t)
+	img := imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 1024))
+	d := imagetest.Digest(t, img)
+	elsewhere := imagetest.Digest(t, imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 1024)))
+	for name, tc := range map[string]struct {
+		att  v1.Image
+		want string
+	}{
+		"another key":      {attestationImage(t, other, d), "no signature by key"},
+		"about another":    {attestationImage(t, v.signer, elsewhere), "not about " + d.String()},
+		"not an envelope":  {signatureImage(t, sigLayer{payload: []byte("plain")}), "not a DSSE envelope"},
+		"a good one, kept": {attestationImage(t, v.signer, d), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			repo := "vendor/att-" + strings.ReplaceAll(name, " ", "-")
+			repo = strings.TrimSuffix(repo, ",-kept")
+			v.write(t, v.ref(t, repo+":1"), img)
+			v.write(t, v.ref(t, repo+":"+bundle.AttachedTag(d, bundle.Signatures)), signatureImage(t, sigLayer{payload(d), v.sign(t, payload(d))}))
+			v.write(t, v.ref(t, repo+":"+bundle.AttachedTag(d, bundle.Attestations)), tc.att)
+			p, w := newPuller(t, Options{Insecure: []string{v.host}})
+			_, err := p.Pull(context.Background(), w, v.host+"/"+repo+":1", v.key, nil)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("a valid attestation refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "verifying attestations of") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -163,6 +163,9 @@ func (p *Puller) Pull(ctx context.Context, w *bundle.Writer, ref string, key *Ke
 		if err := verifySignature(att.sig, r.Context(), digest, key); err != nil {
 			return Pulled{}, fmt.Errorf("verifying signature of %s: %w", ref, err)
 		}
+		if err := verifyAttestations(att.att, r.Context(), digest, key); err != nil {
+			return Pulled{}, fmt.Errorf("verifying attestations of %s: %w", ref, err)
+		}
 	}
 
 	e, err := add()

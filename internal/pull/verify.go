@@ -2,6 +2,7 @@ package pull
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,4 +117,88 @@ func readLayer(img v1.Image, h v1.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("payload does not hash to %s", h)
 	}
 	return b, nil
+}
+
+// dsseEnvelope is a layer of a cosign attestation image: a DSSE envelope around an in-toto
+// statement.
+type dsseEnvelope struct {
+	PayloadType string `json:"payloadType"`
+	Payload     string `json:"payload"` // base64
+	Signatures  []struct {
+		Sig string `json:"sig"` // base64
+	} `json:"signatures"`
+}
+
+// inTotoStatement is the part of an in-toto statement that says what it is about.
+type inTotoStatement struct {
+	Subject []struct {
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+}
+
+// verifyAttestations checks that every attestation in att, the cosign attestation image of
+// repo@d (nil: there is none), is signed by key and is about d, as `cosign verify-attestation
+// --key` does without a transparency log: each layer's DSSE envelope carries a signature by
+// the key over its pre-authentication encoding, and its statement names d as a subject. An
+// attestation the key did not sign would travel with the image as if it had been checked.
+func verifyAttestations(att v1.Image, repo name.Repository, d v1.Hash, key *Key) error {
+	if att == nil {
+		return nil
+	}
+	tag := repo.Tag(bundle.AttachedTag(d, bundle.Attestations))
+	m, err := att.Manifest()
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", tag, err)
+	}
+	if len(m.Layers) > maxSignatures {
+		return fmt.Errorf("%s has %d attestations, more than the %d looked at", tag, len(m.Layers), maxSignatures)
+	}
+	for _, l := range m.Layers {
+		if l.Size > maxPayload {
+			return fmt.Errorf("%s layer %s: %d bytes, more than %d", tag, l.Digest, l.Size, maxPayload)
+		}
+		raw, err := readLayer(att, l.Digest)
+		if err != nil {
+			return fmt.Errorf("%s layer %s: %w", tag, l.Digest, err)
+		}
+		if err := verifyEnvelope(raw, d, key); err != nil {
+			return fmt.Errorf("attestation %s in %s: %w", l.Digest, tag, err)
+		}
+	}
+	return nil
+}
+
+// verifyEnvelope checks one DSSE envelope: a signature by key over PAE(type, payload), and a
+// statement whose subjects include d.
+func verifyEnvelope(raw []byte, d v1.Hash, key *Key) error {
+	var env dsseEnvelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return fmt.Errorf("payload not base64: %w", err)
+	}
+	pae := fmt.Appendf(nil, "DSSEv1 %d %s %d ", len(env.PayloadType), env.PayloadType, len(payload))
+	pae = append(pae, payload...)
+	verified := false
+	for _, s := range env.Signatures {
+		if _, err := signing.Verify([]signing.Key{key.Key}, pae, []byte(s.Sig)); err == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return fmt.Errorf("no signature by key %s", key)
+	}
+	var st inTotoStatement
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return fmt.Errorf("signed, but not an in-toto statement: %w", err)
+	}
+	for _, s := range st.Subject {
+		if s.Digest[d.Algorithm] == d.Hex {
+			return nil
+		}
+	}
+	return fmt.Errorf("a valid attestation, but not about %s", d)
 }
