@@ -149,6 +149,21 @@ func TestKwokStack(t *testing.T) {
 		if err := s.site.StopAPIServer(); err != nil {
 			t.Fatal(err)
 		}
+		// The address must refuse connections before the preview: one run saw the site
+		// reachable right after the stop (not reproduced since). Wait for it, then say who
+		// still listens if it does not go away.
+		addr := strings.TrimPrefix(s.site.APIServer, "https://")
+		refused := waitFor(t, 15*time.Second, func() bool {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
+		if !refused {
+			out, _ := exec.Command("ss", "-ltnp").CombinedOutput()
+			t.Fatalf("the API server's address %s still answers 15 s after it was stopped:\n%s", addr, out)
+		}
 		defer func() {
 			if err := s.site.StartAPIServer(context.Background()); err != nil {
 				t.Fatalf("restarting the API server: %v", err)
@@ -164,6 +179,10 @@ func TestKwokStack(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("preview output lacks %q:\n%s", want, lastLines(out, 40))
 			}
+		}
+		if t.Failed() {
+			listening, _ := exec.Command("ss", "-ltnp").CombinedOutput()
+			t.Logf("listening sockets after the preview (the API server was %s):\n%s", s.site.APIServer, listening)
 		}
 	})
 
