@@ -33,5 +33,5 @@ check: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
-kit: setup ## write the offline kit for a site visit into .state/kit (KIT_BUNDLE=<dir> adds an image bundle)
+kit: setup ## write the offline kit into .state/kit (KIT_BUNDLE=<dir> adds an image bundle; KIT_SIGN_KEY=<cosign.key> signs it)
 	scripts/kit.sh
