@@ -251,7 +251,7 @@ func (d *declarer) endpoint(name string, ep *endpoint) error {
 			},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{Labels: labels, Annotations: annotations},
-				Spec:     d.podSpec(ep.role, selector, configMap),
+				Spec:     d.podSpec(ep, selector, configMap),
 			},
 		},
 	}, append(ns.Opts, pulumi.DependsOn(args.StorageReady))...)
@@ -294,7 +294,7 @@ const PreStopSeconds = 5
 // secretFileMode lets the registry's group, and no one else, read the key and htpasswd.
 const secretFileMode = 0o440
 
-func (d *declarer) podSpec(role Role, selector pulumi.StringMap, configMap *corev1.ConfigMap) *corev1.PodSpecArgs {
+func (d *declarer) podSpec(ep *endpoint, selector pulumi.StringMap, configMap *corev1.ConfigMap) *corev1.PodSpecArgs {
 	rc := d.args.Registry
 	fromSecret := func(env, key string) *corev1.EnvVarArgs {
 		return &corev1.EnvVarArgs{
@@ -335,14 +335,10 @@ func (d *declarer) podSpec(role Role, selector pulumi.StringMap, configMap *core
 			&corev1.VolumeArgs{Name: pulumi.String("tls"), Secret: &corev1.SecretVolumeSourceArgs{
 				SecretName: d.tls.Metadata.Name().Elem(), DefaultMode: pulumi.Int(secretFileMode)}},
 			&corev1.VolumeArgs{Name: pulumi.String("auth"), Secret: &corev1.SecretVolumeSourceArgs{
-				SecretName: d.htpasswd[role].Metadata.Name().Elem(), DefaultMode: pulumi.Int(secretFileMode)}})
-	}
-	replicas := rc.Replicas
-	if role == RolePush {
-		replicas = 1
+				SecretName: d.htpasswd[ep.role].Metadata.Name().Elem(), DefaultMode: pulumi.Int(secretFileMode)}})
 	}
 	var affinity *corev1.AffinityArgs
-	if replicas > 1 {
+	if ep.replicas > 1 {
 		affinity = &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
 			// Preferred, not required: a 2-replica registry must still schedule on a site
 			// with one node left.
