@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end suite: starts its own local site in a temp dir (tests/harness), drives the real
-# pulumi CLI against it, and ends with one line of counts. Then, where the machine allows it,
-# the whole suite runs again inside a network namespace with only loopback up (unshare -n),
-# which proves it needs no network at all.
+# pulumi CLI against it, and ends with one line of counts. It runs once, inside a network
+# namespace with only loopback up (unshare -n), which proves it needs no network at all.
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
@@ -40,19 +39,18 @@ trap cleanup EXIT
 # Compile the suite first, online: inside the namespace nothing may be downloaded.
 go test -tags e2e -count=1 -run '^$' ./tests/ >/dev/null || exit 1
 
-run_suite e2e
-status=$?
-
-if [ "${AIRGAP_SKIP_OFFLINE:-}" = 1 ]; then
-	echo "zero-egress run: skipped (AIRGAP_SKIP_OFFLINE=1)"
+# One pass, inside a network namespace with only loopback up: that proves the suite's
+# correctness and that it needs no network at all, at once. Where the machine cannot make one,
+# the suite runs once with the network and says so.
+if [ "${AIRGAP_E2E_NETWORK:-}" = 1 ]; then
+	echo "zero-egress: not checked (AIRGAP_E2E_NETWORK=1 runs the suite with the machine's network)"
+	run_suite e2e
 elif ! command -v unshare >/dev/null || ! unshare -n true 2>/dev/null; then
-	echo "zero-egress run: skipped (this machine cannot create a network namespace: unshare -n needs root or user namespaces)"
+	echo "zero-egress: not checked (this machine cannot create a network namespace: unshare -n needs root or user namespaces)"
+	run_suite e2e
 else
-	echo
-	echo "== the same suite with no network: a namespace with only loopback up =="
+	echo "== the suite with no network: a namespace with only loopback up =="
 	# GOFLAGS/GOPROXY keep go from trying the module proxy; the build cache is warm.
 	run_suite "e2e (no network)" unshare -n sh -c 'ip link set lo up && exec env GOFLAGS=-mod=readonly GOPROXY=off "$@"' sh
-	offline=$?
-	[ "$status" -ne 0 ] || status=$offline
 fi
-exit "$status"
+exit $?
