@@ -20,6 +20,9 @@ type blobStore struct {
 
 	mu       sync.Mutex
 	inflight map[string]*flight
+	// used are the blobs this store wrote or found already there, by hex: what this run's
+	// images are made of.
+	used map[string]bool
 }
 
 type flight struct {
@@ -37,7 +40,7 @@ func newBlobStore(layout string) (*blobStore, error) {
 	for _, f := range stale {
 		_ = os.Remove(f)
 	}
-	return &blobStore{layout: layout, inflight: map[string]*flight{}}, nil
+	return &blobStore{layout: layout, inflight: map[string]*flight{}, used: map[string]bool{}}, nil
 }
 
 // write stores the blob h of the given size (-1: unknown) unless it is already there.
@@ -46,6 +49,9 @@ func (s *blobStore) write(h v1.Hash, size int64, open func() (io.ReadCloser, err
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.used[h.Hex] = true
+	s.mu.Unlock()
 	if present(final, size) {
 		return nil
 	}
@@ -211,4 +217,11 @@ func platformString(p *v1.Platform) string {
 		return "no platform"
 	}
 	return p.String()
+}
+
+// wasUsed reports whether this store wrote the blob with digest hex hex, or found it there.
+func (s *blobStore) wasUsed(hex string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used[hex]
 }

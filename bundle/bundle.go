@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -40,8 +39,8 @@ type Entry struct {
 
 // Manifest is bundle.json.
 type Manifest struct {
-	Images    []Entry   `json:"images"`
-	CreatedAt time.Time `json:"createdAt"`
+	Images []Entry `json:"images"`
+	Stamp
 	// Index is the digest of index.json: signing bundle.json covers the whole layout.
 	Index string `json:"index,omitempty"`
 }
@@ -50,6 +49,7 @@ type Manifest struct {
 type Bundle struct {
 	dir   string
 	index *v1.IndexManifest
+	stamp Stamp
 
 	// entries come from bundle.json; without it they are derived from index.json on first
 	// use, as that reads every manifest.
@@ -79,9 +79,17 @@ func Open(dir string) (*Bundle, error) {
 	case err != nil:
 		return nil, fmt.Errorf("opening bundle %s: %w", dir, err)
 	default:
-		b.entries, b.hasManifest = m.Images, true
+		b.entries, b.hasManifest, b.stamp = m.Images, true, m.Stamp
 	}
 	return b, nil
+}
+
+// Stamp is what bundle.json says about when the bundle was made and for whom; zero without
+// bundle.json. Trust it only from a verified bundle (OpenVerified).
+func (b *Bundle) Stamp() Stamp {
+	st := b.stamp
+	st.Sites = slices.Clone(st.Sites)
+	return st
 }
 
 // Dir is the bundle's directory.

@@ -23,7 +23,15 @@
 // an image's earlier digests (nothing reads them: lookups go by the current digest). The airgap provider pushes them beside their
 // image (airgap-site/provider/imagesync.CopyAttached).
 //
-// Writer builds a bundle (Create, AddImage/AddIndex, Close). Open reads one back: Lookup,
+// bundle.json also carries a Stamp: a sequence that rises with every bundle the office makes,
+// when it was made and, optionally, until when and for which sites it is good. Stamp.Accept is
+// the one home of the rules a site applies to it (no lower sequence than it accepted before,
+// not expired, made for it).
+//
+// Writer builds a bundle (Create, AddImage/AddIndex, SetStamp, Close) and signs it (Sign) only
+// when the directory holds nothing but what it wrote. OpenVerified checks the signature and
+// opens the bundle from the very bytes it verified, once per content in a process; Open reads
+// one without verifying: Lookup,
 // Image and Index find images by their original reference; Manifests, Manifest and Blob read
 // its content by digest, which is all a registry serving the bundle needs (package
 // airgap-site/bundle/serve). Only this package knows where things are on disk.
@@ -34,7 +42,7 @@
 // reference must be listed with its own digest; indexes nest at most 4 deep and never list
 // themselves (below); index.json and bundle.json are bounded too; only sha256 digests of 64
 // lower-case hex name files, opened inside the bundle directory (os.OpenInRoot) so no name or
-// link leads out of it. Layers are streamed as they are: a copy checks each against its digest
+// link leads out of it, and without blocking: a FIFO, device or socket is refused at once. Layers are streamed as they are: a copy checks each against its digest
 // as it streams it (airgap-site/provider/imagesync), containerd checks what it pulls.
 //
 // The package is a leaf: it imports go-containerregistry, the standard library,

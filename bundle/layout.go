@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -50,19 +51,52 @@ func blobPath(dir string, h v1.Hash) (string, error) {
 	return filepath.Join(dir, name), nil
 }
 
-// openFile opens the regular file name inside the layout at dir. os.OpenInRoot refuses a name
-// or a symbolic link that leads out of dir, so a bundle can never make its reader open (or
-// serve) a file elsewhere on the machine.
+// openFile opens the regular file name inside the layout at dir. The root refuses a name or a
+// symbolic link that leads out of dir, so a bundle can never make its reader open (or serve) a
+// file elsewhere on the machine. It is opened without blocking (O_NONBLOCK: opening a FIFO
+// for reading otherwise waits for a writer, forever; O_NOCTTY: a terminal never becomes
+// ours) and refused unless it is a regular file, so a FIFO, device or socket planted in a
+// bundle fails at once instead of hanging its reader. Reads of a regular file do not heed
+// O_NONBLOCK.
 func openFile(dir, name string) (*os.File, error) {
-	f, err := os.OpenInRoot(dir, name)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	defer root.Close()
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: not a file: %w", name, fs.ErrNotExist)
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a regular file (%s): %w", name, fileKind(st.Mode()), errSpecialFile)
 	}
 	return f, nil
+}
+
+// errSpecialFile is why a FIFO, device, socket or directory where a bundle file belongs is
+// refused.
+var errSpecialFile = errors.New("a bundle holds regular files only")
+
+// fileKind names a file's type for an error.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 // readFile reads the file name of the layout at dir into memory, refusing one larger than
@@ -133,4 +167,45 @@ func readManifest(dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("parsing %s: %w", ManifestFile, err)
 	}
 	return &m, nil
+}
+
+// strays lists, relative to the layout at dir, every file or directory in it that is not
+// part of the layout (oci-layout, index.json, bundle.json and its signature, blobs/sha256)
+// and every blob that ours does not claim, sorted.
+func strays(dir string, ours func(hex string) bool) ([]string, error) {
+	var out []string
+	top, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range top {
+		switch e.Name() {
+		case layoutFile, indexFile, ManifestFile, SignatureFile:
+			if !e.Type().IsRegular() {
+				out = append(out, e.Name())
+			}
+		case filepath.Dir(blobsDir):
+		default:
+			out = append(out, e.Name())
+		}
+	}
+	algs, err := os.ReadDir(filepath.Join(dir, filepath.Dir(blobsDir)))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range algs {
+		if e.Name() != filepath.Base(blobsDir) || !e.IsDir() {
+			out = append(out, filepath.Join(filepath.Dir(blobsDir), e.Name()))
+		}
+	}
+	blobs, err := os.ReadDir(filepath.Join(dir, blobsDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range blobs {
+		if !e.Type().IsRegular() || !hexRE.MatchString(e.Name()) || !ours(e.Name()) {
+			out = append(out, filepath.Join(blobsDir, e.Name()))
+		}
+	}
+	return out, nil
 }

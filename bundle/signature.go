@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -60,63 +61,109 @@ var ErrUnsigned = errors.New("bundle is not signed")
 // bundle.json carries a signature of a trusted key, index.json hashes to the digest
 // bundle.json records, and both list the same images with the same digests. It returns the
 // key that signed; an unsigned bundle passes only with trust.AllowUnsigned, with a zero Key.
+// Read the bundle with OpenVerified instead: it verifies and opens from the same bytes.
 func Verify(dir string, trust Trust) (signing.Key, error) {
-	k, err := verify(dir, trust)
-	if err != nil {
-		return signing.Key{}, fmt.Errorf("verifying bundle %s: %w", dir, err)
-	}
-	return k, nil
+	_, k, err := OpenVerified(dir, trust)
+	return k, err
 }
 
-func verify(dir string, trust Trust) (signing.Key, error) {
+// OpenVerified verifies the bundle at dir against trust, as Verify says, and opens it from the
+// very bytes it verified: index.json is read once, checked against the digest the signed
+// bundle.json records, and parsed from those bytes, so a medium that changes under the reader
+// cannot show the verifier one index and the reader another. A process opens a bundle once per
+// content: a second call reads bundle.json and its signature again, verifies the signature
+// against trust, and returns the bundle opened before when they are unchanged (index.json,
+// and what the Bundle has read and checked since, is not read again).
+//
+// An unsigned bundle passes only with trust.AllowUnsigned: it is opened as Open does, its
+// Stamp taken from an unsigned bundle.json, which anyone could have written.
+func OpenVerified(dir string, trust Trust) (*Bundle, signing.Key, error) {
+	b, k, err := openVerified(dir, trust)
+	if err != nil {
+		return nil, signing.Key{}, fmt.Errorf("verifying bundle %s: %w", dir, err)
+	}
+	return b, k, nil
+}
+
+// verified are the bundles this process opened and verified, by directory and the bytes of
+// bundle.json and its signature.
+var verified struct {
+	mu sync.Mutex
+	m  map[string]*Bundle
+}
+
+func openVerified(dir string, trust Trust) (*Bundle, signing.Key, error) {
+	if _, err := os.Stat(filepath.Join(dir, layoutFile)); err != nil {
+		return nil, signing.Key{}, fmt.Errorf("not an OCI layout: %w", err)
+	}
 	sig, err := readFile(dir, SignatureFile, 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
-		if trust.AllowUnsigned {
-			return signing.Key{}, nil
+		if !trust.AllowUnsigned {
+			return nil, signing.Key{}, fmt.Errorf("%w: no %s; sign it at the office with `airgap bundle --sign-key <cosign.key>` (or, not recommended, set images.allowUnsigned)", ErrUnsigned, SignatureFile)
 		}
-		return signing.Key{}, fmt.Errorf("%w: no %s; sign it at the office with `airgap bundle --sign-key <cosign.key>` (or, not recommended, set images.allowUnsigned)", ErrUnsigned, SignatureFile)
+		b, err := Open(dir)
+		return b, signing.Key{}, err
 	}
 	if err != nil {
-		return signing.Key{}, fmt.Errorf("reading %s: %w", SignatureFile, err)
+		return nil, signing.Key{}, fmt.Errorf("reading %s: %w", SignatureFile, err)
 	}
 	raw, err := readFile(dir, ManifestFile, maxManifest)
 	if err != nil {
-		return signing.Key{}, fmt.Errorf("reading %s: %w", ManifestFile, err)
+		return nil, signing.Key{}, fmt.Errorf("reading %s: %w", ManifestFile, err)
 	}
 	key, err := signing.Verify(trust.Keys, raw, sig)
 	if err != nil {
-		return signing.Key{}, fmt.Errorf("%s: %w; the bundle was changed after it was signed, or signed with a key not in images.trustedKeys", SignatureFile, err)
+		return nil, signing.Key{}, fmt.Errorf("%s: %w; the bundle was changed after it was signed, or signed with a key not in images.trustedKeys", SignatureFile, err)
+	}
+	cacheKey := dir + "\x00" + digestOf(raw) + "\x00" + digestOf(sig)
+	verified.mu.Lock()
+	defer verified.mu.Unlock()
+	if b, ok := verified.m[cacheKey]; ok {
+		return b, key, nil
 	}
 	var m Manifest
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return signing.Key{}, fmt.Errorf("parsing %s: %w", ManifestFile, err)
+		return nil, signing.Key{}, fmt.Errorf("parsing %s: %w", ManifestFile, err)
 	}
-	if err := checkIndexDigest(dir, &m); err != nil {
-		return signing.Key{}, err
-	}
-	index, err := readIndex(dir)
+	indexRaw, err := readIndexBytes(dir, &m)
 	if err != nil {
-		return signing.Key{}, err
+		return nil, signing.Key{}, err
 	}
-	if err := agree(&m, index); err != nil {
-		return signing.Key{}, err
+	var index v1.IndexManifest
+	if err := json.Unmarshal(indexRaw, &index); err != nil {
+		return nil, signing.Key{}, fmt.Errorf("parsing %s: %w", indexFile, err)
 	}
-	return key, nil
+	if err := agree(&m, &index); err != nil {
+		return nil, signing.Key{}, err
+	}
+	b := &Bundle{dir: dir, index: &index, entries: m.Images, hasManifest: true, stamp: m.Stamp}
+	if verified.m == nil {
+		verified.m = map[string]*Bundle{}
+	}
+	verified.m[cacheKey] = b
+	return b, key, nil
+}
+
+// readIndexBytes reads index.json and checks that it hashes to the digest bundle.json (m)
+// records.
+func readIndexBytes(dir string, m *Manifest) ([]byte, error) {
+	if m.Index == "" {
+		return nil, fmt.Errorf("%s records no digest of %s (written by an older airgap bundle): write the bundle again", ManifestFile, indexFile)
+	}
+	raw, err := readFile(dir, indexFile, maxManifest)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", indexFile, err)
+	}
+	if got := digestOf(raw); got != m.Index {
+		return nil, fmt.Errorf("%s is %s, %s records %s: the layout was changed after bundle.json was written (an image added or replaced without `airgap bundle`)", indexFile, got, ManifestFile, m.Index)
+	}
+	return raw, nil
 }
 
 // checkIndexDigest checks that index.json hashes to the digest bundle.json records.
 func checkIndexDigest(dir string, m *Manifest) error {
-	if m.Index == "" {
-		return fmt.Errorf("%s records no digest of %s (written by an older airgap bundle): write the bundle again", ManifestFile, indexFile)
-	}
-	raw, err := readFile(dir, indexFile, maxManifest)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", indexFile, err)
-	}
-	if got := digestOf(raw); got != m.Index {
-		return fmt.Errorf("%s is %s, %s records %s: the layout was changed after bundle.json was written (an image added or replaced without `airgap bundle`)", indexFile, got, ManifestFile, m.Index)
-	}
-	return nil
+	_, err := readIndexBytes(dir, m)
+	return err
 }
 
 // agree checks that bundle.json and index.json list the same references with the same digests.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"airgap-site/mirror"
+	"airgap-site/signing"
 )
 
 // layoutVersion is the oci-layout file, as go-containerregistry writes it.
@@ -32,6 +34,11 @@ type Writer struct {
 	index   *v1.IndexManifest
 	entries map[string]Entry
 	closed  bool
+	// prev is the sequence of the bundle added to (0: none); stamp is what Close writes.
+	prev  int64
+	stamp Stamp
+	// ours are the references this writer stored: the entries of this run (Sign).
+	ours map[string]bool
 }
 
 // Create starts writing the bundle at dir: a new directory, an empty one, or an existing
@@ -59,7 +66,10 @@ func Create(dir string) (*Writer, error) {
 	if err := writeAtomic(filepath.Join(dir, layoutFile), []byte(layoutVersion)); err != nil {
 		return nil, fmt.Errorf("creating bundle %s: %w", dir, err)
 	}
-	w := &Writer{dir: dir, blobs: blobs, index: index, entries: reconcile(dir, index)}
+	w := &Writer{dir: dir, blobs: blobs, index: index, entries: reconcile(dir, index), ours: map[string]bool{}}
+	if m, err := readManifest(dir); err == nil {
+		w.prev = m.Sequence
+	}
 	if err := w.writeIndex(); err != nil {
 		return nil, err
 	}
@@ -172,6 +182,7 @@ func (w *Writer) put(ref string, d v1.Descriptor) (Entry, error) {
 	}
 	w.index.Manifests = append(kept, desc)
 	w.entries[ref] = e
+	w.ours[ref] = true
 	return e, w.writeIndex()
 }
 
@@ -190,6 +201,15 @@ func (w *Writer) writeIndex() error {
 	return nil
 }
 
+// SetStamp sets what Close writes into bundle.json besides the images: st's sequence, expiry
+// and sites. CreatedAt is the time of Close; a zero Sequence is NextSequence of the sequence
+// of the bundle added to (0 for a new one).
+func (w *Writer) SetStamp(st Stamp) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stamp = st
+}
+
 // Close writes bundle.json, sorted by reference. Adding after Close fails; a second Close
 // does nothing.
 func (w *Writer) Close() error {
@@ -203,7 +223,12 @@ func (w *Writer) Close() error {
 	if err != nil {
 		return fmt.Errorf("writing %s of bundle %s: reading %s: %w", ManifestFile, w.dir, indexFile, err)
 	}
-	m := Manifest{Images: sortEntries(w.entries), CreatedAt: time.Now().UTC(), Index: digestOf(index)}
+	st := w.stamp
+	st.CreatedAt = time.Now().UTC()
+	if st.Sequence == 0 {
+		st.Sequence = NextSequence(w.prev, st.CreatedAt)
+	}
+	m := Manifest{Images: sortEntries(w.entries), Stamp: st, Index: digestOf(index)}
 	raw, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("writing %s of bundle %s: %w", ManifestFile, w.dir, err)
@@ -245,4 +270,64 @@ func writeAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// Sign signs the bundle, once Close wrote bundle.json, with s (Sign), when it holds only what
+// this writer made: every entry of index.json was stored by this writer, and every file of the
+// layout is one of the layout's own or a blob this writer stored (or found there and used).
+// Anything else is refused by name and nothing is signed: an entry or blob left by an earlier
+// run (an image kept from before whose pull failed this time, or that left the list), a file
+// another tool put there. A signature vouches for what the run that made it checked.
+func (w *Writer) Sign(s *signing.Signer) error {
+	w.mu.Lock()
+	closed := w.closed
+	w.mu.Unlock()
+	if !closed {
+		return fmt.Errorf("signing bundle %s: close it first", w.dir)
+	}
+	index, err := readIndex(w.dir)
+	if err != nil {
+		return fmt.Errorf("signing bundle %s: %w", w.dir, err)
+	}
+	var foreign []string
+	for _, d := range index.Manifests {
+		ref := d.Annotations[RefAnnotation]
+		switch {
+		case ref == "":
+			foreign = append(foreign, fmt.Sprintf("an entry without a reference (%s)", d.Digest))
+		case !w.ours[ref]:
+			foreign = append(foreign, ref)
+		}
+	}
+	strays, err := strays(w.dir, w.blobs.wasUsed)
+	if err != nil {
+		return fmt.Errorf("signing bundle %s: %w", w.dir, err)
+	}
+	if len(foreign) > 0 || len(strays) > 0 {
+		var parts []string
+		if len(foreign) > 0 {
+			parts = append(parts, fmt.Sprintf("%s not written by this run: %s", plural(len(foreign), "an image", "images"), strings.Join(foreign, ", ")))
+		}
+		if len(strays) > 0 {
+			parts = append(parts, fmt.Sprintf("%s not written by this run: %s", plural(len(strays), "a file", "files"), listSome(strays, 10)))
+		}
+		return fmt.Errorf("refusing to sign bundle %s: it holds %s; a signature vouches only for what one run pulled and checked: bundle into a new directory (or remove these)",
+			w.dir, strings.Join(parts, "; and "))
+	}
+	return Sign(w.dir, s)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// listSome joins the first n names and counts the rest.
+func listSome(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
