@@ -236,7 +236,10 @@ func TestWriterSignsOnlyItsOwn(t *testing.T) {
 	}
 	a := bundletest.Entry{Ref: "docker.io/library/alpha:1", Image: alpha}
 	b := bundletest.Entry{Ref: "docker.io/library/beta:1", Image: beta}
-	sigOf := func(dir string) string { raw, _ := os.ReadFile(filepath.Join(dir, bundle.SignatureFile)); return string(raw) }
+	sigOf := func(dir string) string {
+		raw, _ := os.ReadFile(filepath.Join(dir, bundle.SignatureFile))
+		return string(raw)
+	}
 
 	t.Run("a fresh directory", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "b")
