@@ -270,8 +270,20 @@ func TestHtpasswd(t *testing.T) {
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw+"x")) == nil {
 		t.Error("hash verifies a wrong password")
 	}
-	if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost != bcrypt.DefaultCost {
-		t.Errorf("cost %d, %v", cost, err)
+	if cost, err := bcrypt.Cost([]byte(hash)); err != nil || cost != bcrypt.MinCost {
+		t.Errorf("cost %d, %v; want bcrypt's minimum %d", cost, err, bcrypt.MinCost)
+	}
+	// What an unauthenticated client makes the registry spend per request: checking a
+	// wrong password against the line. At cost 10 that is ~65 ms; at the minimum ~1 ms.
+	start := time.Now()
+	const tries = 20
+	for range tries {
+		if bcrypt.CompareHashAndPassword([]byte(hash), []byte("wrong")) == nil {
+			t.Fatal("a wrong password verified")
+		}
+	}
+	if per := time.Since(start) / tries; per > 20*time.Millisecond {
+		t.Errorf("checking a wrong password takes %s; an unauthenticated client could fill a core", per)
 	}
 	for _, bad := range []string{"", "a:b", "a b", "a\tb", "a\nb", "a\x00b"} {
 		if _, err := Htpasswd(bad, pw); err == nil {
@@ -280,5 +292,35 @@ func TestHtpasswd(t *testing.T) {
 	}
 	if _, err := Htpasswd("u", strings.Repeat("a", 73)); err == nil {
 		t.Error("a password bcrypt cannot hash was accepted")
+	}
+}
+
+func TestHtpasswdCurrent(t *testing.T) {
+	pw, err := NewPassword(32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := Htpasswd("site-pull", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !HtpasswdCurrent(line, "site-pull", pw) {
+		t.Errorf("a fresh line is not current: %q", line)
+	}
+	// A line written before the cost was lowered: same user and password, cost 10.
+	old, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ line, user, pw string }{
+		"cost 10":        {"site-pull:" + string(old), "site-pull", pw},
+		"other user":     {line, "site-push", pw},
+		"other password": {line, "site-pull", pw + "x"},
+		"no separator":   {"site-pull", "site-pull", pw},
+		"not bcrypt":     {"site-pull:{SHA}abc", "site-pull", pw},
+	} {
+		if HtpasswdCurrent(c.line, c.user, c.pw) {
+			t.Errorf("%s: reported current", name)
+		}
 	}
 }

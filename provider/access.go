@@ -38,6 +38,9 @@ type local struct {
 	// renewal, if set, says whether a state must be replaced although its inputs are the
 	// same, and why; a warning explains a renewal that is due but would not help.
 	renewal func(state, news resource.PropertyMap, now time.Time) (replace bool, why, warning string)
+	// upgrade, if set, returns outputs of the state remade in place from the same secret
+	// (a password's htpasswd line at today's bcrypt cost), or nil when they are current.
+	upgrade func(state resource.PropertyMap) (outputs resource.PropertyMap, why string, err error)
 }
 
 // kind builds a local from its contract structs: A the inputs, O the outputs.
@@ -139,6 +142,18 @@ func (s *Server) diffLocal(ctx context.Context, l local, req *pulumirpc.DiffRequ
 			replaces = append(replaces, "certPem")
 		}
 	}
+	if l.upgrade != nil && len(replaces) == 0 {
+		outs, why, err := l.upgrade(olds)
+		if err != nil {
+			return nil, err
+		}
+		if outs != nil {
+			s.info(ctx, req.GetUrn(), "%s", why)
+			for k := range outs {
+				detailed[string(k)] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
+			}
+		}
+	}
 	if len(detailed) == 0 {
 		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
 	}
@@ -233,6 +248,13 @@ func (s *Server) updateLocal(l local, req *pulumirpc.UpdateRequest) (*pulumirpc.
 			outs[k] = v
 		}
 	}
+	if l.upgrade != nil {
+		upgraded, _, err := l.upgrade(olds)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(outs, upgraded)
+	}
 	st, err := marshal(outs)
 	if err != nil {
 		return nil, err
@@ -299,7 +321,7 @@ var certificateAuthority = kind(contract.CertificateAuthority,
 			fmt.Sprintf("generated CA %q, valid until %s", in.CommonName, rfc3339(notAfter)), nil
 	})
 
-var password = kind(contract.Password,
+var password = upgraded(rehash, kind(contract.Password,
 	func(in contract.PasswordArgs) contract.PasswordArgs {
 		in.Length = or(in.Length, contract.DefaultPasswordLength)
 		return in
@@ -325,7 +347,37 @@ var password = kind(contract.Password,
 			return contract.PasswordOutputs{}, "", err
 		}
 		return contract.PasswordOutputs{Result: pw, Htpasswd: line}, fmt.Sprintf("generated a password of %d characters for %q", in.Length, in.Username), nil
-	})
+	}))
+
+// upgraded is l with its upgrade set.
+func upgraded(upgrade func(resource.PropertyMap) (resource.PropertyMap, string, error), l local) local {
+	l.upgrade = upgrade
+	return l
+}
+
+// rehash remakes a password's htpasswd line, for the same password, when the state's line is
+// not at pki.HtpasswdCost (states written before the cost was lowered hold cost 10, which
+// lets anyone who reaches the registry spend ~65 ms of its CPU per request). The password,
+// the resource's id and everything that uses the password stay; only the line changes, in
+// place, and the registry re-reads its htpasswd file when the Secret's file changes.
+func rehash(state resource.PropertyMap) (resource.PropertyMap, string, error) {
+	var in contract.PasswordArgs
+	decode(state, contract.Password.Inputs, &in)
+	pw, _ := resolve(state["result"])
+	line, _ := resolve(state["htpasswd"])
+	if !pw.IsString() || !line.IsString() || pw.StringValue() == "" {
+		return nil, "", nil // nothing generated yet
+	}
+	if pki.HtpasswdCurrent(line.StringValue(), in.Username, pw.StringValue()) {
+		return nil, "", nil
+	}
+	next, err := pki.Htpasswd(in.Username, pw.StringValue())
+	if err != nil {
+		return nil, "", fmt.Errorf("re-hashing the htpasswd line of %q: %w", in.Username, err)
+	}
+	return resource.PropertyMap{"htpasswd": resource.MakeSecret(resource.NewStringProperty(next))},
+		fmt.Sprintf("re-hashing the htpasswd line of %q at bcrypt cost %d, same password", in.Username, pki.HtpasswdCost), nil
+}
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 

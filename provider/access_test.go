@@ -14,6 +14,7 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"golang.org/x/crypto/bcrypt"
 
+	"airgap-site/pki"
 	"airgap-site/provider/contract"
 )
 
@@ -397,5 +398,54 @@ func TestAccessCheck(t *testing.T) {
 	bad["length"] = num(8)
 	if _, err := f.srv.Create(context.Background(), &pulumirpc.CreateRequest{Type: contract.PasswordToken, Properties: props(t, bad)}); err == nil {
 		t.Error("create of an invalid password succeeded")
+	}
+}
+
+// A state written before the htpasswd cost was lowered holds a cost-10 line: the Diff asks
+// for an in-place update of the line alone, the Update re-hashes the same password at
+// pki.HtpasswdCost, and then nothing differs.
+func TestPasswordRehash(t *testing.T) {
+	f := newAccessFixture()
+	ctx := context.Background()
+	ins := resource.PropertyMap{"username": str("site-pull")}
+	_, state := f.create(t, contract.PasswordToken, ins, false)
+	if d := f.diff(t, contract.PasswordToken, state, ins); d.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Fatalf("a fresh password differs: %v", d)
+	}
+	pw := plain(t, state, "result", true)
+	old, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state["htpasswd"] = secret("site-pull:" + string(old))
+
+	d := f.diff(t, contract.PasswordToken, state, ins)
+	if d.GetChanges() != pulumirpc.DiffResponse_DIFF_SOME || len(d.GetReplaces()) != 0 ||
+		d.GetDetailedDiff()["htpasswd"].GetKind() != pulumirpc.PropertyDiff_UPDATE {
+		t.Fatalf("diff of a cost-10 line: %v", d)
+	}
+	resp, err := f.srv.Update(ctx, &pulumirpc.UpdateRequest{Urn: urnOf(contract.PasswordToken, "x"), Olds: props(t, state), News: props(t, ins)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := unmarshal(resp.GetProperties())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain(t, got, "result", true) != pw {
+		t.Error("the update changed the password")
+	}
+	line := plain(t, got, "htpasswd", true)
+	if !pki.HtpasswdCurrent(line, "site-pull", pw) {
+		t.Errorf("updated line %q is not the password at cost %d", line, pki.HtpasswdCost)
+	}
+	if d := f.diff(t, contract.PasswordToken, got, ins); d.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Errorf("after the update: %v", d)
+	}
+	f.log.mu.Lock()
+	said := slices.ContainsFunc(f.log.msgs, func(l string) bool { return strings.Contains(l, "re-hashing the htpasswd line") })
+	f.log.mu.Unlock()
+	if !said {
+		t.Error("the diff did not say why")
 	}
 }
