@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"airgap-site/bundle"
+	"airgap-site/internal/nodowngrade"
 	"airgap-site/mirror"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
@@ -168,6 +169,16 @@ func (in imageInputs) nameOpts() []name.Option {
 	return nil
 }
 
+// plainHTTP are the registries the image may reach over plain http: the site registry's
+// endpoints when it is configured as plain http, else none.
+func (in imageInputs) plainHTTP() nodowngrade.PlainHTTP {
+	p := nodowngrade.PlainHTTP{Setting: "registry.plainHTTP (the image's insecure input)"}
+	if in.Insecure {
+		p.Hosts = in.Endpoints
+	}
+	return p
+}
+
 // target is the tag the image is written to, reached at endpoint.
 func (in imageInputs) target(endpoint string) (name.Tag, error) {
 	ref := endpoint + "/" + in.Repository + ":" + in.Tag
@@ -231,7 +242,9 @@ func or(v, def int) int {
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // remoteOptions carry credentials, the registry's CA, the progress-bounded transport and ctx;
-// go-containerregistry's retries are off, siteregistry.Endpoints retries.
+// go-containerregistry's retries are off, siteregistry.Endpoints retries. The transport never
+// falls back to plain http (nodowngrade) except to the endpoints of a site whose registry is
+// plain http (insecure: registry.plainHTTP); a sourceRemote is reached over https only.
 func (in imageInputs) remoteOptions(ctx context.Context) ([]remote.Option, error) {
 	auth := authn.Anonymous
 	if in.Username != "" {
@@ -247,7 +260,7 @@ func (in imageInputs) remoteOptions(ctx context.Context) ([]remote.Option, error
 	}
 	opts := []remote.Option{
 		remote.WithAuth(auth),
-		remote.WithTransport(siteregistry.Transport(tlsConfig, in.requestTimeout())),
+		remote.WithTransport(nodowngrade.Transport(siteregistry.Transport(tlsConfig, in.requestTimeout()), in.plainHTTP())),
 		remote.WithContext(ctx),
 	}
 	return append(opts, siteregistry.NoRetries()...), nil

@@ -489,6 +489,9 @@ func (c *copier) exists(repo name.Repository, h v1.Hash) (bool, error) {
 	return true, nil
 }
 
+// repoOpts parse a sibling repository of repo the way repo was parsed. name.Insecure only lets
+// go-containerregistry try http after https; whether a request may go over plain http at all is
+// decided by the caller's transport (nodowngrade), never here.
 func repoOpts(repo name.Repository) []name.Option {
 	if repo.Registry.Scheme() == "http" {
 		return []name.Option{name.Insecure}

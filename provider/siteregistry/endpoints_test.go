@@ -2,12 +2,14 @@ package siteregistry
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,7 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"airgap-site/internal/nodowngrade"
+	"airgap-site/provider/internal/registrytest"
 )
 
 var fast = Policy{For: 2 * time.Second, Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond}
@@ -48,6 +55,8 @@ func TestRetryable(t *testing.T) {
 		{status(http.StatusUnauthorized), false},
 		{status(http.StatusBadRequest), false},
 		{&url.Error{Op: "Get", URL: "u", Err: x509.UnknownAuthorityError{}}, false},
+		{&url.Error{Op: "Get", URL: "u", Err: http.ErrSchemeMismatch}, false},
+		{&url.Error{Op: "Get", URL: "u", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}, false},
 		{&url.Error{Op: "Put", URL: "u", Err: permanentErr{}}, false},
 		{errors.New("something else"), false},
 	}
@@ -157,5 +166,42 @@ func TestDoDoesNotWaitPastTheDeadline(t *testing.T) {
 	}
 	if d := time.Since(start); d > 100*time.Millisecond {
 		t.Errorf("waited %s for a try that could not happen", d)
+	}
+}
+
+// A plain-http request refused by nodowngrade is classified by the https failure beside it.
+func TestRetryableRefusedDowngrade(t *testing.T) {
+	tr := func() remote.Option {
+		return remote.WithTransport(nodowngrade.Transport(Transport(nil, 2*time.Second), nodowngrade.PlainHTTP{}))
+	}
+	head := func(host string) error {
+		ref, err := name.ParseReference(host + "/app:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = remote.Head(ref, append(NoRetries(), tr())...)
+		var refused *nodowngrade.Error
+		if err == nil || !errors.As(err, &refused) {
+			t.Fatalf("%s: err = %v, want an https failure and a refused downgrade", host, err)
+		}
+		return err
+	}
+	// A registry that is down (a pod restarting): the https dial is refused; worth retrying.
+	if err := head(registrytest.Refused(t)); !Retryable(err) {
+		t.Errorf("a down endpoint is not retryable: %v", err)
+	}
+	// Something answering plain http where TLS is expected: no retry fixes that.
+	mitm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="x"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer mitm.Close()
+	if err := head(strings.TrimPrefix(mitm.URL, "http://")); Retryable(err) {
+		t.Errorf("a plain-http answer is retryable: %v", err)
+	}
+	// A refusal alone (a redirect to http) is not retried either.
+	alone := &url.Error{Op: "Get", URL: "http://a/v2/", Err: &nodowngrade.Error{Scheme: "http", Host: "a"}}
+	if Retryable(alone) {
+		t.Errorf("a refused redirect to http is retryable")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"airgap-site/internal/nodowngrade"
 )
 
 // Error is a failure at one endpoint.
@@ -46,7 +48,13 @@ type permanent interface{ Permanent() bool }
 // Retryable reports whether err is worth another try, at the next endpoint now or at the same
 // one later: the endpoint did not answer (refused, reset, closed, stalled, timed out) or said
 // it cannot serve now (5xx, 429, 408). A 4xx answer, a certificate problem, a scheme mismatch
-// or a permanent error (a corrupt source) is not: every endpoint would say the same.
+// (plain http or other bytes where TLS was expected) or a permanent error (a corrupt source) is
+// not: every endpoint would say the same.
+//
+// A plain-http request refused by nodowngrade comes beside the https failure that made
+// go-containerregistry try http: that failure decides (a registry pod restarting is retried, a
+// man in the middle answering plain http is not). A refusal alone (a redirect to http) is not
+// retried.
 //
 // The operation's own context is not looked at here: Do checks it first. A context error seen
 // while the operation is alive comes from a sub-timeout (dial, TLS handshake) and is retried.
@@ -70,12 +78,15 @@ func Retryable(err error) bool {
 	if errors.As(err, &stall) {
 		return true
 	}
-	if badCertificate(err) || errors.Is(err, http.ErrSchemeMismatch) {
+	var record tls.RecordHeaderError
+	if badCertificate(err) || errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &record) {
 		return false
 	}
 	var nerr net.Error // *url.Error, *net.OpError, dial and handshake timeouts
 	if errors.As(err, &nerr) {
-		return true
+		// The first network error is the https one when there was a fallback to http.
+		var refused *nodowngrade.Error
+		return !errors.As(nerr, &refused)
 	}
 	for _, e := range []error{io.ErrUnexpectedEOF, io.EOF, net.ErrClosed, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE} {
 		if errors.Is(err, e) {
