@@ -3,6 +3,6 @@
 //
 // A Puller keeps multi-arch indexes as they are (same digest as upstream) unless platforms
 // are chosen, refuses single-platform images of another platform, reaches the registries
-// named insecure over plain http or unverified TLS, and counts the layer bytes it reads for
-// progress reporting.
+// named insecure over plain http or unverified TLS and no other over plain http (nodowngrade),
+// and counts the layer bytes it reads for progress reporting.
 package pull

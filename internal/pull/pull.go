@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -14,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"airgap-site/bundle"
+	"airgap-site/internal/nodowngrade"
 )
 
 // Puller pulls images from their registries into a bundle.
@@ -25,7 +28,8 @@ type Puller struct {
 
 // Options say how registries are reached and which platforms are kept.
 type Options struct {
-	// Insecure are registries, host[:port], reached over plain http or unverified TLS.
+	// Insecure are registries, host[:port], reached over plain http or unverified TLS. No
+	// other registry is ever reached over plain http (nodowngrade).
 	Insecure []string
 	// Platforms, e.g. linux/amd64, are kept of multi-arch images; empty keeps every one.
 	Platforms []string
@@ -63,6 +67,12 @@ func New(o Options) (*Puller, error) {
 	if len(p.insecure) > 0 {
 		transport = &insecureTransport{hosts: p.insecure, base: transport, skipVerify: skipVerify(transport)}
 	}
+	// No fallback to plain http but to the registries named insecure: go-containerregistry
+	// would otherwise try it for any LAN or loopback registry whose https fails, with the
+	// keychain's credentials.
+	transport = nodowngrade.Transport(transport, nodowngrade.PlainHTTP{
+		Hosts: slices.Collect(maps.Keys(p.insecure)), Setting: "airgap bundle --insecure-registry HOST",
+	})
 	p.opts = []remote.Option{
 		remote.WithAuthFromKeychain(keychain),
 		remote.WithTransport(transport),
