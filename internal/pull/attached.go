@@ -30,15 +30,23 @@ type attached struct {
 // the referrers tag (go-containerregistry falls back by itself). Absent ones are none; any
 // other failure fails the image, since a bundle that silently lacks a signature would carry
 // less than it claims.
-func (p *Puller) attached(ctx context.Context, repo name.Repository, d v1.Hash) (attached, error) {
+//
+// Signatures and attestations are fetched only when verified says they will be checked against
+// a key (images.yaml's key:): unverified ones do not travel, and skipped says so when the
+// registry has them.
+func (p *Puller) attached(ctx context.Context, repo name.Repository, d v1.Hash, verified bool) (attached, error) {
 	opts := append(p.opts[:len(p.opts):len(p.opts)], remote.WithContext(ctx))
 	var a attached
 	var err error
-	if a.sig, err = taggedImage(repo.Tag(bundle.AttachedTag(d, bundle.Signatures)), opts); err != nil {
-		return attached{}, fmt.Errorf("reading signatures: %w", err)
-	}
-	if a.att, err = taggedImage(repo.Tag(bundle.AttachedTag(d, bundle.Attestations)), opts); err != nil {
-		return attached{}, fmt.Errorf("reading attestations: %w", err)
+	if verified {
+		if a.sig, err = taggedImage(repo.Tag(bundle.AttachedTag(d, bundle.Signatures)), opts); err != nil {
+			return attached{}, fmt.Errorf("reading signatures: %w", err)
+		}
+		if a.att, err = taggedImage(repo.Tag(bundle.AttachedTag(d, bundle.Attestations)), opts); err != nil {
+			return attached{}, fmt.Errorf("reading attestations: %w", err)
+		}
+	} else {
+		a.skipped = unverified(repo, d, opts)
 	}
 	idx, err := remote.Referrers(repo.Digest(d.String()), opts...)
 	if status := unsupported(err); status != 0 {
@@ -105,6 +113,31 @@ func taggedImage(t name.Tag, opts []remote.Option) (v1.Image, error) {
 	}
 	// Were the tag to move in between, what is verified and stored is this image, as one.
 	return remote.Image(t, opts...)
+}
+
+// unverified says which of cosign's signature and attestation images the registry has for
+// repo@d: without a key to verify them against, they are not carried.
+func unverified(repo name.Repository, d v1.Hash, opts []remote.Option) []string {
+	var out []string
+	for _, kind := range []bundle.AttachedKind{bundle.Signatures, bundle.Attestations} {
+		t := repo.Tag(bundle.AttachedTag(d, kind))
+		_, err := remote.Head(t, opts...)
+		switch {
+		case notFound(err):
+		case err != nil:
+			out = append(out, fmt.Sprintf("%s (%s): not carried, no key: in images.yaml to verify it against (checking for it: %v)", kindName(kind), t.TagStr(), err))
+		default:
+			out = append(out, fmt.Sprintf("%s (%s): not carried unverified; name the vendor's key (key: in images.yaml) to carry it", kindName(kind), t.TagStr()))
+		}
+	}
+	return out
+}
+
+func kindName(k bundle.AttachedKind) string {
+	if k == bundle.Signatures {
+		return "cosign signatures"
+	}
+	return "cosign attestations"
 }
 
 // unsupported is the status of a registry refusing an endpoint it does not implement, else 0.

@@ -234,6 +234,44 @@ func TestPullCarriesAttached(t *testing.T) {
 	}
 }
 
+// TestPullWithoutKeyCarriesNoSignatures: without a key in images.yaml, an image's cosign
+// signatures and attestations stay behind (nothing could verify them), and the output says so;
+// its referrers travel as with a key.
+func TestPullWithoutKeyCarriesNoSignatures(t *testing.T) {
+	v := newVendor(t, true)
+	img := imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 4096))
+	d := imagetest.Digest(t, img)
+	v.write(t, v.ref(t, "vendor/app:1"), img)
+	v.write(t, v.ref(t, "vendor/app:"+bundle.AttachedTag(d, bundle.Signatures)), signatureImage(t, sigLayer{payload(d), v.sign(t, payload(d))}))
+	v.write(t, v.ref(t, "vendor/app:"+bundle.AttachedTag(d, bundle.Attestations)), attestationImage(t, v.signer, d))
+	sbom := artifact(t, descriptorOf(t, img), `{"spdxVersion":"SPDX-2.3"}`)
+	v.write(t, v.ref(t, "vendor/app@"+imagetest.Digest(t, sbom).String()), sbom)
+
+	p, w, dir := newPullerAt(t, Options{Insecure: []string{v.host}})
+	ref := v.host + "/vendor/app:1"
+	got, err := p.Pull(context.Background(), w, ref, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Attached) != 1 || !strings.HasSuffix(got.Attached[0].Reference, ".ref") {
+		t.Errorf("attached %+v, want the referrers only", got.Attached)
+	}
+	skipped := strings.Join(got.Skipped, "\n")
+	for _, s := range []string{"cosign signatures (sha256-" + d.Hex + ".sig): not carried", "cosign attestations (sha256-" + d.Hex + ".att): not carried", "key:"} {
+		if !strings.Contains(skipped, s) {
+			t.Errorf("skipped %q does not say %q", skipped, s)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := bundle.Open(dir)
+	as, err := b.Attached(ref, d)
+	if err != nil || len(as) != 1 || as[0].Kind != bundle.Referrers {
+		t.Errorf("bundle holds %+v (%v), want the referrers only", as, err)
+	}
+}
+
 // TestPullWithoutAttached: an image with nothing attached is bundled as before, alone.
 func TestPullWithoutAttached(t *testing.T) {
 	v := newVendor(t, true)

@@ -107,11 +107,13 @@ type Pulled struct {
 
 // Pull pulls ref and adds it to the bundle: an index as-is, or with only the wanted platforms
 // unless ref is a digest; a single image as-is. Then it adds what the registry keeps beside
-// the image about it (attached): its cosign signatures and attestations and its OCI 1.1
-// referrers, each an entry of its own (bundle.AttachedRef).
+// the image about it (attached): its OCI 1.1 referrers (unverified), and, only with a key, its
+// cosign signatures and attestations, each an entry of its own (bundle.AttachedRef). Without
+// a key, signatures and attestations do not travel (Skipped names the ones the registry has).
 //
-// With a key, the image must carry a cosign signature by it, checked before anything of the
-// image is stored: an image that fails is not bundled. progress, if not nil, is told the
+// With a key, the image must carry a cosign signature by it, and every attestation must be
+// signed by it, checked before anything of the image is stored: an image that fails is not
+// bundled. progress, if not nil, is told the
 // compressed layer bytes as they are read (go-containerregistry's remote.WithProgress reports
 // pushes only). Pull may be called concurrently; a blob shared by images is pulled once.
 func (p *Puller) Pull(ctx context.Context, w *bundle.Writer, ref string, key *Key, progress func(n int64)) (Pulled, error) {
@@ -161,7 +163,7 @@ func (p *Puller) Pull(ctx context.Context, w *bundle.Writer, ref string, key *Ke
 	// platforms has none, and no signature can vouch for it.
 	var att attached
 	if digest == desc.Digest {
-		if att, err = p.attached(ctx, r.Context(), digest); err != nil {
+		if att, err = p.attached(ctx, r.Context(), digest, key != nil); err != nil {
 			return Pulled{}, fmt.Errorf("pulling %s: %w", ref, err)
 		}
 	}
