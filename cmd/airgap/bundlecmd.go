@@ -50,10 +50,15 @@ func newBundleCmd() *cobra.Command {
 bundle.json, carried to the site. images.yaml is a list, or {images: [...]}, of references
 or {image: ref, build: {...}} objects; the latter are built at the site and skipped here.
 
-Each image's cosign signatures and attestations (tags sha256-<digest>.sig and .att) and
-its OCI referrers are bundled beside it. {image: ref, key: cosign.pub} (a path relative to
-images.yaml) requires a valid cosign signature of the image by that key: an image without
-one is not bundled.
+Each image's OCI referrers are bundled beside it. {image: ref, key: cosign.pub} (a path
+relative to images.yaml) requires a valid cosign signature of the image by that key (an
+image without one is not bundled), and only then are its cosign signatures and attestations
+(tags sha256-<digest>.sig and .att, every attestation signed by that key) bundled too: an
+image without a key carries none, and the output says which were not carried.
+
+A registry is reached over https only, never over plain http after a failed https (the
+fallback go-containerregistry would take for LAN and loopback addresses), unless it is named
+by --insecure-registry.
 
 Multi-arch images are kept as-is (same digest as upstream) unless --platform is given.
 A bundle can be added to: an image already in it is replaced. Images that fail are
@@ -76,7 +81,7 @@ cosign verify-blob --key cosign.pub --signature DIR/bundle.json.sig
 	f.StringVar(&o.Images, "images", "", "images file (YAML)")
 	f.StringVar(&o.Out, "out", "", "bundle directory (created, or added to)")
 	f.StringArrayVar(&o.Platforms, "platform", nil, "keep only this platform of multi-arch images, e.g. linux/amd64 (repeatable)")
-	f.StringArrayVar(&o.Insecure, "insecure-registry", nil, "registry host[:port] reached over plain http or unverified TLS (repeatable)")
+	f.StringArrayVar(&o.Insecure, "insecure-registry", nil, "registry host[:port] reached over plain http or unverified TLS (repeatable); no other is ever reached over plain http")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "images pulled at once")
 	f.StringVar(&o.SignKey, "sign-key", "", "cosign private key to sign the bundle with (password: $COSIGN_PASSWORD)")
 	_ = cmd.MarkFlagRequired("images")
