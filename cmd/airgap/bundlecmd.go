@@ -34,6 +34,11 @@ type bundleOptions struct {
 	Concurrency int
 	// SignKey signs bundle.json (a cosign key; its password from COSIGN_PASSWORD).
 	SignKey string
+	// Sequence, Expires and Sites are the bundle's stamp (bundle.Stamp): 0 means the default
+	// sequence, a zero Expires none, no Sites every site.
+	Sequence int64
+	Expires  time.Duration
+	Sites    []string
 
 	Stderr    io.Writer
 	Keychain  authn.Keychain    // nil: authn.DefaultKeychain
@@ -68,7 +73,15 @@ reported and the command exits non-zero, but the others are kept.
 which every other byte is checked) with a cosign key, its password in COSIGN_PASSWORD, into
 bundle.json.sig. The site accepts only bundles signed by a key in images.trustedKeys;
 cosign verify-blob --key cosign.pub --signature DIR/bundle.json.sig
---insecure-ignore-tlog=true DIR/bundle.json checks it too.`,
+--insecure-ignore-tlog=true DIR/bundle.json checks it too. Only what this run wrote is
+signed: DIR must be new (or hold only the images this run pulls again); an image or file
+left there by an earlier run, or kept from before because its pull failed this time, is
+refused by name and nothing is signed.
+
+bundle.json records a sequence: --sequence, by default the Unix time in seconds (always
+above the sequence of a bundle added to). A site refuses a bundle with a lower sequence
+than one it accepted before (a rollback), unless images.allowDowngrade is set for that up.
+--expires (e.g. 720h) and --site (repeatable) limit when and where it is accepted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -84,6 +97,9 @@ cosign verify-blob --key cosign.pub --signature DIR/bundle.json.sig
 	f.StringArrayVar(&o.Insecure, "insecure-registry", nil, "registry host[:port] reached over plain http or unverified TLS (repeatable); no other is ever reached over plain http")
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "images pulled at once")
 	f.StringVar(&o.SignKey, "sign-key", "", "cosign private key to sign the bundle with (password: $COSIGN_PASSWORD)")
+	f.Int64Var(&o.Sequence, "sequence", 0, "the bundle's sequence, higher than every earlier bundle's (default: the Unix time in seconds)")
+	f.DurationVar(&o.Expires, "expires", 0, "sites refuse the bundle this long after it is made, e.g. 720h (default: never)")
+	f.StringArrayVar(&o.Sites, "site", nil, "only this site accepts the bundle (its site name; repeatable; default: every site)")
 	_ = cmd.MarkFlagRequired("images")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -124,10 +140,18 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 			return fmt.Errorf("--sign-key: %w", err)
 		}
 	}
+	if o.Sequence < 0 || o.Expires < 0 {
+		return fmt.Errorf("--sequence and --expires must not be negative")
+	}
 	w, err := bundle.Create(o.Out)
 	if err != nil {
 		return err
 	}
+	stamp := bundle.Stamp{Sequence: o.Sequence, Sites: o.Sites}
+	if o.Expires > 0 {
+		stamp.Expires = time.Now().Add(o.Expires).UTC()
+	}
+	w.SetStamp(stamp)
 	for _, ref := range list.Build {
 		fmt.Fprintf(o.Stderr, "skipping %s: built at the site\n", ref)
 	}
@@ -175,8 +199,8 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 		return closeErr
 	}
 	if signer != nil {
-		// Signed even when some images failed: what the bundle holds is what was signed.
-		if err := bundle.Sign(o.Out, signer); err != nil {
+		// Signed even when some images failed: only what this run wrote, or nothing.
+		if err := w.Sign(signer); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.Stderr, "signed %s/%s with %s\n", o.Out, bundle.SignatureFile, o.SignKey)

@@ -308,3 +308,86 @@ func TestBundleVendorSignatures(t *testing.T) {
 		t.Errorf("missing key file: %v", err)
 	}
 }
+
+// TestBundleSignsOnlyThisRun: --sign-key signs only what the run wrote. A second run into the
+// directory of a first, in which one image fails its vendor signature check, would otherwise
+// sign the image the first run left there: it is refused by name and nothing is signed. Into a
+// new directory the same run signs what it pulled, with the sequence it was given.
+func TestBundleSignsOnlyThisRun(t *testing.T) {
+	host, digests := source(t)
+	dir := t.TempDir()
+	priv, pub, err := signing.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "office.key")
+	if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	office, _ := signing.ParseKey(pub)
+	vendor, vendorPub, _ := signing.NewSigner()
+	if err := os.WriteFile(filepath.Join(dir, "vendor.pub"), vendorPub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	one, _ := v1.NewHash(digests[host+"/library/one:1"])
+	cosignSign(t, vendor, host+"/library/one", one)
+	bundleRun := func(t *testing.T, out, list string, seq int64) (string, error) {
+		t.Helper()
+		images := filepath.Join(dir, "images.yaml")
+		if err := os.WriteFile(images, []byte(list), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		err := runBundle(context.Background(), bundleOptions{
+			Images: images, Out: out, Insecure: []string{host}, Concurrency: 2, SignKey: keyFile, Sequence: seq,
+			Stderr: &stderr, Keychain: authn.NewMultiKeychain(),
+		})
+		return stderr.String(), err
+	}
+	trust := bundle.Trust{Keys: []signing.Key{office}}
+
+	out := filepath.Join(t.TempDir(), "bundle")
+	if log, err := bundleRun(t, out, fmt.Sprintf("- %[1]s/library/one:1\n- %[1]s/team/two:2\n", host), 7); err != nil {
+		t.Fatalf("first run: %v\n%s", err, log)
+	}
+	b, _, err := bundle.OpenVerified(out, trust)
+	if err != nil {
+		t.Fatalf("the first run's bundle: %v", err)
+	}
+	if got := b.Stamp().Sequence; got != 7 {
+		t.Errorf("sequence = %d, want 7 (--sequence)", got)
+	}
+	sigBefore, _ := os.ReadFile(filepath.Join(out, bundle.SignatureFile))
+
+	// The second run requires the vendor's signature; two has none.
+	second := fmt.Sprintf("- {image: %[1]s/library/one:1, key: vendor.pub}\n- {image: %[1]s/team/two:2, key: vendor.pub}\n", host)
+	log, err := bundleRun(t, out, second, 8)
+	if err == nil || !strings.Contains(err.Error(), "refusing to sign") || !strings.Contains(err.Error(), "an image not written by this run: "+host+"/team/two:2") {
+		t.Fatalf("second run into the same directory: %v\n%s", err, log)
+	}
+	if strings.Contains(err.Error(), "library/one:1,") || strings.Contains(err.Error(), "library/one:1;") {
+		t.Errorf("the refusal names one:1, which this run wrote: %v", err)
+	}
+	if sig, _ := os.ReadFile(filepath.Join(out, bundle.SignatureFile)); !bytes.Equal(sig, sigBefore) {
+		t.Errorf("a signature was written")
+	}
+	if _, _, err := bundle.OpenVerified(out, trust); err == nil {
+		t.Errorf("the bundle holding an image whose vendor check failed verifies")
+	}
+
+	// The same run into a new directory signs what it wrote: one, and its vendor signature.
+	fresh := filepath.Join(t.TempDir(), "bundle")
+	if _, err := bundleRun(t, fresh, second, 9); err == nil || !strings.Contains(err.Error(), "1 of 2 images failed") {
+		t.Fatalf("run into a new directory: %v", err)
+	}
+	b, _, err = bundle.OpenVerified(fresh, trust)
+	if err != nil {
+		t.Fatalf("the new directory's bundle is not signed: %v", err)
+	}
+	if _, err := b.Lookup(host + "/team/two:2"); err == nil {
+		t.Errorf("two:2 is in the signed bundle")
+	}
+	if got := b.Stamp().Sequence; got != 9 {
+		t.Errorf("sequence = %d, want 9", got)
+	}
+}
