@@ -3,9 +3,11 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -44,22 +46,38 @@ type Options struct {
 
 // Row is one site.
 type Row struct {
-	Site             string  `json:"site"`
-	Create           int     `json:"create"`
-	Update           int     `json:"update"`
-	Delete           int     `json:"delete"`
-	Replace          int     `json:"replace"`
-	Same             int     `json:"same"`
-	ImagesToTransfer int     `json:"imagesToTransfer"`
-	Drift            int     `json:"drift"` // -1: not checked or not reachable
-	PolicyMandatory  int     `json:"policyViolations"`
-	PolicyAdvisory   int     `json:"policyAdvisories"`
-	Reachable        bool    `json:"reachable"`
-	Status           string  `json:"status"`
-	Seconds          float64 `json:"seconds"`
+	Site             string `json:"site"`
+	Create           int    `json:"create"`
+	Update           int    `json:"update"`
+	Delete           int    `json:"delete"`
+	Replace          int    `json:"replace"`
+	Same             int    `json:"same"`
+	ImagesToTransfer int    `json:"imagesToTransfer"`
+	Drift            int    `json:"drift"` // -1: not checked or not reachable
+	PolicyMandatory  int    `json:"policyViolations"`
+	PolicyAdvisory   int    `json:"policyAdvisories"`
+	// Reachable is yes, no, or unknown (the site's config could not be read).
+	Reachable string `json:"reachable"`
+	// Deployed is false when the stack has no resources: never deployed (or destroyed).
+	Deployed bool `json:"deployed"`
+	// Failed marks a site whose preview failed or was blocked: fleet then exits non-zero.
+	Failed  bool    `json:"failed"`
+	Status  string  `json:"status"`
+	Seconds float64 `json:"seconds"`
 }
 
-// StackNames lists the stacks that have a Pulumi.<stack>.yaml in dir.
+// Reachability values of Row.Reachable.
+const (
+	ReachableYes     = "yes"
+	ReachableNo      = "no"
+	ReachableUnknown = "unknown"
+)
+
+// Templates are stack files that describe how to write a site, not a site: fleet skips them
+// unless they are named on the command line.
+var Templates = []string{"example"}
+
+// StackNames lists the stacks that have a Pulumi.<stack>.yaml in dir, templates left out.
 func StackNames(dir string) ([]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "Pulumi.*.yaml"))
 	if err != nil {
@@ -67,10 +85,25 @@ func StackNames(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, f := range files {
-		names = append(names, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml"))
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
+		if slices.Contains(Templates, name) {
+			continue
+		}
+		names = append(names, name)
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// Failed lists the sites whose row failed.
+func Failed(rows []Row) []string {
+	var failed []string
+	for _, r := range rows {
+		if r.Failed {
+			failed = append(failed, r.Site)
+		}
+	}
+	return failed
 }
 
 // Preview previews every selected site and returns one row per site, in name order.
@@ -96,7 +129,15 @@ func Preview(ctx context.Context, opts Options) ([]Row, error) {
 		return nil, fmt.Errorf("opening the project in %s: %w", opts.ProjectDir, err)
 	}
 	return previewAll(ctx, names, opts, time.Now, func(ctx context.Context, name string) Row {
-		return previewSite(ctx, ws, name, opts)
+		stack, err := auto.SelectStack(ctx, name, ws)
+		if err != nil {
+			if auto.IsSelectStack404Error(err) {
+				return Row{Site: name, Drift: -1, Reachable: ReachableUnknown,
+					Status: "never deployed: no stack in this backend (pulumi stack init " + name + ")"}
+			}
+			return Row{Site: name, Drift: -1, Reachable: ReachableUnknown, Failed: true, Status: "error: " + firstLine(err.Error())}
+		}
+		return previewSite(ctx, &stack, opts)
 	}), nil
 }
 
@@ -126,28 +167,54 @@ func previewAll(ctx context.Context, names []string, opts Options, now func() ti
 	return rows
 }
 
-// previewSite previews one site (and, with opts.Refresh, a refresh) into its row.
-func previewSite(ctx context.Context, ws auto.Workspace, name string, opts Options) Row {
-	row := Row{Site: name, Drift: -1, Reachable: true}
-	stack, err := auto.SelectStack(ctx, name, ws)
+// siteStack is what fleet needs of a stack (*auto.Stack; a fake in tests).
+type siteStack interface {
+	Name() string
+	Info(ctx context.Context) (auto.StackSummary, error)
+	GetAllConfig(ctx context.Context) (auto.ConfigMap, error)
+	Preview(ctx context.Context, opts ...optpreview.Option) (auto.PreviewResult, error)
+	PreviewRefresh(ctx context.Context, opts ...optrefresh.Option) (auto.PreviewResult, error)
+}
+
+// eventsGrace is how long a failed preview's events may still arrive. The Automation API
+// closes the event stream only when the engine connected to it: a preview that fails before
+// (a wrong passphrase, a missing plugin) never closes it, so fleet must not wait for that.
+var eventsGrace = 5 * time.Second
+
+// previewSite previews one site (and, with opts.Refresh, a refresh) into its row. The site's
+// config is read and validated first, as the program does: a broken config is the row's
+// reason, naming its fields, without running the program.
+func previewSite(ctx context.Context, stack siteStack, opts Options) Row {
+	row := Row{Site: stack.Name(), Drift: -1, Reachable: ReachableUnknown}
+	if info, err := stack.Info(ctx); err == nil {
+		row.Deployed = info.ResourceCount != nil && *info.ResourceCount > 0
+	}
+	all, err := stack.GetAllConfig(ctx)
 	if err != nil {
-		if auto.IsSelectStack404Error(err) {
-			row.Status = "no state: never deployed from this backend"
-		} else {
-			row.Status = "error: " + firstLine(err.Error())
-		}
+		row.Failed, row.Status = true, "error: reading the stack config: "+errorReason(err.Error(), nil)
 		return row
 	}
-	if cfg, _, err := stackconfig.Load(ctx, stack); err == nil {
-		row.Reachable = siteReachable(ctx, cfg, opts.ProjectDir)
-	} // else the preview reports the broken config
+	cfg, _, err := siteconfig.Load(stackconfig.Source(all), stack.Name())
+	if err != nil {
+		row.Failed, row.Status = true, "error: "+configReason(err)
+		return row
+	}
+	row.Reachable = siteReachable(ctx, cfg, opts.ProjectDir)
 
+	var mu sync.Mutex
+	var counted Row
+	var diags []string
 	ch := make(chan events.EngineEvent)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for e := range ch {
-			count(&row, e)
+			mu.Lock()
+			count(&counted, e)
+			if d := e.DiagnosticEvent; d != nil && d.Severity == "error" {
+				diags = append(diags, d.Message)
+			}
+			mu.Unlock()
 		}
 	}()
 	popts := []optpreview.Option{optpreview.EventStreams(ch)}
@@ -155,7 +222,19 @@ func previewSite(ctx context.Context, ws auto.Workspace, name string, opts Optio
 		popts = append(popts, optpreview.PolicyPacks(opts.PolicyPack))
 	}
 	res, err := stack.Preview(ctx, popts...)
-	<-done
+	if err == nil {
+		<-done // a successful preview closes the stream once every event is sent
+	} else {
+		select {
+		case <-done:
+		case <-time.After(eventsGrace):
+		case <-ctx.Done():
+		}
+	}
+	mu.Lock()
+	row.ImagesToTransfer, row.PolicyMandatory, row.PolicyAdvisory = counted.ImagesToTransfer, counted.PolicyMandatory, counted.PolicyAdvisory
+	diagnostics := slices.Clone(diags)
+	mu.Unlock()
 	row.Create = res.ChangeSummary[apitype.OpCreate]
 	row.Update = res.ChangeSummary[apitype.OpUpdate]
 	row.Delete = res.ChangeSummary[apitype.OpDelete]
@@ -163,15 +242,18 @@ func previewSite(ctx context.Context, ws auto.Workspace, name string, opts Optio
 	row.Same = res.ChangeSummary[apitype.OpSame]
 	switch {
 	case err != nil && row.PolicyMandatory > 0:
-		row.Status = fmt.Sprintf("blocked by %d policy violation(s)", row.PolicyMandatory)
+		row.Failed, row.Status = true, fmt.Sprintf("blocked by %d policy violation(s)", row.PolicyMandatory)
 	case err != nil:
-		row.Status = "error: " + lastErrorLine(err.Error())
-	case !row.Reachable:
+		row.Failed, row.Status = true, "error: "+errorReason(err.Error(), diagnostics)
+	case row.Reachable == ReachableNo:
 		row.Status = "ok (site not reachable: plan from state)"
 	default:
 		row.Status = "ok"
 	}
-	if opts.Refresh && err == nil && row.Reachable {
+	if err == nil && !row.Deployed {
+		row.Status += " (never deployed: every resource is new)"
+	}
+	if opts.Refresh && err == nil && row.Reachable == ReachableYes && row.Deployed {
 		refresh, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams())
 		if err == nil {
 			row.Drift = refresh.ChangeSummary[apitype.OpUpdate] + refresh.ChangeSummary[apitype.OpDelete]
@@ -199,25 +281,31 @@ func count(row *Row, e events.EngineEvent) {
 	}
 }
 
-// siteReachable probes a site's Kubernetes API as its program does (site.Probe), from the
-// site's own config: a direct answer, not a reading of the program's warnings. A site whose
-// kubeconfig comes from Talos (talos.manage), or cannot be read, counts as reachable here:
-// its preview then says what is wrong.
-func siteReachable(ctx context.Context, cfg *siteconfig.Config, projectDir string) bool {
-	if cfg.Talos.Manage {
-		return true
+// siteReachable probes a site's Kubernetes API as its program does (site.ProbeSite), from the
+// site's own config: a direct answer, not a reading of the program's warnings. A talos.manage
+// site is probed at talos.clusterEndpoint. A kubeconfig that cannot be read or names no
+// server gives unknown: its preview then says what is wrong.
+func siteReachable(ctx context.Context, cfg *siteconfig.Config, projectDir string) string {
+	var kubeconfig string
+	if !cfg.Talos.Manage {
+		k := cfg.Kubernetes
+		// The program runs in the project directory; so do its relative paths.
+		if k.Kubeconfig != "" && !filepath.IsAbs(k.Kubeconfig) && !strings.HasPrefix(k.Kubeconfig, "~/") {
+			k.Kubeconfig = filepath.Join(projectDir, k.Kubeconfig)
+		}
+		var err error
+		if kubeconfig, err = site.ReadKubeconfig(k); err != nil {
+			return ReachableUnknown
+		}
 	}
-	k := cfg.Kubernetes
-	// The program runs in the project directory; so do its relative paths.
-	if k.Kubeconfig != "" && !filepath.IsAbs(k.Kubeconfig) && !strings.HasPrefix(k.Kubeconfig, "~/") {
-		k.Kubeconfig = filepath.Join(projectDir, k.Kubeconfig)
+	server, err := site.ProbeSite(ctx, cfg, kubeconfig)
+	switch {
+	case server == "":
+		return ReachableUnknown
+	case err != nil:
+		return ReachableNo
 	}
-	kubeconfig, err := site.ReadKubeconfig(k)
-	if err != nil {
-		return true
-	}
-	server, err := site.Probe(ctx, kubeconfig, k.Context)
-	return server == "" || err == nil
+	return ReachableYes
 }
 
 // WriteTable prints one row per site for people.
@@ -229,7 +317,7 @@ func WriteTable(w io.Writer, rows []Row) error {
 		if r.Drift >= 0 {
 			drift = fmt.Sprint(r.Drift)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d (+%d advisory)\t%v\t%s\n", r.Site, r.Create, r.Update, r.Delete, r.Replace,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d (+%d advisory)\t%s\t%s\n", r.Site, r.Create, r.Update, r.Delete, r.Replace,
 			r.ImagesToTransfer, drift, r.PolicyMandatory, r.PolicyAdvisory, r.Reachable, r.Status)
 	}
 	return tw.Flush()
@@ -247,12 +335,54 @@ func firstLine(s string) string {
 	return line
 }
 
+// configReason is a config error on one line: every field's problem, "; "-separated.
+func configReason(err error) string {
+	var verr *siteconfig.ValidationError
+	if errors.As(err, &verr) {
+		parts := make([]string, 0, len(verr.Errors))
+		for _, e := range verr.Errors {
+			parts = append(parts, oneLine(e.Error()))
+		}
+		return "invalid site configuration: " + strings.Join(parts, "; ")
+	}
+	return oneLine(err.Error())
+}
+
+// errorReason picks what tells why a preview failed: the engine's error diagnostics (the
+// program's own words, naming the field) without the wrappers around them, else the last
+// "error:" line of the CLI's output.
+func errorReason(cliErr string, diagnostics []string) string {
+	var parts []string
+	for _, d := range diagnostics {
+		for _, l := range strings.Split(d, "\n") {
+			l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "* "))
+			if l == "" || l == "program failed:" || wrapperLine.MatchString(l) || slices.Contains(parts, l) {
+				continue
+			}
+			parts = append(parts, strings.TrimPrefix(l, "- "))
+		}
+	}
+	if len(parts) > 0 {
+		return strings.Join(parts, "; ")
+	}
+	return lastErrorLine(cliErr)
+}
+
+// wrapperLine matches lines that only wrap the real error: "1 error occurred:", "an unhandled
+// error occurred:", "update failed".
+var wrapperLine = regexp.MustCompile(`^(\d+ errors? occurred:|an unhandled error occurred:|update failed|preview failed)$`)
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
 // lastErrorLine picks the most telling line of an engine error (the last "error:" line).
 func lastErrorLine(s string) string {
 	lines := strings.Split(s, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "error:") {
-			return strings.TrimSpace(strings.TrimPrefix(l, "error:"))
+		// "error: x", "stderr: error: x"
+		if _, after, ok := strings.Cut(lines[i], "error: "); ok && strings.TrimSpace(after) != "" {
+			return strings.TrimSpace(after)
 		}
 	}
 	return firstLine(s)

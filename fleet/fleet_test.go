@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,15 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"airgap-site/provider/contract"
 	"airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
 )
 
 func TestCountEvents(t *testing.T) {
-	row := Row{Reachable: true}
+	row := Row{}
 	pre := func(typ string, op apitype.OpType) events.EngineEvent {
 		return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResourcePreEvent: &apitype.ResourcePreEvent{
 			Metadata: apitype.StepEventMetadata{Type: typ, Op: op}}}}
@@ -35,14 +40,14 @@ func TestCountEvents(t *testing.T) {
 	} {
 		count(&row, e)
 	}
-	if row.ImagesToTransfer != 2 || row.PolicyMandatory != 1 || row.PolicyAdvisory != 1 || !row.Reachable {
+	if row.ImagesToTransfer != 2 || row.PolicyMandatory != 1 || row.PolicyAdvisory != 1 {
 		t.Errorf("row = %+v", row)
 	}
 }
 
 func TestStackNamesAndOutput(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"Pulumi.osaka.yaml", "Pulumi.nagoya.yaml", "Pulumi.yaml", "notes.yaml"} {
+	for _, f := range []string{"Pulumi.osaka.yaml", "Pulumi.nagoya.yaml", "Pulumi.example.yaml", "Pulumi.yaml", "notes.yaml"} {
 		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +56,7 @@ func TestStackNamesAndOutput(t *testing.T) {
 	if err != nil || strings.Join(names, ",") != "nagoya,osaka" {
 		t.Errorf("StackNames = %v, %v", names, err)
 	}
-	rows := []Row{{Site: "osaka", Create: 2, Drift: -1, Reachable: true, Status: "ok"}, {Site: "nagoya", Drift: 0, Status: "no state: never deployed from this backend"}}
+	rows := []Row{{Site: "osaka", Create: 2, Drift: -1, Reachable: ReachableYes, Status: "ok"}, {Site: "nagoya", Drift: 0, Status: "no state: never deployed from this backend"}}
 	var table bytes.Buffer
 	if err := WriteTable(&table, rows); err != nil {
 		t.Fatal(err)
@@ -97,10 +102,10 @@ func TestSiteReachable(t *testing.T) {
 	kubeconfig("up.yaml", "https://"+l.Addr().String())
 	kubeconfig("down.yaml", "https://"+closed.Addr().String())
 	ctx := context.Background()
-	for file, want := range map[string]bool{"up.yaml": true, "down.yaml": false} {
+	for file, want := range map[string]string{"up.yaml": ReachableYes, "down.yaml": ReachableNo} {
 		cfg := &siteconfig.Config{Kubernetes: siteconfig.Kubernetes{Kubeconfig: file}}
 		if got := siteReachable(ctx, cfg, dir); got != want {
-			t.Errorf("%s: reachable = %v, want %v", file, got, want)
+			t.Errorf("%s: reachable = %s, want %s", file, got, want)
 		}
 	}
 }
@@ -147,5 +152,188 @@ func TestPreviewAllTimesEachSite(t *testing.T) {
 	}
 	if want := "[fleet] osaka: ok (42s)\n[fleet] nagoya: no state: never deployed from this backend (2s)\n"; progress.String() != want {
 		t.Errorf("progress:\n%s\nwant:\n%s", progress.String(), want)
+	}
+}
+
+// fakeStack is a stack whose preview the test scripts.
+type fakeStack struct {
+	name      string
+	resources int
+	config    auto.ConfigMap
+	configErr error
+	// preview gets the event stream fleet passed; it returns the preview's result.
+	preview   func(ch chan<- events.EngineEvent) (auto.PreviewResult, error)
+	previewed bool
+	refreshed bool
+}
+
+func (f *fakeStack) Name() string { return f.name }
+
+func (f *fakeStack) Info(context.Context) (auto.StackSummary, error) {
+	return auto.StackSummary{Name: f.name, ResourceCount: &f.resources}, nil
+}
+
+func (f *fakeStack) GetAllConfig(context.Context) (auto.ConfigMap, error) {
+	return f.config, f.configErr
+}
+
+func (f *fakeStack) Preview(_ context.Context, opts ...optpreview.Option) (auto.PreviewResult, error) {
+	f.previewed = true
+	var o optpreview.Options
+	for _, opt := range opts {
+		opt.ApplyOption(&o)
+	}
+	return f.preview(o.EventStreams[0])
+}
+
+func (f *fakeStack) PreviewRefresh(context.Context, ...optrefresh.Option) (auto.PreviewResult, error) {
+	f.refreshed = true
+	return auto.PreviewResult{ChangeSummary: map[apitype.OpType]int{}}, nil
+}
+
+// validConfig is the fixture site as the Automation API returns it, its API server the
+// kubeconfig file named (relative to the project directory).
+func validConfig(kubeconfigFile string) auto.ConfigMap {
+	src := siteconfigtest.Source(siteconfigtest.ThreeNodes)
+	src.Values[siteconfig.KeyKubernetes] = `{"kubeconfig":"` + kubeconfigFile + `"}`
+	all := auto.ConfigMap{}
+	for k, v := range src.Values {
+		all[siteconfig.ConfigNamespace+":"+k] = auto.ConfigValue{Value: v, Secret: src.Secret[k]}
+	}
+	return all
+}
+
+// closedEvents ends a preview as the engine does: its events, then the stream closed.
+func closedEvents(ch chan<- events.EngineEvent, evs ...events.EngineEvent) {
+	for _, e := range evs {
+		ch <- e
+	}
+	close(ch)
+}
+
+func diag(msg string) events.EngineEvent {
+	return events.EngineEvent{EngineEvent: apitype.EngineEvent{DiagnosticEvent: &apitype.DiagnosticEvent{Message: msg, Severity: "error"}}}
+}
+
+// A preview that fails before the engine connects (a wrong passphrase, a missing plugin)
+// never closes its event stream: the row still comes back, failed, with the reason.
+func TestPreviewSiteFailingEarlyDoesNotHang(t *testing.T) {
+	defer func(g time.Duration) { eventsGrace = g }(eventsGrace)
+	eventsGrace = 200 * time.Millisecond
+	dir := t.TempDir()
+	writeKubeconfig(t, dir, "kc.yaml", "https://127.0.0.1:1")
+	stack := &fakeStack{name: "osaka", resources: 12, config: validConfig("kc.yaml"),
+		preview: func(ch chan<- events.EngineEvent) (auto.PreviewResult, error) {
+			return auto.PreviewResult{}, errors.New("failed to run preview: exit status 255\nstderr: error: getting secrets manager: incorrect passphrase")
+		}}
+	done := make(chan Row)
+	go func() { done <- previewSite(context.Background(), stack, Options{ProjectDir: dir}) }()
+	select {
+	case row := <-done:
+		if !row.Failed || row.Status != "error: getting secrets manager: incorrect passphrase" {
+			t.Errorf("row = %+v", row)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("previewSite hangs on a preview that never closed its event stream")
+	}
+}
+
+// A stack whose config cannot be decrypted, or is invalid, is a failed row naming the
+// reason and the fields, without running its program.
+func TestPreviewSiteBrokenConfig(t *testing.T) {
+	bad := validConfig("kc.yaml")
+	bad["airgap-site:registry"] = auto.ConfigValue{Value: `{"nodePort":99,"logLevel":"loud"}`}
+	for name, stack := range map[string]*fakeStack{
+		"passphrase": {name: "kobe", configErr: errors.New("exit status 255\nstderr: error: incorrect passphrase\n")},
+		"invalid":    {name: "nagoya", config: bad},
+	} {
+		row := previewSite(context.Background(), stack, Options{ProjectDir: t.TempDir()})
+		if !row.Failed || stack.previewed {
+			t.Errorf("%s: failed=%v previewed=%v", name, row.Failed, stack.previewed)
+		}
+		want := map[string][]string{"passphrase": {"incorrect passphrase"}, "invalid": {"registry.nodePort", "registry.logLevel"}}[name]
+		for _, w := range want {
+			if !strings.Contains(row.Status, w) || strings.Contains(row.Status, "\n") {
+				t.Errorf("%s: status %q does not name %q on one line", name, row.Status, w)
+			}
+		}
+	}
+}
+
+// A program that fails is a row with the program's own words (the field), not "program failed:".
+func TestPreviewSiteProgramErrorNamesTheField(t *testing.T) {
+	dir := t.TempDir()
+	writeKubeconfig(t, dir, "kc.yaml", "https://127.0.0.1:1")
+	stack := &fakeStack{name: "osaka", resources: 3, config: validConfig("kc.yaml"),
+		preview: func(ch chan<- events.EngineEvent) (auto.PreviewResult, error) {
+			closedEvents(ch, diag("program failed:\n    1 error occurred:\n\t* images.bundle: reading \"./bundle\": no such file or directory\n\n"))
+			return auto.PreviewResult{}, errors.New("failed to run preview: exit status 255\nerror: an unhandled error occurred: program exited with non-zero exit code: 1")
+		}}
+	row := previewSite(context.Background(), stack, Options{ProjectDir: dir})
+	if !row.Failed || row.Status != `error: images.bundle: reading "./bundle": no such file or directory` {
+		t.Errorf("row = %+v", row)
+	}
+}
+
+// A site never deployed says so and is not refreshed; an unreachable one says it is planned
+// from state; both succeed.
+func TestPreviewSiteNeverDeployedAndUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	writeKubeconfig(t, dir, "up.yaml", "https://"+l.Addr().String())
+	writeKubeconfig(t, dir, "down.yaml", "https://127.0.0.1:1")
+	ok := func(ch chan<- events.EngineEvent) (auto.PreviewResult, error) {
+		closedEvents(ch)
+		return auto.PreviewResult{ChangeSummary: map[apitype.OpType]int{apitype.OpCreate: 9}}, nil
+	}
+	fresh := &fakeStack{name: "new", config: validConfig("up.yaml"), preview: ok}
+	row := previewSite(context.Background(), fresh, Options{ProjectDir: dir, Refresh: true})
+	if row.Failed || row.Deployed || row.Reachable != ReachableYes || !strings.Contains(row.Status, "never deployed") || fresh.refreshed || row.Create != 9 {
+		t.Errorf("never deployed: %+v (refreshed %v)", row, fresh.refreshed)
+	}
+	away := &fakeStack{name: "away", resources: 20, config: validConfig("down.yaml"), preview: ok}
+	row = previewSite(context.Background(), away, Options{ProjectDir: dir, Refresh: true})
+	if row.Failed || !row.Deployed || row.Reachable != ReachableNo || row.Status != "ok (site not reachable: plan from state)" || away.refreshed {
+		t.Errorf("unreachable: %+v (refreshed %v)", row, away.refreshed)
+	}
+	here := &fakeStack{name: "here", resources: 20, config: validConfig("up.yaml"), preview: ok}
+	row = previewSite(context.Background(), here, Options{ProjectDir: dir, Refresh: true})
+	if row.Failed || row.Status != "ok" || !here.refreshed || row.Drift != 0 {
+		t.Errorf("reachable: %+v (refreshed %v)", row, here.refreshed)
+	}
+	if got := Failed([]Row{{Site: "a"}, {Site: "b", Failed: true}}); strings.Join(got, ",") != "b" {
+		t.Errorf("Failed = %v", got)
+	}
+}
+
+// A talos.manage site is probed at its cluster endpoint, not assumed reachable.
+func TestSiteReachableTalosManaged(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for endpoint, want := range map[string]string{"https://" + l.Addr().String(): ReachableYes, "https://127.0.0.1:1": ReachableNo} {
+		cfg := &siteconfig.Config{Talos: siteconfig.Talos{Manage: true, ClusterEndpoint: endpoint}}
+		if got := siteReachable(context.Background(), cfg, t.TempDir()); got != want {
+			t.Errorf("%s: reachable = %s, want %s", endpoint, got, want)
+		}
+	}
+	cfg := &siteconfig.Config{Kubernetes: siteconfig.Kubernetes{Kubeconfig: "missing.yaml"}}
+	if got := siteReachable(context.Background(), cfg, t.TempDir()); got != ReachableUnknown {
+		t.Errorf("unreadable kubeconfig: reachable = %s, want unknown", got)
+	}
+}
+
+func writeKubeconfig(t *testing.T, dir, file, server string) {
+	t.Helper()
+	kc := "apiVersion: v1\nkind: Config\ncurrent-context: site\nclusters: [{name: site, cluster: {server: " + server + "}}]\n" +
+		"contexts: [{name: site, context: {cluster: site, user: admin}}]\nusers: [{name: admin, user: {}}]\n"
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

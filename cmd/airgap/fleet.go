@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +20,11 @@ func newFleetCmd() *cobra.Command {
 named) with the Automation API, at most --concurrency at a time, and prints per site: planned
 creates (+), updates (~), deletes (-) and replacements (+-), images to transfer, drift found by
 a refresh preview (--refresh), policy violations (--policy-pack) and whether the site was
-reachable. Run it with the same environment as pulumi (source scripts/env.sh).`,
+reachable (yes, no, or unknown when its config cannot be read). A site whose config is invalid
+or whose preview fails is a row with the reason (naming the field), and fleet then exits
+non-zero. Template stack files (Pulumi.example.yaml) are skipped unless named. A stack without
+resources says "never deployed". Run it with the same environment as pulumi (source
+scripts/env.sh).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Stacks = args
 			if opts.ProjectDir == "" {
@@ -35,10 +41,18 @@ reachable. Run it with the same environment as pulumi (source scripts/env.sh).`,
 			if err != nil {
 				return err
 			}
+			write := fleet.WriteTable
 			if asJSON {
-				return fleet.WriteJSON(cmd.OutOrStdout(), rows)
+				write = fleet.WriteJSON
 			}
-			return fleet.WriteTable(cmd.OutOrStdout(), rows)
+			if err := write(cmd.OutOrStdout(), rows); err != nil {
+				return err
+			}
+			if failed := fleet.Failed(rows); len(failed) > 0 {
+				cmd.SilenceUsage = true
+				return fmt.Errorf("%d of %d sites failed: %s", len(failed), len(rows), strings.Join(failed, ", "))
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -40,9 +39,9 @@ func Program(ctx *pulumi.Context) error {
 		if kubeconfig, err = ReadKubeconfig(cfg.Kubernetes); err != nil {
 			return err
 		}
-		if ctx.DryRun() {
-			warnIfUnreachable(ctx, kubeconfig, cfg.Kubernetes.Context)
-		}
+	}
+	if ctx.DryRun() {
+		warnIfUnreachable(ctx, cfg, kubeconfig)
 	}
 	projectDir, err := os.Getwd()
 	if err != nil {
@@ -126,8 +125,9 @@ func HTTPSecret(c *siteconfig.Config) string {
 
 // warnIfUnreachable makes an office preview say plainly that the site was not reached:
 // pulumi-kubernetes then plans from state without a word, which reads like a verified plan.
-func warnIfUnreachable(ctx *pulumi.Context, kubeconfig, kubeContext string) {
-	if server, err := Probe(ctx.Context(), kubeconfig, kubeContext); err != nil && server != "" {
+// Every kind of site: a talos.manage site's preview is just as blind when its API is away.
+func warnIfUnreachable(ctx *pulumi.Context, cfg *siteconfig.Config, kubeconfig string) {
+	if server, err := ProbeSite(ctx.Context(), cfg, kubeconfig); err != nil && server != "" {
 		_ = ctx.Log.Warn(UnreachableWarning(server, err), nil)
 	}
 }
@@ -140,5 +140,5 @@ func Probe(ctx context.Context, kubeconfig, kubeContext string) (server string, 
 	if err != nil {
 		return "", err
 	}
-	return server, Reachable(ctx, server, 3*time.Second)
+	return server, Reachable(ctx, server, probeTimeout)
 }

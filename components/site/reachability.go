@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"airgap-site/siteconfig"
 )
 
 // APIServer returns the API server URL a kubeconfig's context points at (the current context
@@ -73,3 +75,22 @@ func UnreachableWarning(server string, err error) string {
 		"client-side from the state of the last `up` only. It cannot see drift or what the cluster "+
 		"would default or reject, and `pulumi preview --refresh` needs the site. Run `pulumi up` at the site.", server, err)
 }
+
+// ProbeSite tells whether a site's Kubernetes API answers, for every kind of site: the server
+// of its kubeconfig, or talos.clusterEndpoint when the stack manages Talos (the kubeconfig then
+// comes from Talos during the deployment, so the endpoint in the config is what to dial).
+// kubeconfig is the file's text when talos.manage is false. An empty server means the site's
+// address is unknown (a kubeconfig without a usable cluster): the provider reports that.
+func ProbeSite(ctx context.Context, cfg *siteconfig.Config, kubeconfig string) (server string, err error) {
+	if cfg.Talos.Manage {
+		server = cfg.Talos.ClusterEndpoint
+		if server == "" {
+			return "", fmt.Errorf("talos.clusterEndpoint is not set")
+		}
+		return server, Reachable(ctx, server, probeTimeout)
+	}
+	return Probe(ctx, kubeconfig, cfg.Kubernetes.Context)
+}
+
+// probeTimeout bounds one reachability probe.
+const probeTimeout = 3 * time.Second
