@@ -50,6 +50,8 @@ type Bundle struct {
 	dir   string
 	index *v1.IndexManifest
 	stamp Stamp
+	// manifestDigest is the digest of the bundle.json OpenVerified verified; "" from Open.
+	manifestDigest string
 
 	// entries come from bundle.json; without it they are derived from index.json on first
 	// use, as that reads every manifest.
@@ -83,6 +85,11 @@ func Open(dir string) (*Bundle, error) {
 	}
 	return b, nil
 }
+
+// ManifestDigest is the digest of the signed bundle.json a bundle was opened from by
+// OpenVerified: it names the bundle's whole content. "" for a bundle opened by Open, or an
+// unsigned one.
+func (b *Bundle) ManifestDigest() string { return b.manifestDigest }
 
 // Stamp is what bundle.json says about when the bundle was made and for whom; zero without
 // bundle.json. Trust it only from a verified bundle (OpenVerified).

@@ -149,6 +149,12 @@ func names(props []contract.Property) []string {
 func TestEveryResourceIsServed(t *testing.T) {
 	for _, r := range contract.Resources {
 		l, ok := localOf(r.Token, "")
+		if r.Token == contract.AcceptedBundleToken {
+			if ok || !isAccepted(r.Token, "") {
+				t.Errorf("%s is not served as the accepted bundle", r.Token)
+			}
+			continue
+		}
 		if r.Token == contract.ImageToken {
 			if ok || checkType(r.Token) != nil {
 				t.Errorf("%s is not served as an image", r.Token)

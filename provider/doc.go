@@ -12,6 +12,12 @@
 // repository, and keeps a tag that this update wrote for another resource or that someone
 // else has moved.
 //
+// airgap:index:AcceptedBundle keeps in the state the highest bundle sequence an up accepted
+// (freshness.go): every Image depends on it, and its Diff refuses an older bundle (a rollback)
+// at preview and up before any copy, unless allowDowngrade is set. Every read of a bundle goes
+// through bundle.OpenVerified, so what is checked and what is copied are the same bytes, and
+// the bundle is verified at every preview, even while other inputs are unknown.
+//
 // The package's name, version, tokens and property names are declared once, in package
 // contract; the schema and the decoding of inputs are derived from it.
 package provider

@@ -54,6 +54,27 @@ func (in *imageInputs) migrate(m resource.PropertyMap) {
 
 func (in imageInputs) known() bool { return len(in.unknown) == 0 }
 
+// bundleKnown reports whether what reading the bundle takes is known: its directory, the
+// image's reference and the trust. A new site's first preview has unknown endpoints and
+// credentials (made by the same up), but the bundle is verified all the same.
+func (in imageInputs) bundleKnown() bool {
+	for _, k := range []string{"sourceLayout", "sourceRef", "trustedKeys", "allowUnsigned"} {
+		if in.isUnknown(k) {
+			return false
+		}
+	}
+	return true
+}
+
+// sourceKnown reports whether the source's digest can be read: the bundle's (bundleKnown),
+// or a source registry's, reached with the credentials of every input.
+func (in imageInputs) sourceKnown() bool {
+	if in.SourceRemote != "" {
+		return in.known()
+	}
+	return in.SourceLayout != "" && in.bundleKnown()
+}
+
 // validate returns check failures by property.
 func (in imageInputs) validate() map[string]string {
 	f := map[string]string{}
@@ -83,7 +104,7 @@ func (in imageInputs) validate() map[string]string {
 		if _, err := name.ParseReference(in.SourceRemote); err != nil {
 			f["sourceRemote"] = fmt.Sprintf("parsing reference %q: %v", in.SourceRemote, err)
 		}
-	case layout && in.SourceLayout != "" && in.known():
+	case layout && in.SourceLayout != "" && in.bundleKnown():
 		if in.SourceRef == "" {
 			f["sourceRef"] = "required with sourceLayout: the image's reference in the bundle"
 			break
@@ -99,11 +120,7 @@ func (in imageInputs) validate() map[string]string {
 		}
 		// Every byte, before anything is copied: the signature, then the manifests (Lookup),
 		// then the blobs.
-		if _, err := bundle.Verify(in.SourceLayout, trust); err != nil {
-			f["sourceLayout"] = err.Error()
-			break
-		}
-		b, err := bundle.Open(in.SourceLayout)
+		b, _, err := bundle.OpenVerified(in.SourceLayout, trust)
 		if err != nil {
 			f["sourceLayout"] = err.Error()
 			break
@@ -271,8 +288,13 @@ var checkedBlobs = &bundle.Checked{}
 
 // trust is what the bundle must be signed by.
 func (in imageInputs) trust() (bundle.Trust, error) {
-	t := bundle.Trust{AllowUnsigned: in.AllowUnsigned}
-	for i, pem := range in.TrustedKeys {
+	return trustOf(in.TrustedKeys, in.AllowUnsigned)
+}
+
+// trustOf is the trust of the trustedKeys and allowUnsigned inputs.
+func trustOf(keys []string, allowUnsigned bool) (bundle.Trust, error) {
+	t := bundle.Trust{AllowUnsigned: allowUnsigned}
+	for i, pem := range keys {
 		k, err := signing.ParseKey([]byte(pem))
 		if err != nil {
 			return bundle.Trust{}, fmt.Errorf("trustedKeys[%d]: %w", i, err)
@@ -291,9 +313,20 @@ func (in imageInputs) sourceRef() (name.Reference, error) {
 	return ref, nil
 }
 
+// openBundle opens the bundle verified (bundle.OpenVerified): what is copied is read from the
+// bytes that were verified, whatever the medium shows later.
+func (in imageInputs) openBundle() (*bundle.Bundle, error) {
+	trust, err := in.trust()
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := bundle.OpenVerified(in.SourceLayout, trust)
+	return b, err
+}
+
 // bundleSource opens the image in the bundle.
 func (in imageInputs) bundleSource() (imagesync.Source, error) {
-	b, err := bundle.Open(in.SourceLayout)
+	b, err := in.openBundle()
 	if err != nil {
 		return imagesync.Source{}, err
 	}
@@ -311,7 +344,7 @@ func (in imageInputs) bundleSource() (imagesync.Source, error) {
 
 // bundleDigest is the source's digest, read offline from the bundle.
 func (in imageInputs) bundleDigest() (string, error) {
-	b, err := bundle.Open(in.SourceLayout)
+	b, err := in.openBundle()
 	if err != nil {
 		return "", err
 	}

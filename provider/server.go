@@ -244,6 +244,9 @@ func checkType(t string) error {
 
 // Check validates references and that the bundle holds the image, before anything is copied.
 func (s *Server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
+	if isAccepted(req.GetType(), req.GetUrn()) {
+		return s.checkAccepted(req)
+	}
 	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
 		return s.checkLocal(l, req)
 	}
@@ -266,6 +269,9 @@ func (s *Server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 // today's), and the source's digest, read offline from the bundle, with the digest in state.
 // Only a new repository or tag replaces: the endpoints are addresses of the same registry.
 func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	if isAccepted(req.GetType(), req.GetUrn()) {
+		return s.diffAccepted(ctx, req)
+	}
 	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
 		return s.diffLocal(ctx, l, req)
 	}
@@ -292,7 +298,7 @@ func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumir
 	}
 	// The content: the bundle's digest against the digest the registry had at the last
 	// up or refresh. A refresh that found the tag moved makes this differ.
-	if newIn.known() {
+	if newIn.sourceKnown() {
 		want, err := s.sourceDigest(ctx, req.GetUrn(), newIn)
 		if err != nil {
 			return nil, err
@@ -314,6 +320,9 @@ func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumir
 
 // Create copies the image.
 func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+	if isAccepted(req.GetType(), req.GetUrn()) {
+		return s.createAccepted(ctx, req)
+	}
 	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
 		return s.createLocal(ctx, l, req)
 	}
@@ -336,6 +345,9 @@ func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pul
 // Update copies the image again; only what the registry lacks is sent. New endpoints land
 // here too: the image is re-verified through them, and nothing is deleted.
 func (s *Server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
+	if isAccepted(req.GetType(), req.GetUrn()) {
+		return s.updateAccepted(ctx, req)
+	}
 	if l, ok := localOf(req.GetType(), req.GetUrn()); ok {
 		return s.updateLocal(l, req)
 	}
@@ -361,7 +373,7 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 		for _, p := range contract.Image.Outputs {
 			outs[resource.PropertyKey(p.Name)] = computed
 		}
-		if in.known() {
+		if in.sourceKnown() {
 			if d, err := s.sourceDigest(ctx, urn, in); err == nil {
 				outs["digest"] = resource.NewStringProperty(d)
 			}
@@ -464,7 +476,11 @@ func bundleAttachments(in imageInputs, src imagesync.Source) ([]imagesync.Attach
 	if err != nil {
 		return nil, err
 	}
-	return imagesync.BundleAttachments(in.SourceLayout, in.SourceRef, d)
+	b, err := in.openBundle()
+	if err != nil {
+		return nil, err
+	}
+	return imagesync.AttachmentsOf(b, in.SourceRef, d)
 }
 
 // source opens what to copy: the bundle, offline, or a source registry, with retries.
@@ -511,6 +527,9 @@ func (s *Server) sourceDigest(ctx context.Context, urn string, in imageInputs) (
 // Read reports what the registry holds under the tag: gone (empty id) or its digest, which a
 // following up compares with the bundle.
 func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
+	if isAccepted("", req.GetUrn()) {
+		return s.readAccepted(req)
+	}
 	if _, ok := localOf(req.GetType(), req.GetUrn()); ok {
 		return s.readLocal(req)
 	}
@@ -561,6 +580,9 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 // delete of the old name deletes, in the next up, a tag the new one holds with the same
 // digest; a refresh shows it gone and the following up restores it.
 func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
+	if isAccepted("", req.GetUrn()) {
+		return s.deleteAccepted()
+	}
 	if _, ok := localOf(req.GetType(), req.GetUrn()); ok {
 		return s.deleteLocal()
 	}

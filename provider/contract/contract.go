@@ -152,4 +152,4 @@ func schemaType(t reflect.Type) (string, error) {
 }
 
 // Resources are the package's resources; the schema lists exactly these.
-var Resources = []Resource{Image, CertificateAuthority, Certificate, Password}
+var Resources = []Resource{Image, AcceptedBundle, CertificateAuthority, Certificate, Password}

@@ -110,3 +110,16 @@ func TestDuplicateName(t *testing.T) {
 	}()
 	define[in, in]("airgap:index:X", "x")
 }
+
+// TestAcceptedBundleNeverReplaced: a replacement would create a new state without the highest
+// sequence, forgetting every bundle accepted before.
+func TestAcceptedBundleNeverReplaced(t *testing.T) {
+	for _, p := range AcceptedBundle.Inputs {
+		if p.Replace {
+			t.Errorf("%s is replace-on-change", p.Name)
+		}
+	}
+	if s := AcceptedBundle.Secrets(); len(s) != 0 {
+		t.Errorf("secrets = %v", s)
+	}
+}

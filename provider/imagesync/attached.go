@@ -30,6 +30,12 @@ func BundleAttachments(dir, ref string, d v1.Hash) ([]Attachment, error) {
 	if err != nil {
 		return nil, err
 	}
+	return AttachmentsOf(b, ref, d)
+}
+
+// AttachmentsOf is BundleAttachments of an opened bundle (one bundle.OpenVerified opened).
+func AttachmentsOf(b *bundle.Bundle, ref string, d v1.Hash) ([]Attachment, error) {
+	dir := b.Dir()
 	as, err := b.Attached(ref, d)
 	if err != nil {
 		return nil, err
