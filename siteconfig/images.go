@@ -24,6 +24,10 @@ type Images struct {
 	// AllowUnsigned accepts a bundle that no trusted key signed: not recommended; every
 	// preview warns while it is set.
 	AllowUnsigned bool `json:"allowUnsigned,omitempty"`
+	// AllowDowngrade accepts, for the up it is set for, a bundle whose sequence is lower
+	// than the highest the stack accepted before (a rollback to older images); every
+	// preview warns while it is set. The highest sequence stays recorded.
+	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
 	// Registry is where images are pushed first (host:port); the node endpoints follow, in
 	// node order, and a push fails over from one to the next. Every endpoint reaches the same
 	// registry, so changing this (or the node order) never moves or deletes an image.
@@ -129,6 +133,9 @@ func (v *validator) images(c *Config) {
 	}
 	if im.AllowUnsigned {
 		v.warn("images.allowUnsigned is true: a bundle no trusted key signed is accepted; anyone who can change it on its way to the site decides what the nodes run")
+	}
+	if im.AllowDowngrade {
+		v.warn("images.allowDowngrade is true: a bundle older than the newest this site accepted is accepted, and images may go back to older digests; unset it after this up")
 	}
 	for i, k := range im.TrustedKeys {
 		if k == "" {

@@ -76,3 +76,47 @@ func NewImage(ctx *pulumi.Context, name string, args *ImageArgs, opts ...pulumi.
 	}
 	return &r, nil
 }
+
+// AcceptedBundle is the airgap provider's contract.AcceptedBundle: the highest bundle
+// sequence the stack accepted, kept in its state; every Image of the bundle depends on it.
+type AcceptedBundle struct {
+	pulumi.CustomResourceState
+
+	Sequence        pulumi.IntOutput    `pulumi:"sequence"`
+	HighestSequence pulumi.IntOutput    `pulumi:"highestSequence"`
+	CreatedAt       pulumi.StringOutput `pulumi:"createdAt"`
+	Manifest        pulumi.StringOutput `pulumi:"manifest"`
+	SignedBy        pulumi.StringOutput `pulumi:"signedBy"`
+}
+
+// AcceptedBundleArgs are the inputs of AcceptedBundle.
+type AcceptedBundleArgs struct {
+	SourceLayout   pulumi.StringInput
+	TrustedKeys    pulumi.StringArrayInput
+	AllowUnsigned  pulumi.BoolPtrInput
+	AllowDowngrade pulumi.BoolPtrInput
+	Site           pulumi.StringPtrInput
+}
+
+type acceptedBundleArgs struct {
+	SourceLayout   string   `pulumi:"sourceLayout"`
+	TrustedKeys    []string `pulumi:"trustedKeys"`
+	AllowUnsigned  *bool    `pulumi:"allowUnsigned"`
+	AllowDowngrade *bool    `pulumi:"allowDowngrade"`
+	Site           *string  `pulumi:"site"`
+}
+
+// ElementType implements pulumi.Input for the registration.
+func (AcceptedBundleArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*acceptedBundleArgs)(nil)).Elem()
+}
+
+// NewAcceptedBundle declares the bundle the stack accepts.
+func NewAcceptedBundle(ctx *pulumi.Context, name string, args *AcceptedBundleArgs, opts ...pulumi.ResourceOption) (*AcceptedBundle, error) {
+	var r AcceptedBundle
+	opts = append(opts, pulumi.Version(contract.Version))
+	if err := ctx.RegisterResource(contract.AcceptedBundleToken, name, args, &r, opts...); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

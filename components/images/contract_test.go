@@ -12,3 +12,7 @@ import (
 func TestBindingMatchesContract(t *testing.T) {
 	bindingtest.Match[contract.ImageArgs, contract.ImageOutputs, imageArgs, ImageArgs, Image](t, contract.Image)
 }
+
+func TestAcceptedBundleBindingMatchesContract(t *testing.T) {
+	bindingtest.Match[contract.AcceptedBundleArgs, contract.AcceptedBundleOutputs, acceptedBundleArgs, AcceptedBundleArgs, AcceptedBundle](t, contract.AcceptedBundle)
+}

@@ -3,6 +3,7 @@ package images
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -54,6 +55,9 @@ type Images struct {
 	Digests pulumi.StringMapOutput `pulumi:"digests"`
 	// SentBytes is what the last up sent over the wire for all images.
 	SentBytes pulumi.Float64Output `pulumi:"sentBytes"`
+	// Accepted is the bundle the stack accepted, which every copy depends on; nil without
+	// bundled images.
+	Accepted *AcceptedBundle
 	// Copies and Builds are the resources, by original reference.
 	Copies map[string]*Image
 	Builds map[string]*docker.Image
@@ -91,6 +95,24 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		repos = append(repos, t.Repository)
 	}
 	sort.Strings(repos)
+
+	// The bundle the stack accepts, before any image of it is copied: its Diff refuses a
+	// bundle older than the newest one accepted (provider contract.AcceptedBundle).
+	var accepted pulumi.ResourceOption
+	if slices.ContainsFunc(c.Images.List, func(e siteconfig.ImageEntry) bool { return e.Build == nil }) {
+		a, err := NewAcceptedBundle(ctx, name+"-bundle", &AcceptedBundleArgs{
+			SourceLayout:   pulumi.String(bundle),
+			TrustedKeys:    pulumi.ToStringArray(args.TrustedKeys),
+			AllowUnsigned:  pulumi.BoolPtr(c.Images.AllowUnsigned),
+			AllowDowngrade: pulumi.BoolPtr(c.Images.AllowDowngrade),
+			Site:           pulumi.StringPtr(c.Site),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		im.Accepted = a
+		accepted = pulumi.DependsOn([]pulumi.Resource{a})
+	}
 
 	var dockerProvider *docker.Provider
 	digests := pulumi.StringMap{}
@@ -131,7 +153,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			RequestTimeout: pulumi.IntPtr(requestTimeout),
 			TrustedKeys:    pulumi.ToStringArray(args.TrustedKeys),
 			AllowUnsigned:  pulumi.BoolPtr(c.Images.AllowUnsigned),
-		}, parent, wait)
+		}, parent, wait, accepted)
 		if err != nil {
 			return nil, err
 		}

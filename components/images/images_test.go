@@ -166,3 +166,29 @@ func TestSiteBuiltImageUsesDocker(t *testing.T) {
 		t.Errorf("docker provider host = %v", p["host"])
 	}
 }
+
+// TestCopiesDependOnTheAcceptedBundle: one AcceptedBundle per site with bundled images, with
+// the bundle, trust, allowDowngrade and site; every copy depends on it, so an older bundle is
+// refused before any copy. A site that only builds images has none.
+func TestCopiesDependOnTheAcceptedBundle(t *testing.T) {
+	c := site(t, `{"bundle":"bundle","trustedKeys":["site.pub"],"allowDowngrade":true,"list":["nginx:1.27","`+ecr+`/factory/mes-api:7"]}`)
+	rec := deploy(t, c)
+	a := rec.One(t, contract.AcceptedBundleToken)
+	if a["sourceLayout"].StringValue() != "/site/bundle" || !a["allowDowngrade"].BoolValue() || a["allowUnsigned"].BoolValue() ||
+		a["site"].StringValue() != c.Site || c.Site == "" {
+		t.Errorf("accepted bundle inputs = %v", a)
+	}
+	if keys := strs(a["trustedKeys"]); len(keys) != 1 || keys[0] != testKey {
+		t.Errorf("trusted keys = %v", keys)
+	}
+	for _, cp := range rec.OfType(contract.ImageToken) {
+		deps := strings.Join(cp.RegisterRPC.GetDependencies(), " ")
+		if !strings.Contains(deps, "airgap:index:AcceptedBundle::osaka-bundle") || !strings.Contains(deps, "Service::registry") {
+			t.Errorf("%s does not depend on the accepted bundle and the registry: %s", cp.Name, deps)
+		}
+	}
+	built := site(t, `{"docker":{"host":"unix:///var/run/docker.sock"},"list":[{"image":"docker.io/factory/mes-ui:2.0","build":{"context":"./mes-ui"}}]}`)
+	if n := len(deploy(t, built).OfType(contract.AcceptedBundleToken)); n != 0 {
+		t.Errorf("%d accepted bundles for a site without a bundle", n)
+	}
+}
