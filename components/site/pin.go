@@ -23,10 +23,8 @@ func PinnedImage(field, ref, bundleDir string, trust bundle.Trust) (string, erro
 	if bundleDir == "" {
 		return "", fmt.Errorf("%s: %q has no digest: write it as %s@sha256:<digest>, or list it in images with a bundle so the bundle's digest pins it", field, ref, ref)
 	}
-	if _, err := bundle.Verify(bundleDir, trust); err != nil {
-		return "", fmt.Errorf("%s: pinning %q by the bundle's digest: %w", field, ref, err)
-	}
-	b, err := bundle.Open(bundleDir)
+	// Verified and read from the same bytes (a medium that changes cannot swap index.json).
+	b, _, err := bundle.OpenVerified(bundleDir, trust)
 	if err != nil {
 		return "", fmt.Errorf("%s: pinning %q by the bundle's digest: %w", field, ref, err)
 	}
