@@ -10,7 +10,9 @@
 // engine's customTimeouts deadline and at Cancel. The endpoints are not the image's identity:
 // changing them is an in-place update. Delete removes the tag only, never another tag of the
 // repository, and keeps a tag that this update wrote for another resource or that someone
-// else has moved.
+// else has moved. No request goes over plain http (internal/nodowngrade) unless the image's
+// insecure input (registry.plainHTTP) says the site registry is plain http: a failed https is
+// never retried over http with the push password.
 //
 // airgap:index:AcceptedBundle keeps in the state the highest bundle sequence an up accepted
 // (freshness.go): every Image depends on it, and its Diff refuses an older bundle (a rollback)
