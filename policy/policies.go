@@ -10,6 +10,7 @@ import (
 	"airgap-site/components/site"
 	"airgap-site/components/talos"
 	"airgap-site/policy/checks"
+	"airgap-site/siteconfig"
 	"airgap-site/talosconfig"
 )
 
@@ -25,17 +26,23 @@ const (
 	PinByDigest        = "images-pinned-by-digest"
 	NoLatest           = "no-latest-tag"
 	RegistryTLSAuth    = "registry-serves-tls-and-requires-auth"
+	PullReadOnly       = "registry-pull-endpoint-read-only"
 )
 
-// Policies returns every policy of the pack: mandatory invariants, then advisories.
-func Policies() []policyx.Policy {
+// Policies returns every policy of the pack: mandatory invariants, then advisories. cfg is
+// the stack's own config (nil when it does not load: the program then fails on it anyway):
+// the only place an exemption (registry.plainHTTP) may come from. Nothing a workload
+// declares, an annotation say, switches a policy off.
+func Policies(cfg *siteconfig.Config) []policyx.Policy {
 	mandatory, advisory := policyx.EnforcementLevelMandatory, policyx.EnforcementLevelAdvisory
+	plainHTTP := cfg != nil && cfg.Registry.PlainHTTP
 	return []policyx.Policy{
 		stackPolicy(ImagesMirrored, "Every container image (init containers too) comes from the site registry or an upstream with a Talos mirror in this stack.", mandatory, validateImagesMirrored),
 		containerPolicy(NoPullAlways, "imagePullPolicy is not Always: pods must restart from the node cache when the registry is away.", mandatory, checks.PullPolicyNotAlways),
-		resourcePolicy(RegistryNoRedirect, "A registry on S3 has storage.redirect.disable: true, and forcepathstyle: true with regionendpoint.", mandatory, validateRegistryConfig),
+		resourcePolicy(RegistryNoRedirect, "A registry on S3 has storage.redirect.disable: true, and forcepathstyle: true with regionendpoint; no container overrides them through REGISTRY_* variables.", mandatory, validateRegistryConfig),
 		stackPolicy(NodePortMatches, "The registry Service's NodePort is the port of every node endpoint in the Talos mirrors.", mandatory, validateNodePort),
-		resourcePolicy(RegistryTLSAuth, "The site registry serves TLS and requires authentication, unless the stack opted out with registry.plainHTTP (which warns at every preview).", mandatory, validateRegistryAccess),
+		resourcePolicy(RegistryTLSAuth, "The site registry serves TLS and requires authentication, and no container overrides that through REGISTRY_* variables, unless the stack config opts out with registry.plainHTTP (which warns at every preview).", mandatory, validateRegistryAccess(plainHTTP)),
+		stackPolicy(PullReadOnly, "Whatever serves the node-facing NodePort (registry.nodePort, the mirrors' port) runs the registry read-only: storage.maintenance.readonly.enabled: true in its config.yml, not overridden from the environment.", mandatory, validatePullReadOnly(cfg)),
 		resourcePolicy(NoSecretsInConfig, "No S3 key, password or token in a ConfigMap.", mandatory, validateConfigMapSecrets),
 		stackPolicy(TalosPatchValid, "The Talos mirror patch has no URL-form keys and no TLS block for http endpoints.", mandatory, validateTalosPatches),
 		resourcePolicy(TenantDrives, "A MinIO tenant has servers x volumesPerServer >= 4.", mandatory, validateTenant),
@@ -87,9 +94,21 @@ func stackPolicy(name, description string, level policyx.EnforcementLevel, check
 	})
 }
 
+// registryEnv reports the containers of a workload that override guarded registry config
+// keys from the environment.
+func registryEnv(r policyx.AnalyzerResource, props map[string]any, guarded []string) []string {
+	var out []string
+	if kind := checks.WorkloadKind(r.Type); kind != "" {
+		for _, c := range checks.Containers(kind, props) {
+			out = append(out, checks.RegistryEnvOverrides(c, guarded)...)
+		}
+	}
+	return out
+}
+
 func validateRegistryConfig(r policyx.AnalyzerResource, props map[string]any) []string {
 	if r.Type != "kubernetes:core/v1:ConfigMap" {
-		return nil
+		return registryEnv(r, props, checks.RedirectKeys)
 	}
 	var out []string
 	for _, v := range dataOf(props) {
@@ -100,20 +119,120 @@ func validateRegistryConfig(r policyx.AnalyzerResource, props map[string]any) []
 	return out
 }
 
-func validateRegistryAccess(r policyx.AnalyzerResource, props map[string]any) []string {
-	if r.Type != "kubernetes:core/v1:ConfigMap" {
-		return nil
+// validateRegistryAccess is exempt only when the stack config says registry.plainHTTP; the
+// ConfigMap's own airgap-site/plain-http annotation is the workload's word and counts for
+// nothing.
+func validateRegistryAccess(plainHTTP bool) resourceCheck {
+	return func(r policyx.AnalyzerResource, props map[string]any) []string {
+		if plainHTTP {
+			return nil
+		}
+		if r.Type != "kubernetes:core/v1:ConfigMap" {
+			return registryEnv(r, props, checks.AccessKeys)
+		}
+		var out []string
+		for _, v := range dataOf(props) {
+			if s, ok := v.(string); ok {
+				out = append(out, checks.RegistryAccess(s)...)
+			}
+		}
+		return out
 	}
-	if annotations, _ := checks.Lookup(props, "metadata", "annotations").(map[string]any); annotations[registry.AnnotationPlainHTTP] == "true" {
-		return nil
-	}
-	var out []string
-	for _, v := range dataOf(props) {
-		if s, ok := v.(string); ok {
-			out = append(out, checks.RegistryAccess(s)...)
+}
+
+// validatePullReadOnly finds what serves the node-facing NodePort: the Services on the pull
+// port (registry.nodePort from the stack config, and every node endpoint's port in the Talos
+// mirrors), the workloads their selectors pick, the registry configs those mount; each must
+// be read-only. Values not known yet (a preview) are skipped.
+func validatePullReadOnly(cfg *siteconfig.Config) stackCheck {
+	return func(s *stackView, report func(msg, urn string)) {
+		ports := map[int]bool{}
+		if cfg != nil {
+			ports[cfg.Registry.NodePort] = true
+		}
+		for _, m := range s.mirrors {
+			for _, p := range checks.MirrorPorts(m) {
+				ports[p] = true
+			}
+		}
+		type service struct {
+			namespace string
+			selector  map[string]string
+			port      int
+		}
+		var services []service
+		type config struct{ namespace, text string }
+		configMaps := map[string][]config{} // by name; namespace "" when not known yet
+		for _, r := range s.resources {
+			props := plainMap(r.Properties)
+			switch r.Type {
+			case "kubernetes:core/v1:Service":
+				ns, _ := checks.Lookup(props, "metadata", "namespace").(string)
+				sel, ok := stringMap(checks.Lookup(props, "spec", "selector"))
+				list, _ := checks.Lookup(props, "spec", "ports").([]any)
+				for _, p := range list {
+					np, isNum := checks.Lookup(p.(map[string]any), "nodePort").(float64)
+					if ok && isNum && ports[int(np)] {
+						services = append(services, service{ns, sel, int(np)})
+					}
+				}
+			case "kubernetes:core/v1:ConfigMap":
+				name, _ := checks.Lookup(props, "metadata", "name").(string)
+				ns, _ := checks.Lookup(props, "metadata", "namespace").(string)
+				for _, v := range dataOf(props) {
+					if text, ok := v.(string); ok && checks.IsRegistryConfig(text) {
+						configMaps[name] = append(configMaps[name], config{ns, text})
+					}
+				}
+			}
+		}
+		for _, r := range s.resources {
+			kind := checks.WorkloadKind(r.Type)
+			if kind == "" {
+				continue
+			}
+			props := plainMap(r.Properties)
+			pods := checks.Pods(kind, props)
+			if pods.Labels == nil || pods.Unknown {
+				continue // not known yet
+			}
+			ns, _ := checks.Lookup(props, "metadata", "namespace").(string)
+			for _, svc := range services {
+				if !checks.Selects(svc.selector, pods.Labels) || (ns != "" && svc.namespace != "" && ns != svc.namespace) {
+					continue
+				}
+				var configs []string
+				for _, name := range pods.ConfigMaps {
+					for _, c := range configMaps[name] {
+						if c.namespace == "" || ns == "" || c.namespace == ns {
+							configs = append(configs, c.text)
+						}
+					}
+				}
+				for _, msg := range checks.PullEndpointReadOnly(r.Name, svc.port, configs, pods.Containers) {
+					report(msg, r.URN)
+				}
+				break
+			}
 		}
 	}
-	return out
+}
+
+// stringMap reads a map of strings; false when it is missing or any value is not known yet.
+func stringMap(v any) (map[string]string, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := make(map[string]string, len(m))
+	for k, e := range m {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out[k] = s
+	}
+	return out, true
 }
 
 func validateConfigMapSecrets(r policyx.AnalyzerResource, props map[string]any) []string {

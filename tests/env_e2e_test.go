@@ -267,6 +267,9 @@ func (s *suite) pulumiEnv() []string {
 		"PULUMI_SKIP_UPDATE_CHECK=true",
 		"PULUMI_BACKEND_URL=file://"+s.backend,
 		"PULUMI_CONFIG_PASSPHRASE=airgap-dev",
+		// The suite's stacks are copies of the dev stack: the program lets the dev
+		// passphrase unlock them only on the test bed (components/site.CheckPassphrase).
+		"AIRGAP_TEST_BED=1",
 		"KUBECONFIG="+s.site.Kubeconfig,
 	)
 }

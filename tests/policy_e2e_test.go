@@ -44,6 +44,11 @@ func TestPolicyViolations(t *testing.T) {
 		{"nodeport-mismatch", "registry-nodeport-matches-mirrors", "fixture", "the registry Service's nodePort is 32001"},
 		{"talos-url-key", "talos-mirror-patch-well-formed", "airgap-site-policy", "write the registry host[:port]"},
 		{"tenant-drives", "minio-tenant-min-drives", "fixture", "MinIO needs at least 4"},
+		// Bypass attempts: the workload's own plain-http annotation, a config key overridden
+		// from the environment, a writable registry behind the nodes' NodePort.
+		{"registry-open-annotated", "registry-serves-tls-and-requires-auth", "fixture", "set http.tls.certificate"},
+		{"registry-env-override", "registry-s3-no-redirect", "fixture", "REGISTRY_STORAGE_REDIRECT_DISABLE"},
+		{"pull-endpoint-writable", "registry-pull-endpoint-read-only", "fixture", "without storage.maintenance.readonly.enabled: true"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.violation, func(t *testing.T) {

@@ -39,6 +39,19 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 			if stackName == "" {
 				return fmt.Errorf("--stack is required: the site (stacks/Pulumi.<site>.yaml)")
 			}
+			// Before anything is read or touched (the program checks it again).
+			if err := site.CheckPassphrase(stackName, os.LookupEnv); err != nil {
+				return err
+			}
+			var packs []string
+			if args[0] == "preview" || args[0] == "up" {
+				exe, _ := os.Executable()
+				pack, err := findPolicyPack(policyPack, os.LookupEnv, exe)
+				if err != nil {
+					return err
+				}
+				packs = []string{pack}
+			}
 			if project == "" {
 				wd, err := os.Getwd()
 				if err != nil {
@@ -55,10 +68,6 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 				return fmt.Errorf("selecting stack %q in %s (run `pulumi stack init %s` there first): %w", stackName, project, stackName, err)
 			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			var packs []string
-			if policyPack != "" {
-				packs = []string{policyPack}
-			}
 			switch args[0] {
 			case "preview":
 				opts := []optpreview.Option{optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(errOut), optpreview.PolicyPacks(packs...)}
@@ -93,7 +102,7 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 	f := cmd.Flags()
 	f.StringVarP(&stackName, "stack", "s", "", "the site's stack")
 	f.StringVar(&project, "project", "", "project directory with Pulumi.yaml and the stack files (default: current directory)")
-	f.StringVar(&policyPack, "policy-pack", "", "policy pack binary")
+	f.StringVar(&policyPack, "policy-pack", "", "policy pack binary (default $POLICY_PACK, else "+PolicyPackName+" beside this binary); preview and up always run one")
 	f.BoolVar(&expectNoChanges, "expect-no-changes", false, "preview: fail when anything would change")
 	f.BoolVar(&diff, "diff", false, "show the property-level diff")
 	return cmd

@@ -25,6 +25,9 @@ const (
 
 // Program is the whole Pulumi program; main.go runs it with pulumi.Run.
 func Program(ctx *pulumi.Context) error {
+	if err := CheckPassphrase(ctx.Stack(), os.LookupEnv); err != nil {
+		return err
+	}
 	cfg, warnings, err := siteconfig.Load(contextSource{ctx}, ctx.Stack())
 	for _, w := range warnings {
 		if logErr := ctx.Log.Warn(w, nil); logErr != nil {

@@ -164,3 +164,42 @@ func TenantDrives(spec map[string]any) []string {
 	}
 	return out
 }
+
+// IsRegistryConfig tells whether a file is a distribution config.yml: a YAML document with a
+// storage section and a version.
+func IsRegistryConfig(configYAML string) bool {
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(configYAML), &doc); err != nil {
+		return false
+	}
+	_, ok := doc["storage"].(map[string]any)
+	return ok && doc["version"] != nil
+}
+
+// PullEndpointReadOnly checks a workload behind the node-facing NodePort (the port of every
+// node's mirrors): nodes carry its credentials, so it must not write. The registry
+// config.yml its pods mount (configs: the registry configs among the ConfigMaps of this stack
+// that they mount) must have storage.maintenance.readonly.enabled: true, and no container may
+// change that from the environment, nor take variables the pack cannot see (envFrom).
+func PullEndpointReadOnly(workload string, nodePort int, configs []string, containers []Container) []string {
+	var out []string
+	if len(configs) == 0 {
+		out = append(out, fmt.Sprintf("%s serves the node-facing NodePort %d but mounts no registry config.yml from a ConfigMap of this stack, so nothing shows it is read-only: serve the pull endpoint with the stack's registry config (storage.maintenance.readonly.enabled: true)", workload, nodePort))
+	}
+	for _, c := range configs {
+		var doc map[string]any
+		if err := yaml.Unmarshal([]byte(c), &doc); err != nil {
+			continue
+		}
+		if Lookup(doc, "storage", "maintenance", "readonly", "enabled") != true {
+			out = append(out, fmt.Sprintf("%s serves the node-facing NodePort %d with a registry config without storage.maintenance.readonly.enabled: true: whoever holds the nodes' pull credentials could push and delete; set it (only the push endpoint, registry.pushNodePort, writes)", workload, nodePort))
+		}
+	}
+	for _, c := range containers {
+		out = append(out, RegistryEnvOverrides(c, ReadOnlyKeys)...)
+		if c.EnvFrom {
+			out = append(out, fmt.Sprintf("%s %q of %s, which serves the node-facing NodePort %d, takes variables from envFrom, which could override storage.maintenance.readonly (REGISTRY_STORAGE_MAINTENANCE_*) unseen: list its variables under env", c.Kind, c.Name, workload, nodePort))
+		}
+	}
+	return out
+}

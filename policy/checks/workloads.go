@@ -18,6 +18,10 @@ type Container struct {
 	PullPolicy string
 	// Kind is "container", "initContainer" or "ephemeralContainer".
 	Kind string
+	// Env is the container's env list; EnvFrom tells whether it also takes whole ConfigMaps
+	// or Secrets as variables (envFrom), whose names are not in the resource.
+	Env     []EnvVar
+	EnvFrom bool
 }
 
 // podSpecPaths maps workload kinds to where their pod spec lives.
@@ -59,10 +63,99 @@ func Containers(kind string, obj map[string]any) []Container {
 			img, _ := m["image"].(string)
 			nm, _ := m["name"].(string)
 			pp, _ := m["imagePullPolicy"].(string)
-			out = append(out, Container{Name: nm, Image: img, PullPolicy: pp, Kind: label})
+			envFrom, _ := m["envFrom"].([]any)
+			out = append(out, Container{Name: nm, Image: img, PullPolicy: pp, Kind: label, Env: envOf(m["env"]), EnvFrom: len(envFrom) > 0})
 		}
 	}
 	return out
+}
+
+// envOf reads a container's env list; a variable whose name is not known yet is skipped.
+func envOf(v any) []EnvVar {
+	list, _ := v.([]any)
+	var out []EnvVar
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		name, ok := m["name"].(string)
+		if !ok {
+			continue
+		}
+		value, _ := m["value"].(string)
+		_, ref := m["valueFrom"]
+		out = append(out, EnvVar{Name: name, Value: value, FromRef: ref})
+	}
+	return out
+}
+
+// PodTemplate is what a workload's pods look like to the policies: their labels (nil when not
+// known yet), the ConfigMaps their volumes mount (by name; Unknown when a name is not known
+// yet) and their containers.
+type PodTemplate struct {
+	Labels     map[string]string
+	ConfigMaps []string
+	Unknown    bool
+	Containers []Container
+}
+
+// podMetaPaths maps workload kinds to where their pods' metadata lives.
+var podMetaPaths = map[string][]string{
+	"Deployment":  {"spec", "template", "metadata"},
+	"StatefulSet": {"spec", "template", "metadata"},
+	"DaemonSet":   {"spec", "template", "metadata"},
+	"ReplicaSet":  {"spec", "template", "metadata"},
+	"Job":         {"spec", "template", "metadata"},
+	"CronJob":     {"spec", "jobTemplate", "spec", "template", "metadata"},
+	"Pod":         {"metadata"},
+}
+
+// Pods describes the pods of a workload.
+func Pods(kind string, obj map[string]any) PodTemplate {
+	p := PodTemplate{Containers: Containers(kind, obj)}
+	if labels, ok := Lookup(obj, append(podMetaPaths[kind], "labels")...).(map[string]any); ok {
+		p.Labels = map[string]string{}
+		for k, v := range labels {
+			s, ok := v.(string)
+			if !ok {
+				p.Labels = nil
+				break
+			}
+			p.Labels[k] = s
+		}
+	}
+	volumes, ok := Lookup(obj, append(podSpecPaths[kind], "volumes")...).([]any)
+	if !ok && Lookup(obj, append(podSpecPaths[kind], "volumes")...) != nil {
+		p.Unknown = true
+	}
+	for _, v := range volumes {
+		vol, _ := v.(map[string]any)
+		cm, ok := vol["configMap"].(map[string]any)
+		if !ok {
+			if vol["configMap"] != nil {
+				p.Unknown = true // not known yet
+			}
+			continue
+		}
+		name, ok := cm["name"].(string)
+		if !ok {
+			p.Unknown = true
+			continue
+		}
+		p.ConfigMaps = append(p.ConfigMaps, name)
+	}
+	return p
+}
+
+// Selects tells whether a Service selector picks pods with these labels.
+func Selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // ImageMirrored reports a container whose image comes from a registry without a mirror on
