@@ -77,6 +77,7 @@ func (v *validator) objectStore(c *Config) {
 	// Both kinds hand the registry an access key of its own (a tenant user for minio-tenant).
 	v.secret(KeyS3AccessKey, s.S3AccessKey, 3)
 	v.secret(KeyS3SecretKey, s.S3SecretKey, 8)
+	v.pullKey(o.Kind, s)
 }
 
 func (v *validator) endpoint(raw string) {
@@ -130,4 +131,37 @@ func (v *validator) tenant(t *Tenant) {
 	if t.StorageClass != "" && !dnsSubdomain.MatchString(t.StorageClass) {
 		v.fail("objectStore.tenant.storageClass", "%q is not a valid StorageClass name", t.StorageClass)
 	}
+}
+
+// pullKey checks the pull endpoints' S3 identity: both keys or neither, and another user than
+// the push identity's, since the point is that it cannot write.
+func (v *validator) pullKey(kind string, s *Secrets) {
+	set := !s.S3PullAccessKey.IsZero() || !s.S3PullSecretKey.IsZero()
+	switch {
+	case kind == ObjectStoreMinioTenant && set:
+		v.warn("%s and %s are not used with kind %q yet: the MinIO operator gives the tenant's one user (%s) every permission, and both endpoints use it",
+			KeyS3PullAccessKey, KeyS3PullSecretKey, ObjectStoreMinioTenant, KeyS3AccessKey)
+		return
+	case kind == ObjectStoreMinioTenant:
+		return
+	case !set:
+		v.warn("%s and %s are not set: the pull endpoints use the push identity's S3 key, which can write and delete the bucket; "+
+			"give them a key that can only read it (README, Security)", KeyS3PullAccessKey, KeyS3PullSecretKey)
+		return
+	}
+	v.secret(KeyS3PullAccessKey, s.S3PullAccessKey, 3)
+	v.secret(KeyS3PullSecretKey, s.S3PullSecretKey, 8)
+	if !s.S3PullAccessKey.IsZero() && s.S3PullAccessKey.Reveal() == s.S3AccessKey.Reveal() {
+		v.fail(KeyS3PullAccessKey, "is also %s: the pull endpoints need an S3 user of their own, allowed only to read the bucket", KeyS3AccessKey)
+	}
+}
+
+// PullKeys is the S3 identity of the pull endpoints on an object store of kind: the read-only
+// pull key pair of an external store, else the push identity's (validation warns). The one
+// home of that rule.
+func (s *Secrets) PullKeys(kind string) (access, secret Secret) {
+	if kind == ObjectStoreExternal && (!s.S3PullAccessKey.IsZero() || !s.S3PullSecretKey.IsZero()) {
+		return s.S3PullAccessKey, s.S3PullSecretKey
+	}
+	return s.S3AccessKey, s.S3SecretKey
 }

@@ -29,10 +29,22 @@ func (s Secret) GoString() string { return "siteconfig.Secret{" + s.String() + "
 // MarshalJSON keeps encoders from printing the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
 
+// Keys of the pull endpoint's S3 identity: read-only on the bucket (see Secrets.PullKeys).
+const (
+	KeyS3PullAccessKey = "s3PullAccessKey"
+	KeyS3PullSecretKey = "s3PullSecretKey"
+)
+
 // Secrets are read from encrypted top-level keys, never from the objects above.
 type Secrets struct {
-	S3AccessKey        Secret `json:"s3AccessKey"`
-	S3SecretKey        Secret `json:"s3SecretKey"`
+	// S3AccessKey and S3SecretKey are the push endpoint's S3 identity, the only one that
+	// writes the bucket.
+	S3AccessKey Secret `json:"s3AccessKey"`
+	S3SecretKey Secret `json:"s3SecretKey"`
+	// S3PullAccessKey and S3PullSecretKey are the pull endpoints' identity, which the S3
+	// server must allow to read the bucket and nothing else.
+	S3PullAccessKey    Secret `json:"s3PullAccessKey"`
+	S3PullSecretKey    Secret `json:"s3PullSecretKey"`
 	MinioRootUser      Secret `json:"minioRootUser"`
 	MinioRootPassword  Secret `json:"minioRootPassword"`
 	RegistryHTTPSecret Secret `json:"registryHttpSecret"`
@@ -51,6 +63,8 @@ func (s *Secrets) byKey() map[string]*Secret {
 	return map[string]*Secret{
 		KeyS3AccessKey:        &s.S3AccessKey,
 		KeyS3SecretKey:        &s.S3SecretKey,
+		KeyS3PullAccessKey:    &s.S3PullAccessKey,
+		KeyS3PullSecretKey:    &s.S3PullSecretKey,
 		KeyMinioRootUser:      &s.MinioRootUser,
 		KeyMinioRootPassword:  &s.MinioRootPassword,
 		KeyRegistryHTTPSecret: &s.RegistryHTTPSecret,

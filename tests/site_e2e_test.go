@@ -118,6 +118,7 @@ func TestKwokStack(t *testing.T) {
 		assertBlobServedDirectly(t, access.pull(), redirecting, "docker.io/library/demo", img, http.StatusTemporaryRedirect)
 
 		testRegistryAccess(t, access, pullAddr, pushAddr)
+		testS3LeastPrivilege(t, pull, push)
 	})
 
 	t.Run("containerd-pulls-through-mirrors", func(t *testing.T) {
@@ -134,7 +135,8 @@ func TestKwokStack(t *testing.T) {
 	t.Run("no-plaintext-secrets-in-state", func(t *testing.T) {
 		state := s.mustPulumi(t, "stack", "export", "-s", "kwok")
 		for what, secret := range map[string]string{"the S3 secret key": s.site.SecretKey, "the S3 access key": s.site.AccessKey,
-			"the pull password": access.pullPassword, "the push password": access.pushPassword, "a private key": "PRIVATE KEY"} {
+			"the S3 pull secret key": s.site.PullSecretKey,
+			"the pull password":      access.pullPassword, "the push password": access.pushPassword, "a private key": "PRIVATE KEY"} {
 			if strings.Contains(state, secret) {
 				t.Errorf("state holds %s in plaintext", what)
 			}

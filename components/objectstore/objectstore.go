@@ -41,8 +41,13 @@ type ObjectStore struct {
 	BucketName    string
 	Region        string
 	RootDirectory string
+	// AccessKey and SecretKey are the push endpoint's S3 identity, PullAccessKey and
+	// PullSecretKey the pull endpoints' (read-only where the store can say so: see
+	// siteconfig.Secrets.PullKeys).
 	AccessKey     pulumi.StringOutput
 	SecretKey     pulumi.StringOutput
+	PullAccessKey pulumi.StringOutput
+	PullSecretKey pulumi.StringOutput
 	// Ready are the resources the registry pods must wait for.
 	Ready []pulumi.Resource
 }
@@ -50,7 +55,10 @@ type ObjectStore struct {
 // New declares the object store of the configured kind.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*ObjectStore, error) {
 	o := args.ObjectStore
+	pullAccess, pullSecret := args.Secrets.PullKeys(o.Kind)
 	s := &ObjectStore{
+		PullAccessKey: secretString(pullAccess),
+		PullSecretKey: secretString(pullSecret),
 		BucketName:    o.Bucket,
 		Region:        o.Region,
 		RootDirectory: o.RootDirectory,

@@ -1,6 +1,9 @@
 package registry
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
@@ -18,9 +21,12 @@ const Type = "airgap-site:registry:Registry"
 
 // Names of the Kubernetes objects and Secret keys.
 const (
-	AppName        = "registry"
-	PushName       = "registry-push"
+	AppName  = "registry"
+	PushName = "registry-push"
+	// SecretName holds the pull endpoint's S3 key pair, PushSecretName the push endpoint's:
+	// each Deployment can reference only its own.
 	SecretName     = "registry-credentials"
+	PushSecretName = "registry-push-credentials"
 	TLSSecretName  = "registry-tls"
 	ConfigDir      = "/etc/distribution"
 	ConfigFile     = "config.yml"
@@ -32,6 +38,10 @@ const (
 	// AnnotationCredentials changes whenever the serving certificate or a password does, so
 	// the pods roll: the registry reads its key pair and htpasswd at start.
 	AnnotationCredentials = "airgap-site/credentials-revision"
+	// AnnotationStorageCredentials changes whenever the role's S3 key pair does, so the pods
+	// roll onto it (environment from a Secret is read at start only). It is an HMAC under the
+	// HTTP secret: it says nothing of the keys to whoever reads the Deployment.
+	AnnotationStorageCredentials = "airgap-site/storage-credentials-revision"
 	// AnnotationPlainHTTP marks the config of a registry.plainHTTP site: the policy pack's
 	// TLS-and-auth check lets it pass (the stack's validation warns at every preview).
 	AnnotationPlainHTTP = "airgap-site/plain-http"
@@ -48,11 +58,15 @@ type Args struct {
 	Site     string
 	Registry siteconfig.Registry
 	// Image is the registry image, by digest.
-	Image      string
-	Storage    StorageInput
-	AccessKey  pulumi.StringInput
-	SecretKey  pulumi.StringInput
-	HTTPSecret pulumi.StringInput
+	Image   string
+	Storage StorageInput
+	// AccessKey and SecretKey are the push endpoint's S3 identity (it writes the bucket),
+	// PullAccessKey and PullSecretKey the pull endpoint's, which should only read it.
+	AccessKey     pulumi.StringInput
+	SecretKey     pulumi.StringInput
+	PullAccessKey pulumi.StringInput
+	PullSecretKey pulumi.StringInput
+	HTTPSecret    pulumi.StringInput
 	// Access is the TLS key pair and the htpasswd files; nil with registry.plainHTTP.
 	Access *Access
 	// StorageReady are the resources that must exist before pods start (bucket, tenant).
@@ -129,17 +143,32 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	d := &declarer{ctx: ctx, ns: ns, args: args}
-	if d.storage, err = corev1.NewSecret(ctx, name+"-credentials", &corev1.SecretArgs{
-		Metadata: ns.Meta(SecretName),
-		Type:     pulumi.String("Opaque"),
-		StringData: pulumi.StringMap{
-			KeyAccessKey:  secret(args.AccessKey),
-			KeySecretKey:  secret(args.SecretKey),
-			KeyHTTPSecret: secret(args.HTTPSecret),
-		},
-	}, ns.Opts...); err != nil {
-		return nil, err
+	d := &declarer{ctx: ctx, ns: ns, args: args, storage: map[Role]*corev1.Secret{}, storageRevision: map[Role]pulumi.StringOutput{}}
+	// Existing stacks keep the pull endpoint's Secret (and resource) name, which now holds the
+	// pull identity's keys; the push endpoint gets a Secret of its own.
+	for _, c := range []struct {
+		role                Role
+		resource, secret    string
+		accessKey, secretKy pulumi.StringInput
+	}{
+		{RolePull, name + "-credentials", SecretName, args.PullAccessKey, args.PullSecretKey},
+		{RolePush, name + "-push-credentials", PushSecretName, args.AccessKey, args.SecretKey},
+	} {
+		if d.storage[c.role], err = corev1.NewSecret(ctx, c.resource, &corev1.SecretArgs{
+			Metadata: ns.Meta(c.secret),
+			Type:     pulumi.String("Opaque"),
+			StringData: pulumi.StringMap{
+				KeyAccessKey:  secret(c.accessKey),
+				KeySecretKey:  secret(c.secretKy),
+				KeyHTTPSecret: secret(args.HTTPSecret),
+			},
+		}, ns.Opts...); err != nil {
+			return nil, err
+		}
+		// Not secret: the HMAC reveals nothing, and the diff can show that the pods roll.
+		d.storageRevision[c.role] = pulumi.Unsecret(pulumi.All(args.HTTPSecret, c.accessKey, c.secretKy).ApplyT(func(v []any) string {
+			return StorageRevision(v[0].(string), v[1].(string), v[2].(string))
+		})).(pulumi.StringOutput)
 	}
 	if a := args.Access; a != nil {
 		if d.tls, err = corev1.NewSecret(ctx, name+"-tls", &corev1.SecretArgs{
@@ -195,9 +224,11 @@ type declarer struct {
 	ctx      *pulumi.Context
 	ns       *kube.Namespace
 	args     Args
-	storage  *corev1.Secret
+	storage  map[Role]*corev1.Secret
 	tls      *corev1.Secret
 	htpasswd map[Role]*corev1.Secret
+	// storageRevision is AnnotationStorageCredentials of each role.
+	storageRevision map[Role]pulumi.StringOutput
 }
 
 func selectorOf(site string, role Role) pulumi.StringMap {
@@ -233,7 +264,10 @@ func (d *declarer) endpoint(name string, ep *endpoint) error {
 	if err != nil {
 		return err
 	}
-	annotations := pulumi.StringMap{AnnotationHash: pulumi.String(ep.digest)}
+	annotations := pulumi.StringMap{
+		AnnotationHash:               pulumi.String(ep.digest),
+		AnnotationStorageCredentials: d.storageRevision[ep.role],
+	}
 	if args.Access != nil {
 		annotations[AnnotationCredentials] = args.Access.Revision.ToStringOutput()
 	}
@@ -300,7 +334,7 @@ func (d *declarer) podSpec(ep *endpoint, selector pulumi.StringMap, configMap *c
 		return &corev1.EnvVarArgs{
 			Name: pulumi.String(env),
 			ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
-				Name: d.storage.Metadata.Name().Elem(), Key: pulumi.String(key),
+				Name: d.storage[ep.role].Metadata.Name().Elem(), Key: pulumi.String(key),
 			}},
 		}
 	}
@@ -428,4 +462,12 @@ func DNSNames(namespace string) []string {
 		out = append(out, base, base+".svc", base+".svc.cluster.local")
 	}
 	return out
+}
+
+// StorageRevision is AnnotationStorageCredentials of a key pair: an HMAC-SHA256 under the
+// registry's HTTP secret, so the pod template changes with the keys without revealing them.
+func StorageRevision(httpSecret, accessKey, secretKey string) string {
+	mac := hmac.New(sha256.New, []byte(httpSecret))
+	mac.Write([]byte(accessKey + "\x00" + secretKey))
+	return hex.EncodeToString(mac.Sum(nil))[:16]
 }

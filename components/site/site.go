@@ -107,10 +107,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Bucket:        store.BucketName,
 			RootDirectory: store.RootDirectory,
 		},
-		AccessKey:    store.AccessKey,
-		SecretKey:    store.SecretKey,
-		HTTPSecret:   pulumi.ToSecret(pulumi.String(HTTPSecret(c))).(pulumi.StringOutput),
-		StorageReady: store.Ready,
+		AccessKey:     store.AccessKey,
+		SecretKey:     store.SecretKey,
+		PullAccessKey: store.PullAccessKey,
+		PullSecretKey: store.PullSecretKey,
+		HTTPSecret:    pulumi.ToSecret(pulumi.String(HTTPSecret(c))).(pulumi.StringOutput),
+		StorageReady:  store.Ready,
 	}, children...)
 	if err != nil {
 		return nil, err

@@ -87,7 +87,7 @@ func TestExternalSiteGraph(t *testing.T) {
 		"airgap-site:registry:Registry":            1,
 		"pulumi:providers:kubernetes":              1,
 		"kubernetes:core/v1:Namespace":             1,
-		"kubernetes:core/v1:Secret":                4, // S3 and http secret, TLS pair, two htpasswd
+		"kubernetes:core/v1:Secret":                5, // pull and push S3 keys (and http secret), TLS pair, two htpasswd
 		"kubernetes:core/v1:ConfigMap":             2,
 		"kubernetes:apps/v1:Deployment":            2,
 		"kubernetes:policy/v1:PodDisruptionBudget": 1,
@@ -136,6 +136,7 @@ func TestExternalSiteGraph(t *testing.T) {
 	if fmt.Sprint(refs) != fmt.Sprint(want) {
 		t.Errorf("secret env refs = %v, want %v", refs, want)
 	}
+	assertS3Identities(t, rec, siteconfigtest.S3PullAccessKey, s3Access)
 	// The API answers 401 to an anonymous probe: kubelet probes the storage health check.
 	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
 		get := container[resource.PropertyKey(probe)].ObjectValue()["httpGet"].ObjectValue()
@@ -240,8 +241,8 @@ func TestTenantSiteGraph(t *testing.T) {
 	if spec["requestAutoCert"].BoolValue() || spec["buckets"].ArrayValue()[0].ObjectValue()["name"].StringValue() != "registry" {
 		t.Errorf("tenant spec = %v", spec)
 	}
-	if got := len(rec.OfType("kubernetes:core/v1:Secret")); got != 6 {
-		t.Errorf("%d Secrets, want 6 (tenant config, tenant user, registry credentials, TLS, 2 htpasswd)", got)
+	if got := len(rec.OfType("kubernetes:core/v1:Secret")); got != 7 {
+		t.Errorf("%d Secrets, want 7 (tenant config, tenant user, pull and push registry credentials, TLS, 2 htpasswd)", got)
 	}
 	if spec["image"].StringValue() != minioRef {
 		t.Errorf("tenant image %v, want it by digest", spec["image"])
@@ -316,6 +317,33 @@ func assertNoPlaintextSecrets(t *testing.T, rec *mocktest.Recorder, secrets ...s
 					t.Errorf("ConfigMap key %s holds a secret", k)
 				}
 			}
+		}
+	}
+}
+
+// assertS3Identities checks that the pull Deployment reads pullKey and the push Deployment
+// pushKey, each from a Secret of its own.
+func assertS3Identities(t *testing.T, rec *mocktest.Recorder, pullKey, pushKey string) {
+	t.Helper()
+	for dep, want := range map[string]struct{ secret, key string }{
+		"registry": {"registry-credentials", pullKey}, "registry-push": {"registry-push-credentials", pushKey},
+	} {
+		container := named(t, rec, "kubernetes:apps/v1:Deployment", dep)["spec"].ObjectValue()["template"].ObjectValue()["spec"].ObjectValue()["containers"].ArrayValue()[0].ObjectValue()
+		for _, e := range container["env"].ArrayValue() {
+			env := e.ObjectValue()
+			if vf, ok := env["valueFrom"]; ok && vf.ObjectValue()["secretKeyRef"].ObjectValue()["name"].StringValue() != want.secret {
+				t.Errorf("%s: %s from Secret %v, want %s", dep, env["name"].StringValue(), vf, want.secret)
+			}
+		}
+		unwrap := func(v resource.PropertyValue) resource.PropertyValue {
+			for v.IsSecret() {
+				v = v.SecretValue().Element
+			}
+			return v
+		}
+		data := unwrap(named(t, rec, "kubernetes:core/v1:Secret", want.secret)["stringData"]).ObjectValue()
+		if v := unwrap(data["s3-access-key"]); !v.IsString() || v.StringValue() != want.key {
+			t.Errorf("Secret %s: s3-access-key %v, want %q", want.secret, v, want.key)
 		}
 	}
 }

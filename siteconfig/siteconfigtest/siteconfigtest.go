@@ -27,19 +27,25 @@ const (
 const (
 	S3AccessKey = "registry"
 	S3SecretKey = "registry-secret-key"
+	// The pull endpoints' read-only identity.
+	S3PullAccessKey = "registry-pull"
+	S3PullSecretKey = "registry-pull-secret-key"
 )
 
 // Source is a valid site with the given nodes (a JSON list) on the external S3 endpoint
-// http://10.20.0.5:9000, with its S3 credentials stored as secrets.
+// http://10.20.0.5:9000, with its S3 credentials (push and read-only pull) stored as secrets.
 func Source(nodes string) siteconfig.MapSource {
 	return siteconfig.MapSource{
 		Values: map[string]string{
-			siteconfig.KeyNodes:       nodes,
-			siteconfig.KeyObjectStore: `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`,
-			siteconfig.KeyS3AccessKey: S3AccessKey,
-			siteconfig.KeyS3SecretKey: S3SecretKey,
+			siteconfig.KeyNodes:           nodes,
+			siteconfig.KeyObjectStore:     `{"kind":"external","endpoint":"http://10.20.0.5:9000"}`,
+			siteconfig.KeyS3AccessKey:     S3AccessKey,
+			siteconfig.KeyS3SecretKey:     S3SecretKey,
+			siteconfig.KeyS3PullAccessKey: S3PullAccessKey,
+			siteconfig.KeyS3PullSecretKey: S3PullSecretKey,
 		},
-		Secret: map[string]bool{siteconfig.KeyS3AccessKey: true, siteconfig.KeyS3SecretKey: true},
+		Secret: map[string]bool{siteconfig.KeyS3AccessKey: true, siteconfig.KeyS3SecretKey: true,
+			siteconfig.KeyS3PullAccessKey: true, siteconfig.KeyS3PullSecretKey: true},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"syscall"
@@ -245,16 +246,21 @@ func established(crd *unstructured.Unstructured) bool {
 	return false
 }
 
-// startS3 starts versitygw over a directory and creates the bucket.
+// startS3 starts versitygw over a directory with its internal IAM, creates the bucket, the
+// read-only pull user and the bucket policy that lets that user read and nothing else. The
+// root key (AccessKey) is the push identity: root may do anything.
 func (s *Site) startS3(ctx context.Context, opts Options) error {
-	dataDir := s.path("data", "s3")
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return err
+	dataDir, iamDir := s.path("data", "s3"), s.path("data", "s3-iam")
+	for _, d := range []string{dataDir, iamDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
 	}
 	s.AccessKey, s.SecretKey, s.S3Region, s.Bucket = TestAccessKey, TestSecretKey, TestRegion, opts.Bucket
+	s.PullAccessKey, s.PullSecretKey = TestPullAccessKey, TestPullSecretKey
 	s.S3Endpoint = "http://" + addr(s.Ports["s3"])
 	p, err := s.start("versitygw", []string{"ROOT_ACCESS_KEY=" + s.AccessKey, "ROOT_SECRET_KEY=" + s.SecretKey},
-		s.tool("versitygw"), "--port", addr(s.Ports["s3"]), "--region", s.S3Region, "posix", dataDir)
+		s.tool("versitygw"), "--port", addr(s.Ports["s3"]), "--region", s.S3Region, "--iam-dir", iamDir, "posix", dataDir)
 	if err != nil {
 		return err
 	}
@@ -262,24 +268,57 @@ func (s *Site) startS3(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	return s.waitFor(ctx, p, time.Minute, func(ctx context.Context) error {
+	if err := s.waitFor(ctx, p, time.Minute, func(ctx context.Context) error {
 		exists, err := mc.BucketExists(ctx, s.Bucket)
 		if err != nil || exists {
 			return err
 		}
 		return mc.MakeBucket(ctx, s.Bucket, minio.MakeBucketOptions{Region: s.S3Region})
-	})
+	}); err != nil {
+		return err
+	}
+	if err := s.createS3User(ctx, s.PullAccessKey, s.PullSecretKey); err != nil {
+		return err
+	}
+	if err := mc.SetBucketPolicy(ctx, s.Bucket, ReadOnlyBucketPolicy(s.Bucket, s.PullAccessKey)); err != nil {
+		return fmt.Errorf("setting the bucket policy of %s: %w", s.Bucket, err)
+	}
+	return nil
 }
 
-// S3Client returns a client for the site's S3 server.
-func (s *Site) S3Client() (*minio.Client, error) {
+// createS3User creates an S3 user of role "user" (no access of its own: only what bucket
+// policies grant it) through versitygw's admin API; a user that exists (a restarted S3
+// server keeps its IAM directory) is kept.
+func (s *Site) createS3User(ctx context.Context, access, secret string) error {
+	out, err := exec.CommandContext(ctx, s.tool("versitygw"), "admin",
+		"--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.S3Region, "--endpoint-url", s.S3Endpoint,
+		"create-user", "--access", access, "--secret", secret, "--role", "user").CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "exists") {
+		return fmt.Errorf("creating S3 user %s: %v: %s", access, err, out)
+	}
+	return nil
+}
+
+// ReadOnlyBucketPolicy is a bucket policy letting user (an access key: versitygw's internal
+// IAM names principals by access key) list the bucket and read its objects, nothing else.
+func ReadOnlyBucketPolicy(bucket, user string) string {
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"registry-pull-read-only","Effect":"Allow",`+
+		`"Principal":{"AWS":[%q]},"Action":["s3:GetObject","s3:ListBucket","s3:GetBucketLocation"],`+
+		`"Resource":["arn:aws:s3:::%s","arn:aws:s3:::%s/*"]}]}`, user, bucket, bucket)
+}
+
+// S3ClientAs returns a client for the site's S3 server with another key pair.
+func (s *Site) S3ClientAs(access, secret string) (*minio.Client, error) {
 	return minio.New(addr(s.Ports["s3"]), &minio.Options{
-		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Creds:        credentials.NewStaticV4(access, secret, ""),
 		Region:       s.S3Region,
 		BucketLookup: minio.BucketLookupPath,
 		Transport:    &http.Transport{Proxy: nil},
 	})
 }
+
+// S3Client returns a client for the site's S3 server, as root.
+func (s *Site) S3Client() (*minio.Client, error) { return s.S3ClientAs(s.AccessKey, s.SecretKey) }
 
 // startContainerd starts containerd like a Talos node's CRI, with the registry hosts
 // directory (one sub-directory per registry host, as Talos renders its mirrors).

@@ -44,14 +44,18 @@ type Options struct {
 
 // Site is a running local site. It is saved as site.json in its directory.
 type Site struct {
-	Dir              string         `json:"dir"`
-	Kubeconfig       string         `json:"kubeconfig"`
-	APIServer        string         `json:"apiServer"`
-	S3Endpoint       string         `json:"s3Endpoint"`
-	S3Region         string         `json:"s3Region"`
-	Bucket           string         `json:"bucket"`
-	AccessKey        string         `json:"accessKey"`
-	SecretKey        string         `json:"secretKey"`
+	Dir        string `json:"dir"`
+	Kubeconfig string `json:"kubeconfig"`
+	APIServer  string `json:"apiServer"`
+	S3Endpoint string `json:"s3Endpoint"`
+	S3Region   string `json:"s3Region"`
+	Bucket     string `json:"bucket"`
+	AccessKey  string `json:"accessKey"`
+	SecretKey  string `json:"secretKey"`
+	// PullAccessKey and PullSecretKey are an S3 user that the bucket policy lets read the
+	// bucket and nothing else: the registry's pull identity.
+	PullAccessKey    string         `json:"pullAccessKey"`
+	PullSecretKey    string         `json:"pullSecretKey"`
 	ContainerdSocket string         `json:"containerdSocket,omitempty"`
 	HostsDir         string         `json:"hostsDir,omitempty"`
 	Ports            map[string]int `json:"ports"`
@@ -77,6 +81,9 @@ const (
 	TestAccessKey = "airgap-test-access"
 	TestSecretKey = "airgap-test-secret-key"
 	TestRegion    = "us-east-1"
+	// The read-only pull user (stacks/Pulumi.dev.yaml carries the same pair, encrypted).
+	TestPullAccessKey = "airgap-test-pull"
+	TestPullSecretKey = "airgap-test-pull-secret-key"
 )
 
 // stopOrder is the order daemons are stopped in: clients of the API server first, since
