@@ -1,10 +1,11 @@
 package siteconfig
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -30,21 +31,37 @@ func (m MapSource) Get(key string) (string, bool) { v, ok := m.Values[key]; retu
 func (m MapSource) IsSecret(key string) bool { return m.Secret[key] }
 
 // Load reads, defaults and validates the site config of stack. Warnings are worth showing but
-// do not stop a deployment; any error means no resource may be declared.
+// do not stop a deployment; any error means no resource may be declared. Every problem is
+// reported at once: unknown keys (when src can list its keys), values of the wrong kind, and
+// what Validate finds in the keys that decoded (a key that did not decode is not validated:
+// its defaults would be blamed for the user's mistake).
 func Load(src Source, stack string) (*Config, []string, error) {
 	c := New(stack)
-	var errs []error
+	errs := unknownTopLevel(src)
 	if v, ok := src.Get(KeySite); ok && v != "" {
 		c.Site = v
 	}
-	errs = appendErr(errs, decodeKey(src, KeyNodes, &c.Nodes))
-	errs = appendErr(errs, decodeKey(src, KeyRegistry, &c.Registry))
-	errs = appendErr(errs, decodeObjectStore(src, &c.ObjectStore))
-	errs = appendErr(errs, decodeKey(src, KeyKubernetes, &c.Kubernetes))
-	errs = appendErr(errs, decodeKey(src, KeyTalos, &c.Talos))
-	errs = appendErr(errs, decodeKey(src, KeyBootstrap, &c.Bootstrap))
-	errs = appendErr(errs, decodeKey(src, KeyImages, &c.Images))
-	for key, dst := range c.Secrets.byKey() {
+	// The fields a decode error names: Validate's findings there (or inside) would blame a
+	// default for the user's mistake.
+	var failed []string
+	decode := func(errsOfKey []error) {
+		for _, e := range errsOfKey {
+			if fe, ok := e.(*FieldError); ok {
+				failed = append(failed, fe.Field)
+			}
+		}
+		errs = append(errs, errsOfKey...)
+	}
+	decode(decodeKey(src, KeyNodes, &c.Nodes))
+	decode(decodeKey(src, KeyRegistry, &c.Registry))
+	decode(decodeObjectStore(src, &c.ObjectStore))
+	decode(decodeKey(src, KeyKubernetes, &c.Kubernetes))
+	decode(decodeKey(src, KeyTalos, &c.Talos))
+	decode(decodeKey(src, KeyBootstrap, &c.Bootstrap))
+	decode(decodeKey(src, KeyImages, &c.Images))
+	secrets := c.Secrets.byKey()
+	for _, key := range slices.Sorted(maps.Keys(secrets)) {
+		dst := secrets[key]
 		v, ok := src.Get(key)
 		if !ok || v == "" {
 			continue
@@ -52,12 +69,10 @@ func Load(src Source, stack string) (*Config, []string, error) {
 		if !src.IsSecret(key) {
 			errs = append(errs, &FieldError{Field: key, Problem: fmt.Sprintf(
 				"stored in plaintext in the stack file; set it with `pulumi config set --secret %s <value>`", key)})
+			failed = append(failed, key)
 			continue
 		}
 		*dst = NewSecret(v)
-	}
-	if len(errs) > 0 {
-		return nil, nil, &ValidationError{Errors: errs}
 	}
 	defaultTalos(c)
 	if c.Registry.PushNodePort == 0 {
@@ -68,29 +83,35 @@ func Load(src Source, stack string) (*Config, []string, error) {
 		}
 	}
 	warnings, err := Validate(c)
-	if err != nil {
-		return nil, warnings, err
+	if verr, ok := err.(*ValidationError); ok {
+		for _, e := range verr.Errors {
+			if fe, ok := e.(*FieldError); ok && slices.ContainsFunc(failed, func(f string) bool { return within(fe.Field, f) }) {
+				continue
+			}
+			errs = append(errs, e)
+		}
+	} else if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, warnings, &ValidationError{Errors: errs}
 	}
 	return c, warnings, nil
 }
 
-// decodeKey decodes the JSON value of key over into, rejecting unknown fields so a misspelt
-// field fails loudly instead of silently keeping its default.
-func decodeKey(src Source, key string, into any) error {
+// within reports whether field is path or a field inside it (path.x, path[0]).
+func within(field, path string) bool {
+	return field == path || strings.HasPrefix(field, path+".") || strings.HasPrefix(field, path+"[")
+}
+
+// decodeKey decodes the value of key over into, after checking it against into's type: every
+// unknown (or wrongly cased) field and every value of the wrong kind is an error.
+func decodeKey(src Source, key string, into any) []error {
 	raw, ok := src.Get(key)
 	if !ok {
 		return nil
 	}
-	return decodeStrict(key, []byte(raw), into)
-}
-
-func decodeStrict(field string, raw []byte, into any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(into); err != nil {
-		return &FieldError{Field: field, Problem: describeJSONError(err)}
-	}
-	return nil
+	return decodeChecked(key, []byte(raw), into)
 }
 
 func describeJSONError(err error) string {
@@ -102,7 +123,7 @@ func describeJSONError(err error) string {
 		if typeErr.Field != "" {
 			where = " at " + typeErr.Field
 		}
-		return fmt.Sprintf("expected %s%s, got %s", typeErr.Type, where, typeErr.Value)
+		return fmt.Sprintf("expected %s%s, got a %s", friendlyType(typeErr.Type), where, typeErr.Value)
 	case errors.As(err, &syntaxErr):
 		return "not valid YAML/JSON: " + syntaxErr.Error()
 	default:
@@ -111,9 +132,10 @@ func describeJSONError(err error) string {
 	}
 }
 
-// decodeObjectStore applies tenant defaults only for kind minio-tenant, and rejects fields
-// that belong to the other kind.
-func decodeObjectStore(src Source, o *ObjectStore) error {
+// decodeObjectStore applies tenant defaults only for kind minio-tenant, and rejects a tenant
+// block with the other known kind. An unknown kind is Validate's to report (on
+// objectStore.kind): the tenant block is then only checked, not blamed.
+func decodeObjectStore(src Source, o *ObjectStore) []error {
 	raw, ok := src.Get(KeyObjectStore)
 	if !ok {
 		return nil
@@ -122,30 +144,22 @@ func decodeObjectStore(src Source, o *ObjectStore) error {
 		ObjectStore
 		Tenant json.RawMessage `json:"tenant,omitempty"`
 	}{ObjectStore: *o}
-	if err := decodeStrict(KeyObjectStore, []byte(raw), &doc); err != nil {
-		return err
-	}
+	// The whole block in one pass, tenant included (its first "tenant" field is the *Tenant).
+	errs := decodeChecked(KeyObjectStore, []byte(raw), &doc)
 	*o = doc.ObjectStore
-	if o.Kind != ObjectStoreMinioTenant {
+	o.Tenant = nil
+	switch o.Kind {
+	case ObjectStoreMinioTenant:
+		t := DefaultTenant()
 		if len(doc.Tenant) > 0 {
-			return &FieldError{Field: "objectStore.tenant", Problem: fmt.Sprintf(
-				"only used with kind %q (kind is %q)", ObjectStoreMinioTenant, o.Kind)}
+			_ = json.Unmarshal(doc.Tenant, &t) // its problems are in errs already
 		}
-		return nil
-	}
-	t := DefaultTenant()
-	if len(doc.Tenant) > 0 {
-		if err := decodeStrict("objectStore.tenant", doc.Tenant, &t); err != nil {
-			return err
+		o.Tenant = &t
+	case ObjectStoreExternal:
+		if len(doc.Tenant) > 0 && string(doc.Tenant) != "null" {
+			errs = append(errs, &FieldError{Field: "objectStore.tenant", Problem: fmt.Sprintf(
+				"only used with kind %q (kind is %q): remove it, or set kind: %s", ObjectStoreMinioTenant, o.Kind, ObjectStoreMinioTenant)})
 		}
-	}
-	o.Tenant = &t
-	return nil
-}
-
-func appendErr(errs []error, err error) []error {
-	if err != nil {
-		return append(errs, err)
 	}
 	return errs
 }

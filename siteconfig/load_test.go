@@ -247,7 +247,8 @@ func assertFieldError(t *testing.T, err error, field string) {
 	var verr *ValidationError
 	errors.As(err, &verr)
 	for _, e := range verr.Errors {
-		if errors.As(e, &fe) && fe.Field == field {
+		// The field, or a field inside it (registry.nodePort names registry).
+		if errors.As(e, &fe) && (fe.Field == field || strings.HasPrefix(fe.Field, field+".") || strings.HasPrefix(fe.Field, field+"[")) {
 			if fe.Problem == "" {
 				t.Errorf("field %s: empty explanation", field)
 			}

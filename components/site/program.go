@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -83,6 +85,29 @@ func (c contextSource) Get(key string) (string, bool) {
 
 func (c contextSource) IsSecret(key string) bool {
 	return c.ctx.IsConfigSecret(siteconfig.ConfigNamespace + ":" + key)
+}
+
+// Keys lists the keys of the project namespace, so that siteconfig.Load refuses a misspelt
+// one (airgap-site:regsitry). The context cannot list its config; the language host hands
+// the program all of it in $PULUMI_CONFIG (pulumi.EnvConfig), which is what the context reads.
+func (c contextSource) Keys() []string {
+	return configKeys(os.Getenv(pulumi.EnvConfig))
+}
+
+// configKeys are the keys of the project namespace in the JSON object of $PULUMI_CONFIG.
+func configKeys(env string) []string {
+	var all map[string]json.RawMessage
+	if env == "" || json.Unmarshal([]byte(env), &all) != nil {
+		return nil
+	}
+	var keys []string
+	for k := range all {
+		if name, ok := strings.CutPrefix(k, siteconfig.ConfigNamespace+":"); ok {
+			keys = append(keys, name)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // ReadKubeconfig returns the kubeconfig the site is deployed with: kubernetes.kubeconfig,
