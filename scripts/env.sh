@@ -19,14 +19,21 @@ elif [ -z "${PULUMI_CONFIG_PASSPHRASE-}" ] || [ "$PULUMI_CONFIG_PASSPHRASE" = "$
   echo "env.sh: refusing the dev passphrase for stack $AIRGAP_STACK: export PULUMI_CONFIG_PASSPHRASE=<that site's passphrase> first" >&2
   return 1 2>/dev/null || exit 1
 fi
-# pulumi, while the dev passphrase is set, refuses to work on any other stack (-s, --stack,
-# stack init/select): its secrets would be encrypted with a passphrase everyone knows.
+# pulumi, while the dev passphrase is set, refuses to work on any other stack (-s, -sNAME,
+# -s=NAME, --stack, --stack=NAME, stack init/select): its secrets would be encrypted with a
+# passphrase everyone knows. This is a convenience that fails early in this shell; the rule
+# itself is the program's (components/site CheckPassphrase), which a child shell, a script or
+# `airgap site` cannot get around.
 pulumi() {
   if [ "${PULUMI_CONFIG_PASSPHRASE-}" = "$AIRGAP_DEV_PASSPHRASE" ]; then
     local arg prev="" stack=""
     for arg in "$@"; do
       case $prev in -s | --stack | init | select) stack=$arg ;; esac
-      case $arg in --stack=*) stack=${arg#--stack=} ;; esac
+      case $arg in
+        --stack=*) stack=${arg#--stack=} ;;
+        -s=*) stack=${arg#-s=} ;;
+        -s?*) stack=${arg#-s} ;;
+      esac
       prev=$arg
     done
     if [ -n "$stack" ] && [ "$stack" != dev ] && [ "${stack#-}" = "$stack" ]; then

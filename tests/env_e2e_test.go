@@ -335,14 +335,36 @@ func pulumiHome() string {
 }
 
 // TestEnvRefusesDevPassphrase: scripts/env.sh gives the dev passphrase to the dev stack only,
-// and its pulumi wrapper refuses another stack while that passphrase is set.
+// and its pulumi wrapper refuses another stack while that passphrase is set. Whatever gets
+// past the wrapper (a child shell, `airgap site`) meets the program's own refusal, before it
+// touches anything.
 func TestEnvRefusesDevPassphrase(t *testing.T) {
-	env := filepath.Join(e2e.repo, "scripts", "env.sh")
+	s := &e2e
+	env := filepath.Join(s.repo, "scripts", "env.sh")
+	// A stack osaka made from the dev stack, as a careless copy would be.
+	project, err := makeProject(s.repo, s.repo, filepath.Join(t.TempDir(), "osaka"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kwok, err := os.ReadFile(filepath.Join(project, "Pulumi.kwok.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "Pulumi.osaka.yaml"), kwok, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := s.pulumiIn(t, project, "stack", "init", "osaka"); err != nil {
+		t.Fatalf("stack init osaka: %v\n%s", err, out)
+	}
+	defer s.pulumiIn(t, project, "stack", "rm", "osaka", "--yes", "--force")
+	site := []string{"PULUMI_BACKEND_URL=file://" + s.backend, "PULUMI_HOME=" + pulumiHome(), "KUBECONFIG=" + s.site.Kubeconfig}
 	run := func(script string, extra ...string) (string, error) {
 		cmd := exec.Command("bash", "-c", script)
+		cmd.Dir = project
 		var clean []string
 		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "PULUMI_CONFIG_PASSPHRASE=") && !strings.HasPrefix(kv, "AIRGAP_STACK=") {
+			if !strings.HasPrefix(kv, "PULUMI_CONFIG_PASSPHRASE=") && !strings.HasPrefix(kv, "AIRGAP_STACK=") &&
+				!strings.HasPrefix(kv, "AIRGAP_TEST_BED=") {
 				clean = append(clean, kv)
 			}
 		}
@@ -361,12 +383,24 @@ func TestEnvRefusesDevPassphrase(t *testing.T) {
 		{"another stack with its own passphrase", `source ` + env + ` && test "$PULUMI_CONFIG_PASSPHRASE" = s3cret`, []string{"AIRGAP_STACK=osaka", "PULUMI_CONFIG_PASSPHRASE=s3cret"}, false},
 		{"pulumi -s osaka with the dev passphrase", `source ` + env + ` && pulumi -s osaka config`, nil, true},
 		{"pulumi stack init with the dev passphrase", `source ` + env + ` && pulumi stack init --stack=kyoto`, nil, true},
+		{"pulumi -sosaka with the dev passphrase", `source ` + env + ` && pulumi -sosaka config`, nil, true},
+		{"pulumi -s=osaka with the dev passphrase", `source ` + env + ` && pulumi -s=osaka config`, nil, true},
+		// Past the wrapper: the program refuses ("nothing was touched" is its message).
+		{"a child shell's pulumi preview -sosaka", `source ` + env + ` && bash -c 'pulumi preview -sosaka --non-interactive'`, site, true},
+		{"airgap site preview -sosaka", `source ` + env + ` && ` + s.airgap + ` site preview -sosaka --policy-pack ` + s.policyPack + ``, site, true},
 	}
 	for _, c := range cases {
 		out, err := run(c.script, c.env...)
 		refused := err != nil && strings.Contains(out, "refusing the dev passphrase")
 		if refused != c.refused {
-			t.Errorf("%s: refused=%v, want %v (err %v):\n%s", c.name, refused, c.refused, err, out)
+			t.Errorf("%s: refused=%v, want %v (err %v):\n%s", c.name, refused, c.refused, err, lastLines(out, 20))
 		}
+		if c.env != nil && c.env[0] == site[0] && !strings.Contains(out, "nothing was touched") {
+			t.Errorf("%s: not the program's refusal:\n%s", c.name, lastLines(out, 20))
+		}
+	}
+	// Nothing was created on the site: the stack has no resources at all.
+	if out, err := s.pulumiIn(t, project, "stack", "export", "-s", "osaka"); err != nil || strings.Contains(out, "kubernetes:") {
+		t.Errorf("stack osaka after the refusals (err %v):\n%s", err, lastLines(out, 20))
 	}
 }
