@@ -1,10 +1,15 @@
 package siteconfig
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"airgap-site/mirror"
 	"airgap-site/talosconfig"
@@ -40,10 +45,17 @@ type Talos struct {
 	Patches []any `json:"patches,omitempty"`
 }
 
-// Bootstrap is the engineer's laptop serving the image bundle while the in-cluster registry
-// does not exist yet; it is appended as the last endpoint of every mirror.
+// Bootstrap is the engineer's laptop serving the image bundle (`airgap serve`) while the
+// in-cluster registry does not exist yet; it is appended as the last endpoint of every mirror
+// of the bootstrap patch, never of the full patch the stack exports once the registry is
+// Ready.
 type Bootstrap struct {
+	// Endpoint is https://<laptop IP>:<port>; http only on a registry.plainHTTP site.
 	Endpoint string `json:"endpoint,omitempty"`
+	// CA is the bootstrap CA `airgap serve` printed (its --tls-dir/ca.crt): PEM text, or the
+	// path of the file (relative to the project), which ResolveBootstrapCA reads. The
+	// bootstrap patch carries it to the nodes as the TLS CA of the endpoint's host:port.
+	CA string `json:"ca,omitempty"`
 }
 
 // Talos defaults. The Talos version table is talosconfig's.
@@ -71,17 +83,85 @@ func (c *Config) Mirrors(ca, pullPassword string) *talosconfig.Mirrors {
 // talosMirrorPatch. Without credentials (before the first up) it is the bootstrap patch
 // `airgap site patch` prints: the nodes then pull from the laptop until they get the full one.
 func (c *Config) MirrorPatch(ca, pullPassword string) ([]byte, error) {
+	if c.Bootstrap.CA != "" && !isPEM(c.Bootstrap.CA) {
+		return nil, &FieldError{Field: "bootstrap.ca", Problem: fmt.Sprintf("%q: the file was not read (ResolveBootstrapCA)", c.Bootstrap.CA)}
+	}
 	return talosconfig.Render(c.Mirrors(ca, pullPassword), c.Talos.Version)
 }
 
+// ResolveBootstrapCA reads bootstrap.ca when it is the path of a file (~/ is the home
+// directory, relative paths are against projectDir) and keeps its PEM text in its place; PEM text is checked as it is. Either must
+// be one CA certificate.
+func (c *Config) ResolveBootstrapCA(projectDir string) error {
+	ca := c.Bootstrap.CA
+	if ca == "" || isPEM(ca) {
+		return nil
+	}
+	path := ca
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return &FieldError{Field: "bootstrap.ca", Problem: fmt.Sprintf("expanding %q: %v", ca, err)}
+		}
+		path = filepath.Join(home, rest)
+	}
+	if !filepath.IsAbs(path) && projectDir != "" {
+		path = filepath.Join(projectDir, path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &FieldError{Field: "bootstrap.ca", Problem: fmt.Sprintf("reading the bootstrap CA: %v", err)}
+	}
+	if msg := caProblem(string(b)); msg != "" {
+		return &FieldError{Field: "bootstrap.ca", Problem: fmt.Sprintf("%s: %s", path, msg)}
+	}
+	c.Bootstrap.CA = string(b)
+	return nil
+}
+
+func isPEM(s string) bool { return strings.HasPrefix(strings.TrimSpace(s), "-----BEGIN") }
+
+// caProblem says what is wrong with a PEM CA certificate, or "".
+func caProblem(text string) string {
+	b, rest := pem.Decode([]byte(text))
+	if b == nil || b.Type != "CERTIFICATE" {
+		return "not a PEM certificate (the ca.crt `airgap serve` printed)"
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return "more than one PEM block; give the one CA certificate"
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return fmt.Sprintf("parsing the certificate: %v", err)
+	}
+	if !cert.IsCA {
+		return "not a CA certificate (give ca.crt, not tls.crt)"
+	}
+	return ""
+}
+
+// ReadyMirrorPatch is the machine config patch once the site registry is Ready: MirrorPatch
+// without the bootstrap endpoint (and its CA), whatever bootstrap.endpoint says. It is the
+// stack's talosMirrorPatch output: a forgotten laptop endpoint must not stay in every mirror
+// as a fallback containerd uses whenever the registry is down.
+func (c *Config) ReadyMirrorPatch(ca, pullPassword string) ([]byte, error) {
+	s := c.MirrorSpec(ca, pullPassword)
+	s.Bootstrap, s.BootstrapCA = "", ""
+	return talosconfig.Render(talosconfig.Build(s), c.Talos.Version)
+}
+
 // MirrorSpec is what the site's Talos mirrors are built from (talosconfig.Build): the pull
-// endpoint of every node over the registry's scheme, the site CA and the pull identity.
+// endpoint of every node over the registry's scheme, the site CA and the pull identity, and
+// the bootstrap endpoint with its CA (bootstrap.ca, as PEM: see ResolveBootstrapCA).
 func (c *Config) MirrorSpec(ca, pullPassword string) talosconfig.Spec {
 	s := talosconfig.Spec{
 		Upstreams: c.Talos.Upstreams,
 		Nodes:     c.RegistryEndpoints(),
 		Scheme:    c.RegistryScheme(),
 		Bootstrap: c.Bootstrap.Endpoint,
+	}
+	if isPEM(c.Bootstrap.CA) {
+		s.BootstrapCA = c.Bootstrap.CA
 	}
 	if !c.Registry.PlainHTTP {
 		s.CA = ca
@@ -162,14 +242,30 @@ func (v *validator) talos(c *Config) {
 }
 
 func (v *validator) bootstrap(c *Config) {
-	ep := c.Bootstrap.Endpoint
+	ep, ca := c.Bootstrap.Endpoint, c.Bootstrap.CA
 	if ep == "" {
+		if ca != "" {
+			v.fail("bootstrap.ca", "set without bootstrap.endpoint; remove it with the endpoint (pulumi config rm bootstrap)")
+		}
 		return
 	}
 	u, err := url.Parse(ep)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		v.fail("bootstrap.endpoint", "%q must be http(s)://host:port (the laptop serving the bundle)", ep)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+		v.fail("bootstrap.endpoint", "%q must be https://host:port (the laptop serving the bundle with airgap serve)", ep)
 		return
+	}
+	v.warn("bootstrap.endpoint is set (%s): the bootstrap patch ends every mirror with the laptop. Once the site registry is Ready (after the first up) remove it (pulumi config rm bootstrap) and run up again; the exported talosMirrorPatch already leaves it out", ep)
+	switch {
+	case u.Scheme == "http" && !c.Registry.PlainHTTP:
+		v.fail("bootstrap.endpoint", "%q is plain http: anyone on the site network could answer in the laptop's place with images of their own; use https://%s with bootstrap.ca, the CA airgap serve printed (plain http only on a registry.plainHTTP site)", ep, u.Host)
+	case u.Scheme == "http" && ca != "":
+		v.fail("bootstrap.ca", "applies to an https bootstrap.endpoint only; %q is plain http", ep)
+	case u.Scheme == "https" && ca == "":
+		v.fail("bootstrap.ca", "required with an https bootstrap.endpoint: the bootstrap CA airgap serve printed (ca.crt in its --tls-dir), as a path or PEM text")
+	case u.Scheme == "https" && isPEM(ca):
+		if msg := caProblem(ca); msg != "" {
+			v.fail("bootstrap.ca", "%s", msg)
+		}
 	}
 	boot, bootErr := netip.ParseAddrPort(u.Host)
 	for i, node := range c.RegistryEndpoints() {
@@ -192,6 +288,9 @@ func (v *validator) patches(c *Config) {
 		if c.Registry.PlainHTTP {
 			rules.HTTPHosts[ep] = true
 		}
+	}
+	if u, err := url.Parse(c.Bootstrap.Endpoint); err == nil && u.Scheme == "http" {
+		rules.HTTPHosts[u.Host] = true
 	}
 	var docs []talosconfig.PatchDocument
 	for i, p := range c.Talos.Patches {

@@ -1,10 +1,15 @@
 package siteconfig_test
 
 import (
-	"errors"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"airgap-site/pki"
 	. "airgap-site/siteconfig"
 	"airgap-site/talosconfig"
 )
@@ -103,6 +108,7 @@ func TestTalosRejects(t *testing.T) {
 		{"bootstrap equals a node", "", `{"endpoint":"http://10.20.0.12:32000"}`, "bootstrap.endpoint"},
 		{"upper-case ipv6 bootstrap equals a node", "", `{"endpoint":"http://[FD00::12]:32000"}`, "bootstrap.endpoint"},
 		{"bootstrap without scheme", "", `{"endpoint":"10.20.0.100:5000"}`, "bootstrap.endpoint"},
+		{"bootstrap over plain http", "", `{"endpoint":"http://10.20.0.100:5000"}`, "bootstrap.endpoint"},
 		{"upstream with upper case", `{"upstreams":["Docker.IO"]}`, "", "talos.upstreams[0]"},
 		{"upstream as ipv6 literal", `{"upstreams":["docker.io","[fd00::5]:5000"]}`, "", "talos.upstreams[1]"},
 		{"managed without endpoint", `{"manage":true,"clusterEndpoint":"10.20.0.11:6443"}`, "", "talos.clusterEndpoint"},
@@ -131,17 +137,113 @@ func TestTalosAccepts(t *testing.T) {
 	s := validSource()
 	s.Values[KeyTalos] = `{"version":"v1.11.5","upstreams":["docker.io","123456789012.dkr.ecr.ap-northeast-2.amazonaws.com","harbor.local:8443"],
 		"patches":[{"machine":{"registries":{"mirrors":{"harbor.corp:5000":{"endpoints":["https://harbor.corp:5000"]}}}}}]}`
+	s.Values[KeyBootstrap] = bootstrapJSON("https://10.20.0.100:5000", bootstrapCA(t))
+	c, warnings, err := Load(s, "osaka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Bootstrap.Endpoint != "https://10.20.0.100:5000" || len(c.Talos.Upstreams) != 3 {
+		t.Errorf("config = %+v", c.Talos)
+	}
+	// While a bootstrap endpoint is set, every preview says to remove it once the registry is up.
+	if !slices.ContainsFunc(warnings, func(w string) bool {
+		return strings.Contains(w, "bootstrap.endpoint is set") && strings.Contains(w, "pulumi config rm bootstrap")
+	}) {
+		t.Errorf("no bootstrap warning: %q", warnings)
+	}
+	s.Values[KeyBootstrap] = ""
+	if _, warnings, _ := Load(s, "osaka"); slices.ContainsFunc(warnings, func(w string) bool { return strings.Contains(w, "bootstrap") }) {
+		t.Errorf("a bootstrap warning without bootstrap.endpoint: %q", warnings)
+	}
+	// Plain http for the laptop only where the registry itself is plain http.
+	s.Values[KeyRegistry] = `{"plainHTTP":true}`
 	s.Values[KeyBootstrap] = `{"endpoint":"http://10.20.0.100:5000"}`
+	if _, _, err := Load(s, "osaka"); err != nil {
+		t.Errorf("an http bootstrap on a plainHTTP site: %v", err)
+	}
+}
+
+// bootstrapCA is a CA certificate as airgap serve generates it, and one it issued.
+func bootstrapCA(t *testing.T) string {
+	t.Helper()
+	ca, _, err := pki.NewCA("airgap bootstrap CA", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func bootstrapJSON(endpoint, ca string) string {
+	b, _ := json.Marshal(Bootstrap{Endpoint: endpoint, CA: ca})
+	return string(b)
+}
+
+func TestBootstrapRules(t *testing.T) {
+	caPEM, caKey, err := pki.NewCA("airgap bootstrap CA", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _, err := pki.IssueServing(caPEM, caKey, "laptop", []string{"10.20.0.100"}, nil, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, registry, bootstrap, field, says string }{
+		{"http on a TLS site", "", `{"endpoint":"http://10.20.0.100:5000"}`, "bootstrap.endpoint", "plain http"},
+		{"https without its CA", "", `{"endpoint":"https://10.20.0.100:5000"}`, "bootstrap.ca", "required"},
+		{"a CA for http", `{"plainHTTP":true}`, bootstrapJSON("http://10.20.0.100:5000", caPEM), "bootstrap.ca", "https bootstrap.endpoint only"},
+		{"a CA without an endpoint", "", bootstrapJSON("", caPEM), "bootstrap.ca", "without bootstrap.endpoint"},
+		{"the serving certificate for the CA", "", bootstrapJSON("https://10.20.0.100:5000", leaf), "bootstrap.ca", "not a CA"},
+		{"a key for the CA", "", bootstrapJSON("https://10.20.0.100:5000", caKey), "bootstrap.ca", "not a PEM certificate"},
+		{"no port", "", bootstrapJSON("https://10.20.0.100", caPEM), "bootstrap.endpoint", "https://host:port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := validSource()
+			if tc.registry != "" {
+				s.Values[KeyRegistry] = tc.registry
+			}
+			s.Values[KeyBootstrap] = tc.bootstrap
+			_, _, err := Load(s, "osaka")
+			assertFieldError(t, err, tc.field)
+			if err != nil && !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("%v does not say %q", err, tc.says)
+			}
+		})
+	}
+
+	// A path is read by ResolveBootstrapCA, relative to the project; the patch carries the PEM.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), []byte(caPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := validSource()
+	s.Values[KeyBootstrap] = bootstrapJSON("https://10.20.0.100:5000", "ca.crt")
 	c, _, err := Load(s, "osaka")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Bootstrap.Endpoint != "http://10.20.0.100:5000" || len(c.Talos.Upstreams) != 3 {
-		t.Errorf("config = %+v", c.Talos)
+	if _, err := c.MirrorPatch("", ""); err == nil {
+		t.Error("a patch rendered with bootstrap.ca not read")
 	}
-	var verr *ValidationError
-	if errors.As(err, &verr) {
-		t.Errorf("unexpected %v", verr)
+	if err := c.ResolveBootstrapCA(dir); err != nil {
+		t.Fatal(err)
+	}
+	patch, err := c.MirrorPatch("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := talosconfig.Parse(patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := m.Hosts[len(m.Hosts)-1]; h.Host != "10.20.0.100:5000" || h.CA != caPEM {
+		t.Errorf("bootstrap host = %+v", h)
+	}
+	for path, says := range map[string]string{"missing.crt": "reading the bootstrap CA", "leaf.crt": "not a CA"} {
+		_ = os.WriteFile(filepath.Join(dir, "leaf.crt"), []byte(leaf), 0o600)
+		c.Bootstrap.CA = path
+		if err := c.ResolveBootstrapCA(dir); err == nil || !strings.Contains(err.Error(), "bootstrap.ca") || !strings.Contains(err.Error(), says) {
+			t.Errorf("ResolveBootstrapCA(%s) = %v", path, err)
+		}
 	}
 }
 

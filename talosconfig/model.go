@@ -71,20 +71,27 @@ type Spec struct {
 	Password string
 	// Bootstrap is the URL of the laptop serving the bundle (http(s)://host:port), or "".
 	Bootstrap string
+	// BootstrapCA (PEM) is the CA the bootstrap endpoint's certificate is from (airgap serve's
+	// bootstrap CA); written as the TLS CA of its host:port, for https only.
+	BootstrapCA string
 }
 
 // Build derives the mirror model: one mirror per upstream (endpoints: every node, then the
 // bootstrap endpoint), then one per node endpoint for images referenced by the registry's own
-// address. TLS settings are written for https only; credentials for any scheme.
+// address. TLS settings are written for https only (the nodes', then the bootstrap
+// endpoint's CA); credentials for any scheme, and never for the bootstrap endpoint.
 func Build(s Spec) *Mirrors {
+	var boot *url.URL
+	if s.Bootstrap != "" {
+		boot, _ = url.Parse(s.Bootstrap)
+	}
 	endpoints := func(path string) []Endpoint {
 		var eps []Endpoint
 		for _, n := range s.Nodes {
 			eps = append(eps, Endpoint{URL: s.Scheme + "://" + n + path, Host: n})
 		}
-		if s.Bootstrap != "" {
-			u, _ := url.Parse(s.Bootstrap)
-			eps = append(eps, Endpoint{URL: u.Scheme + "://" + u.Host + path, Host: u.Host, Bootstrap: true})
+		if boot != nil {
+			eps = append(eps, Endpoint{URL: boot.Scheme + "://" + boot.Host + path, Host: boot.Host, Bootstrap: true})
 		}
 		return eps
 	}
@@ -105,6 +112,9 @@ func Build(s Spec) *Mirrors {
 			}
 			m.Hosts = append(m.Hosts, h)
 		}
+	}
+	if boot != nil && boot.Scheme == "https" && s.BootstrapCA != "" {
+		m.Hosts = append(m.Hosts, Host{Host: boot.Host, CA: s.BootstrapCA})
 	}
 	return m
 }

@@ -1,6 +1,8 @@
 package talosconfig_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,6 +66,7 @@ func renderCases(t *testing.T) map[string]struct {
 		return fmt.Sprintf(`{"version":%q,"upstreams":["docker.io","ghcr.io","registry.k8s.io","quay.io",%q]}`, v, ecr)
 	}
 	boot := `{"endpoint":"http://10.20.0.100:5000"}`
+	tlsBoot := httpsBootstrap(t)
 	return map[string]struct {
 		cfg     *siteconfig.Config
 		version string
@@ -75,8 +78,21 @@ func renderCases(t *testing.T) map[string]struct {
 		"v1.11-https-ca-auth.yaml":   {siteWith(t, httpsTalos("v1.11.5"), "", ""), "v1.11.5"},
 		"v1.12-https-ca-auth.yaml":   {siteWith(t, httpsTalos("v1.12.11"), "", ""), "v1.12.11"},
 		"v1.13-https-ca-auth.yaml":   {siteWith(t, httpsTalos("v1.13.9"), "", ""), "v1.13.9"},
-		"v1.12-https-bootstrap.yaml": {siteWith(t, httpsTalos("v1.12.11"), boot, ""), "v1.12.11"},
+		"v1.12-https-bootstrap.yaml": {siteWith(t, httpsTalos("v1.12.11"), tlsBoot, ""), "v1.12.11"},
+		"v1.11-https-bootstrap.yaml": {siteWith(t, httpsTalos("v1.11.5"), tlsBoot, ""), "v1.11.5"},
 	}
+}
+
+// httpsBootstrap is the bootstrap config of a laptop serving over TLS: its endpoint and the
+// bootstrap CA airgap serve generated, as PEM text.
+func httpsBootstrap(t *testing.T) string {
+	t.Helper()
+	ca, err := os.ReadFile("testdata/bootstrap-ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{"endpoint": "https://10.20.0.100:5000", "ca": string(ca)})
+	return string(b)
 }
 
 func TestRenderGolden(t *testing.T) {
@@ -262,7 +278,7 @@ func validate(sch *jsonschema.Schema, yamlDoc []byte) error {
 }
 
 // TestParseRoundTrip: what Parse reads back from a rendered patch is the model it came from
-// (mirror order aside for the map-keyed v1alpha1 form; the bootstrap mark is not in the patch).
+// (mirror and host order aside for the map-keyed v1alpha1 form; the bootstrap mark is not in the patch).
 func TestParseRoundTrip(t *testing.T) {
 	for name, tc := range renderCases(t) {
 		t.Run(name, func(t *testing.T) {
@@ -291,14 +307,60 @@ func TestParseRoundTrip(t *testing.T) {
 					}
 				}
 			}
+			// Hosts by name: machine.registries.config is a map too.
+			gotHosts := map[string]talosconfig.Host{}
+			for _, h := range got.Hosts {
+				gotHosts[h.Host] = h
+			}
 			for i, h := range want.Hosts {
-				if got.Hosts[i] != h {
-					t.Errorf("host %d: %+v, want %+v", i, got.Hosts[i], h)
+				if gotHosts[h.Host] != h {
+					t.Errorf("host %d: %+v, want %+v", i, gotHosts[h.Host], h)
 				}
 			}
 		})
 	}
 	if _, err := talosconfig.Parse([]byte("apiVersion: v1alpha1\nkind: KubeletConfig\nname: x\n")); err == nil {
 		t.Errorf("Parse accepted an unrelated document")
+	}
+}
+
+// TestBootstrapTLS: an https bootstrap endpoint gets the bootstrap CA as its host's TLS CA in
+// both generations, with no credentials; the patch passes the TLS-on-http rule, which still
+// catches the same TLS block on a host reached over http. The patch for a Ready registry
+// carries neither the endpoint nor its CA.
+func TestBootstrapTLS(t *testing.T) {
+	bootCA, _ := os.ReadFile("testdata/bootstrap-ca.pem")
+	for _, v := range []string{"v1.11.5", "v1.12.11"} {
+		c := siteWith(t, httpsTalos(v), httpsBootstrap(t), "")
+		m := build(t, c)
+		last := m.Hosts[len(m.Hosts)-1]
+		if last.Host != "10.20.0.100:5000" || last.CA != string(bootCA) || last.Username != "" || last.Password != "" || last.InsecureSkipVerify {
+			t.Errorf("%s: bootstrap host = %+v", v, last)
+		}
+		out, err := talosconfig.Render(m, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), "https://10.20.0.100:5000/v2/docker.io") {
+			t.Errorf("%s: no https bootstrap endpoint:\n%s", v, out)
+		}
+		if p := talosconfig.CheckPatch(out, talosconfig.Rules{}); len(p) != 0 {
+			t.Errorf("%s: the rendered patch breaks a patch rule: %v", v, p)
+		}
+		if p := talosconfig.CheckPatch(out, talosconfig.Rules{HTTPHosts: map[string]bool{"10.20.0.100:5000": true}}); len(p) != 1 || !strings.Contains(p[0].Message, "plain http") {
+			t.Errorf("%s: a TLS block on an http bootstrap host passed: %v", v, p)
+		}
+		ready, err := c.ReadyMirrorPatch("CA", testPullPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(ready), "10.20.0.100") || strings.Contains(string(ready), base64.StdEncoding.EncodeToString(bootCA)) ||
+			strings.Contains(string(ready), strings.TrimSpace(string(bootCA))[30:80]) {
+			t.Errorf("%s: the patch of a Ready registry still carries the bootstrap endpoint or its CA:\n%s", v, ready)
+		}
+		full, _ := c.MirrorPatch("CA", testPullPassword)
+		if !strings.Contains(string(full), "10.20.0.100") {
+			t.Errorf("%s: the patch with the bootstrap lost it:\n%s", v, full)
+		}
 	}
 }

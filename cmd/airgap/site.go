@@ -109,9 +109,10 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 }
 
 // printMirrorPatch prints the site's mirror patch. Once an up has generated the site CA and
-// the pull credentials it is the stack's talosMirrorPatch output (decrypted: it is secret).
-// Before that it is the bootstrap patch, rendered from the config: nodes then pull from the
-// laptop until they get the full patch after the first up.
+// the pull credentials and the registry is Ready it is the stack's talosMirrorPatch output
+// (decrypted: it is secret), which never names the bootstrap endpoint. Before that it is the
+// bootstrap patch, rendered from the config: nodes then pull from the laptop (trusting it by
+// bootstrap.ca) until they get the full patch after the first up.
 func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) error {
 	cfg, warnings, err := stackconfig.Load(ctx, stack)
 	if err != nil {
@@ -119,6 +120,10 @@ func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) erro
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	// bootstrap.ca may be a path, against the project (the working directory).
+	if err := cfg.ResolveBootstrapCA(""); err != nil {
+		return err
 	}
 	outputs, err := stack.Outputs(ctx)
 	if err != nil {

@@ -18,8 +18,10 @@ import (
 )
 
 // Stack outputs holding the nodes' mirror patch: the full one (secret: the CA and the pull
-// credentials, known once they are generated), and the same mirrors without credentials
-// (known at plan time, for the policy pack's checks and the first visit).
+// credentials, known once they are generated and the registry is Ready; never the bootstrap
+// endpoint), and the bootstrap patch, the same mirrors without credentials and with the
+// bootstrap endpoint while it is configured (known at plan time, for the policy pack's checks
+// and the first visit).
 const (
 	OutputMirrorPatch    = "talosMirrorPatch"
 	OutputBootstrapPatch = "talosBootstrapPatch"
@@ -64,7 +66,7 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("objectStoreEndpoint", s.ObjectStore.Endpoint)
 	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
 	ctx.Export("talosVersion", pulumi.String(cfg.Talos.Version))
-	ctx.Export(OutputMirrorPatch, s.Talos.Patch)
+	ctx.Export(OutputMirrorPatch, s.MirrorPatch)
 	ctx.Export(OutputBootstrapPatch, pulumi.String(string(s.Talos.BootstrapPatchYAML)))
 	if s.Access != nil {
 		// Public: what any other client of the site registry must trust.

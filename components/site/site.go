@@ -28,7 +28,10 @@ type Args struct {
 type Site struct {
 	pulumi.ResourceState
 
-	Talos       *talos.Talos
+	Talos *talos.Talos
+	// MirrorPatch is the full mirror patch once the registry is Ready (talos.ReadyPatch): no
+	// bootstrap endpoint. The stack exports it as talosMirrorPatch.
+	MirrorPatch pulumi.StringOutput
 	Access      *access.SiteAccess
 	ObjectStore *objectstore.ObjectStore
 	Registry    *registry.Registry
@@ -40,6 +43,9 @@ type Site struct {
 // waits for it, and the images that wait for the registry.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Site, error) {
 	c := args.Config
+	if err := c.ResolveBootstrapCA(args.ProjectDir); err != nil {
+		return nil, err
+	}
 	bundleDir := c.BundleDir(args.ProjectDir)
 	trustedKeys, trust, err := TrustedKeys(c, args.ProjectDir)
 	if err != nil {
@@ -128,6 +134,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	s.Talos, s.ObjectStore, s.Registry, s.Images = nodes, store, reg, imgs
+	s.MirrorPatch = talos.ReadyPatch(c, creds, reg.Service.ID())
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"registryNamespace":    reg.Namespace,
 		"registryNodePort":     reg.NodePort,

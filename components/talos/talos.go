@@ -16,7 +16,11 @@ const Type = "airgap-site:talos:Talos"
 type Talos struct {
 	pulumi.ResourceState
 
-	// Patch is the rendered mirror patch, with the site CA and the pull credentials: secret.
+	// Patch is the rendered mirror patch applied to the nodes (talos.manage), with the site CA
+	// and the pull credentials (secret), and the bootstrap endpoint while it is configured:
+	// the registry's own image comes from the laptop on the first up. Removing
+	// bootstrap.endpoint and running up again applies it without. ReadyPatch is what the
+	// stack exports.
 	Patch pulumi.StringOutput `pulumi:"patch"`
 	// BootstrapPatchYAML is the patch without credentials, known at plan time: what
 	// `airgap site patch` prints before the first up generated them.
@@ -134,6 +138,25 @@ func New(ctx *pulumi.Context, name string, c *siteconfig.Config, creds *Credenti
 	}
 	t.Kubeconfig = kc.KubeconfigRaw
 	return t, ctx.RegisterResourceOutputs(t, pulumi.Map{"patch": t.Patch})
+}
+
+// ReadyPatch is the mirror patch once the site registry is Ready: it resolves when ready does
+// (the ID of the registry's Service, which waits for its Deployment to be Ready) and has the
+// nodes' mirrors with the site CA and the pull credentials, without the bootstrap endpoint
+// whatever bootstrap.endpoint says (siteconfig's ReadyMirrorPatch). It is the stack's
+// talosMirrorPatch output: the full patch never keeps the laptop as a fallback. creds is nil
+// for a registry.plainHTTP site, whose patch is not secret.
+func ReadyPatch(c *siteconfig.Config, creds *Credentials, ready pulumi.IDOutput) pulumi.StringOutput {
+	if creds == nil {
+		return ready.ApplyT(func(pulumi.ID) (string, error) {
+			p, err := c.ReadyMirrorPatch("", "")
+			return string(p), err
+		}).(pulumi.StringOutput)
+	}
+	return pulumi.ToSecret(pulumi.All(ready, creds.CA, creds.PullPassword).ApplyT(func(v []any) (string, error) {
+		p, err := c.ReadyMirrorPatch(v[1].(string), v[2].(string))
+		return string(p), err
+	})).(pulumi.StringOutput)
 }
 
 // UserPatches turns the configured patches into the YAML strings ConfigurationApply takes.
