@@ -54,7 +54,7 @@ func stackSource(t *testing.T, file string) siteconfig.MapSource {
 	for k, v := range doc.Config {
 		key := strings.TrimPrefix(k, siteconfig.ConfigNamespace+":")
 		if m, ok := v.(map[string]any); ok && m["secure"] != nil {
-			src.Values[key], src.Secret[key] = "stand-in-secret", true
+			src.Values[key], src.Secret[key] = "stand-in-secret-"+key, true // distinct: pull and push keys must differ
 			continue
 		}
 		if s, ok := v.(string); ok {
