@@ -37,16 +37,107 @@ if [ -n "${KIT_BUNDLE:-}" ]; then
 fi
 cp docs/RUNBOOK.md "$KIT/RUNBOOK.md"
 cat >"$KIT/env.sh" <<'ENV'
-# Source this in the kit directory: everything the kit needs, nothing from outside.
+# Source this in the kit directory: everything the kit needs, nothing from outside. It
+# re-checks the kit first (check.sh) and refuses to set anything up if the check fails.
 KIT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export PATH=$KIT/bin:$PATH
 export PULUMI_HOME=${PULUMI_HOME:-$KIT/pulumi-home}
+if ! /bin/bash "$KIT/check.sh"; then
+  echo "env.sh: the kit is not as installed: nothing was set up; verify the kit from outside again (RUNBOOK.md)" >&2
+  return 1 2>/dev/null || exit 1
+fi
+export PATH=$KIT/bin:$PATH
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$KIT/state}
 export POLICY_PACK=$KIT/policy/airgap-site-policy
 mkdir -p "$KIT/state"
 ENV
+# check.sh re-checks, before each use (env.sh runs it), what runs: bin/, plugins/ and policy/
+# hold exactly the files SHA256SUMS lists, unchanged, and PULUMI_HOME's plugins are only the
+# ones install.sh installed from the kit, byte for byte. Quoted heredoc; versions filled in.
+sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/check.sh" <<'CHECK'
+#!/bin/bash
+# Re-checks the kit before each use (env.sh runs it; install.sh after installing). It reads
+# nothing from the kit's bin/ (PATH is fixed to system directories). It finds files changed or
+# planted after the kit was verified (a plugin dropped into pulumi-home/plugins, a tool into
+# bin/); whoever can rewrite the kit's scripts can defeat it: verify the kit from outside it
+# (RUNBOOK.md) whenever in doubt.
+set -euo pipefail
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export LC_ALL=C
+kit=$(cd -- "$(/usr/bin/dirname -- "${BASH_SOURCE[0]}")" && /usr/bin/pwd -P)
+home=${PULUMI_HOME:-$kit/pulumi-home}
+cd -- "$kit"
+bad=0
+refuse() {
+	printf 'kit check: %s
+' "$*" >&2
+	bad=1
+}
+if [ -L SHA256SUMS ] || [ ! -f SHA256SUMS ]; then
+	printf 'kit check: SHA256SUMS is missing: refusing\n' >&2
+	exit 1
+fi
+declare -A sum=()
+while IFS= read -r line || [ -n "$line" ]; do
+	if [[ $line =~ ^([0-9a-f]{64})\ \ (\./.+)$ ]]; then
+		sum[${BASH_REMATCH[2]}]=${BASH_REMATCH[1]}
+	else
+		refuse "SHA256SUMS has a line that is not \"<sha256>  ./<file>\": $line"
+	fi
+done <SHA256SUMS
+# What runs is listed, unchanged, and alone in its directory.
+while IFS= read -r -d '' f; do
+	[ -n "${sum[$f]:-}" ] || refuse "$f is in the kit but not listed in SHA256SUMS (planted?)"
+done < <(/usr/bin/find ./bin ./plugins ./policy ! -type d -print0)
+list=$(/usr/bin/mktemp)
+trap '/usr/bin/rm -f "$list"' EXIT
+for f in "${!sum[@]}"; do
+	case $f in ./bin/* | ./plugins/* | ./policy/* | ./env.sh | ./check.sh | ./install.sh) printf '%s  %s\n' "${sum[$f]}" "$f" >>"$list" ;; esac
+done
+if ! /usr/bin/sha256sum --quiet --strict -c "$list" >&2; then
+	refuse "files marked FAILED above do not match SHA256SUMS"
+fi
+# PULUMI_HOME's plugins: only the kit's own, as install.sh installed them.
+declare -A plugin=(
+	[resource-kubernetes-v4.25.0]=pulumi-resource-kubernetes
+	[resource-airgap-v@AIRGAP_PROVIDER_VERSION@]=pulumi-resource-airgap
+)
+if [ -d "$home/plugins" ]; then
+	for entry in "$home"/plugins/* "$home"/plugins/.[!.]*; do
+		[ -e "$entry" ] || [ -L "$entry" ] || continue
+		name=${entry##*/}
+		dir=${name%.lock}
+		bin=${plugin[$dir]:-}
+		if [ -z "$bin" ]; then
+			refuse "$entry is a plugin the kit did not install (planted?): only kubernetes 4.25.0 and airgap @AIRGAP_PROVIDER_VERSION@ from plugins/ may be in PULUMI_HOME"
+			continue
+		fi
+		if [ "$name" != "$dir" ]; then
+			[ -f "$entry" ] && [ ! -L "$entry" ] || refuse "$entry is not the lock file pulumi writes"
+			continue
+		fi
+		if [ -L "$entry" ] || [ ! -d "$entry" ]; then
+			refuse "$entry is not a plugin directory"
+			continue
+		fi
+		while IFS= read -r -d '' f; do
+			if [ "$f" != "$entry/$bin" ]; then
+				refuse "$f is not part of the plugin the kit installed (planted?)"
+			elif [ -L "$f" ] || [ ! -f "$f" ]; then
+				refuse "$f is not a regular file"
+			elif [ "$(/usr/bin/sha256sum <"$f" | /usr/bin/cut -d' ' -f1)" != "${sum[./plugins/$bin]:-}" ]; then
+				refuse "$f differs from the kit's plugins/$bin"
+			fi
+		done < <(/usr/bin/find "$entry" -mindepth 1 ! -type d -print0)
+	done
+fi
+if [ "$bad" != 0 ]; then
+	printf 'kit check: refusing: the kit (or its PULUMI_HOME %s) is not as installed\n' "$home" >&2
+	exit 1
+fi
+CHECK
+chmod +x "$KIT/check.sh"
 # The heredoc is quoted (its $ are install.sh's own); the plugin version is filled in here.
 sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/install.sh" <<'INSTALL'
 #!/bin/bash
@@ -62,9 +153,11 @@ sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/install.sh" <
 # first bash on the caller's PATH), PATH is fixed to system directories, system tools are
 # called by absolute path, and env.sh (which puts the kit's bin/ first on PATH) is sourced
 # only afterwards. A tool planted in the kit, bin/sha256sum say, never gets to vouch for it.
-# Every file of the kit must be listed, and every listed file present: the kit's own state/
-# and pulumi-home/ are the only exceptions. SHA256SUMS guards against corruption and planted
-# files, not against someone who rewrites SHA256SUMS too.
+# Every file of the kit must be listed, and every listed file present; state/ and pulumi-home/
+# must hold no file yet (a kit arrives without them: anything there was planted). SHA256SUMS
+# guards against corruption and planted files, not against someone who rewrites SHA256SUMS
+# too. install.sh travels in the kit it checks: verify the kit from outside it first, with
+# system tools and the office key (RUNBOOK.md; `make kit` prints the commands).
 set -euo pipefail
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C
@@ -141,8 +234,12 @@ while IFS= read -r -d '' f; do
 	if [ -z "${listed[$f]:-}" ]; then
 		refuse "$f is in the kit but not listed in SHA256SUMS"
 	fi
-done < <(/usr/bin/find . \( -path ./state -o -path ./pulumi-home \) -prune -o ! -type d ! -path ./SHA256SUMS ! -path ./SHA256SUMS.sig -print0)
+done < <(/usr/bin/find . ! -type d ! -path ./SHA256SUMS ! -path ./SHA256SUMS.sig -print0)
 wait $! || refuse "could not list the kit's files"
+home=${PULUMI_HOME:-$kitdir/pulumi-home}
+if [ -d "$home" ] && [ -n "$(/usr/bin/find "$home" -mindepth 1 ! -type d -print -quit)" ]; then
+	refuse "PULUMI_HOME $home already holds files: install into an empty one (remove it to reinstall)"
+fi
 if ! /usr/bin/sha256sum --quiet --strict -c SHA256SUMS >&2; then
 	refuse "files marked FAILED above do not match SHA256SUMS"
 fi
@@ -154,23 +251,40 @@ fi
 source ./env.sh
 pulumi plugin install resource kubernetes 4.25.0 --file plugins/pulumi-resource-kubernetes --reinstall
 pulumi plugin install resource airgap @AIRGAP_PROVIDER_VERSION@ --file plugins/pulumi-resource-airgap --reinstall
+/bin/bash ./check.sh
 echo "kit installed: PULUMI_HOME=$PULUMI_HOME, state in $PULUMI_BACKEND_URL. Next: RUNBOOK.md"
 INSTALL
 chmod +x "$KIT/install.sh"
-# SHA256SUMS lists every file but itself and what the kit writes at the site (state/,
-# pulumi-home/), as install.sh expects: only regular files, so a link cannot stand in for one.
+# SHA256SUMS lists every file but itself and its signature (state/ and pulumi-home/ do not
+# exist yet): only regular files, so a link cannot stand in for one.
 (
 	cd "$KIT"
-	odd=$(find . \( -path ./state -o -path ./pulumi-home \) -prune -o ! -type d ! -type f -print)
+	odd=$(find . ! -type d ! -type f -print)
 	if [ -n "$odd" ]; then
 		printf '[kit] not regular files, install.sh would refuse them:\n%s\n' "$odd" >&2
 		exit 1
 	fi
-	find . \( -path ./state -o -path ./pulumi-home \) -prune -o -type f ! -path ./SHA256SUMS -print0 | sort -z | xargs -0 sha256sum >SHA256SUMS
+	find . -type f ! -path ./SHA256SUMS -print0 | LC_ALL=C sort -z | xargs -0 sha256sum >SHA256SUMS
 )
+digest=$(sha256sum "$KIT/SHA256SUMS" | cut -d' ' -f1)
+signature=""
 if [ -n "${KIT_SIGN_KEY:-}" ]; then
 	"$KIT/bin/airgap" sign --key "$KIT_SIGN_KEY" "$KIT/SHA256SUMS"
 	say "wrote $KIT ($(du -sh "$KIT" | cut -f1)); checksums in SHA256SUMS, signed into SHA256SUMS.sig"
+	signature='openssl dgst -sha256 -verify "$OFFICE_PUB" -signature <(base64 -d "$KIT/SHA256SUMS.sig") "$KIT/SHA256SUMS" &&'
 else
-	say "wrote $KIT ($(du -sh "$KIT" | cut -f1)); checksums in SHA256SUMS, NOT signed (set KIT_SIGN_KEY): install.sh will need --allow-unsigned"
+	say "wrote $KIT ($(du -sh "$KIT" | cut -f1)); checksums in SHA256SUMS, NOT signed (set KIT_SIGN_KEY): install.sh will need --allow-unsigned, and the digest below is all that vouches for the kit"
 fi
+# What the engineer compares, from outside the kit (nothing in it runs): the digest of
+# SHA256SUMS (give it by a second channel), the signature with the office key kept outside
+# the kit, every listed file, and nothing unlisted (state/ and pulumi-home/ included).
+say "SHA256SUMS digest: $digest (give it to the site engineer by a second channel, not with the kit)"
+say "verify the kit from outside it before running anything in it, in bash, with the office public key kept outside the kit:"
+cat <<VERIFY
+    OFFICE_PUB=/path/to/office/cosign.pub KIT=$KIT
+    echo "$digest  \$KIT/SHA256SUMS" | sha256sum --quiet --strict -c - &&
+    ${signature:+$signature
+    }(cd "\$KIT" && sha256sum --quiet --strict -c SHA256SUMS) &&
+    (cd "\$KIT" && find . ! -type d ! -path ./SHA256SUMS ! -path ./SHA256SUMS.sig | LC_ALL=C sort | diff - <(cut -c67- SHA256SUMS | LC_ALL=C sort)) &&
+    echo "kit verified"
+VERIFY
