@@ -254,12 +254,15 @@ func (v *validator) bootstrap(c *Config) {
 		v.fail("bootstrap.endpoint", "%q must be https://host:port (the laptop serving the bundle with airgap serve)", ep)
 		return
 	}
+	boot, bootErr := netip.ParseAddrPort(u.Host)
 	v.warn("bootstrap.endpoint is set (%s): the bootstrap patch ends every mirror with the laptop. Once the site registry is Ready (after the first up) remove it (pulumi config rm bootstrap) and run up again; the exported talosMirrorPatch already leaves it out", ep)
 	switch {
 	case u.Scheme == "http" && !c.Registry.PlainHTTP:
 		v.fail("bootstrap.endpoint", "%q is plain http: anyone on the site network could answer in the laptop's place with images of their own; use https://%s with bootstrap.ca, the CA airgap serve printed (plain http only on a registry.plainHTTP site)", ep, u.Host)
 	case u.Scheme == "http" && ca != "":
 		v.fail("bootstrap.ca", "applies to an https bootstrap.endpoint only; %q is plain http", ep)
+	case u.Scheme == "https" && bootErr != nil:
+		v.fail("bootstrap.endpoint", "%q: the host must be the laptop's IP address, as airgap serve --addr takes it (its certificate names that address)", ep)
 	case u.Scheme == "https" && ca == "":
 		v.fail("bootstrap.ca", "required with an https bootstrap.endpoint: the bootstrap CA airgap serve printed (ca.crt in its --tls-dir), as a path or PEM text")
 	case u.Scheme == "https" && isPEM(ca):
@@ -267,7 +270,6 @@ func (v *validator) bootstrap(c *Config) {
 			v.fail("bootstrap.ca", "%s", msg)
 		}
 	}
-	boot, bootErr := netip.ParseAddrPort(u.Host)
 	for i, node := range c.RegistryEndpoints() {
 		// Compare addresses, not spellings: [FD00::11]:32000 is [fd00::11]:32000.
 		if n, err := netip.ParseAddrPort(node); u.Host == node || bootErr == nil && err == nil && boot.Addr().Unmap() == n.Addr().Unmap() && boot.Port() == n.Port() {

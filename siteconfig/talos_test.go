@@ -105,8 +105,8 @@ func TestTalosRejects(t *testing.T) {
 		{"v1.12 document with url name", `{"patches":["apiVersion: v1alpha1\nkind: RegistryMirrorConfig\nname: https://my.registry\nendpoints:\n  - url: http://10.0.0.9:5000\n"]}`, "",
 			"talos.patches[0].name"},
 		{"patch not yaml", `{"patches":["machine: [unclosed"]}`, "", "talos.patches[0]"},
-		{"bootstrap equals a node", "", `{"endpoint":"http://10.20.0.12:32000"}`, "bootstrap.endpoint"},
-		{"upper-case ipv6 bootstrap equals a node", "", `{"endpoint":"http://[FD00::12]:32000"}`, "bootstrap.endpoint"},
+		{"bootstrap equals a node", "", `{"endpoint":"https://10.20.0.12:32000"}`, "bootstrap.endpoint"},
+		{"upper-case ipv6 bootstrap equals a node", "", `{"endpoint":"https://[FD00::12]:32000"}`, "bootstrap.endpoint"},
 		{"bootstrap without scheme", "", `{"endpoint":"10.20.0.100:5000"}`, "bootstrap.endpoint"},
 		{"bootstrap over plain http", "", `{"endpoint":"http://10.20.0.100:5000"}`, "bootstrap.endpoint"},
 		{"upstream with upper case", `{"upstreams":["Docker.IO"]}`, "", "talos.upstreams[0]"},
@@ -195,6 +195,7 @@ func TestBootstrapRules(t *testing.T) {
 		{"the serving certificate for the CA", "", bootstrapJSON("https://10.20.0.100:5000", leaf), "bootstrap.ca", "not a CA"},
 		{"a key for the CA", "", bootstrapJSON("https://10.20.0.100:5000", caKey), "bootstrap.ca", "not a PEM certificate"},
 		{"no port", "", bootstrapJSON("https://10.20.0.100", caPEM), "bootstrap.endpoint", "https://host:port"},
+		{"a host name", "", bootstrapJSON("https://laptop.local:5000", caPEM), "bootstrap.endpoint", "IP address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := validSource()
