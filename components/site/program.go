@@ -41,6 +41,11 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Talos.Manage {
+		if err := checkTalosPlugin(); err != nil {
+			return err
+		}
+	}
 	var kubeconfig string
 	if !cfg.Talos.Manage {
 		if kubeconfig, err = ReadKubeconfig(cfg.Kubernetes); err != nil {
