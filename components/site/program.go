@@ -72,7 +72,9 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
 	ctx.Export("talosVersion", pulumi.String(cfg.Talos.Version))
 	ctx.Export(OutputMirrorPatch, s.MirrorPatch)
-	ctx.Export(OutputBootstrapPatch, pulumi.String(string(s.Talos.BootstrapPatchYAML)))
+	// Secret only to keep its ~80 lines out of every preview (it carries no credential):
+	// `airgap site patch` or `pulumi stack output --show-secrets talosBootstrapPatch` prints it.
+	ctx.Export(OutputBootstrapPatch, pulumi.ToSecret(pulumi.String(string(s.Talos.BootstrapPatchYAML))))
 	if s.Access != nil {
 		// Public: what any other client of the site registry must trust.
 		ctx.Export("registryCA", s.Access.CA)

@@ -69,12 +69,16 @@ func Reachable(ctx context.Context, server string, timeout time.Duration) error 
 	return c.Close()
 }
 
-// UnreachableWarning is what a preview says when the site cannot be reached.
+// UnreachableWarning is what a preview says when the site cannot be reached: a first line that
+// the progress display shows alone, then the explanation wrapped, which the diagnostics at the
+// end show once in full (README, "Preview before the visit", quotes it).
 func UnreachableWarning(server string, err error) string {
-	return fmt.Sprintf("the site is not reachable (Kubernetes API %s: %v): this preview is planned "+
-		"client-side from the state of the last `up` only. It cannot see drift or what the cluster "+
-		"would default or reject, and `pulumi preview --refresh` needs the site. Run `pulumi up` at the site.", server, err)
+	return fmt.Sprintf("the site is not reachable (Kubernetes API %s: %v):\n%s", server, err, unreachableExplanation)
 }
+
+const unreachableExplanation = "this preview is planned client-side from the state of the last `up` only. It cannot see drift or\n" +
+	"what the cluster would default or reject, and `pulumi preview --refresh` needs the site.\n" +
+	"Run `pulumi up` at the site."
 
 // ProbeSite tells whether a site's Kubernetes API answers, for every kind of site: the server
 // of its kubeconfig, or talos.clusterEndpoint when the stack manages Talos (the kubeconfig then

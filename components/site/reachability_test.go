@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -51,17 +52,33 @@ func TestReachable(t *testing.T) {
 	}
 }
 
-// The warning is documented word for word (README, "Preview before the visit") and is the
-// signal fleet reads from the engine's events.
+// The warning is documented word for word (README, "Preview before the visit"): a first line
+// naming the API server and the error (what the progress display shows), then the explanation
+// wrapped under 100 columns.
 func TestUnreachableWarningIsTheSignal(t *testing.T) {
 	msg := UnreachableWarning("https://10.20.0.11:6443", errors.New("dial tcp 10.20.0.11:6443: connect: connection refused"))
+	lines := strings.Split(msg, "\n")
+	if lines[0] != "the site is not reachable (Kubernetes API https://10.20.0.11:6443: dial tcp 10.20.0.11:6443: connect: connection refused):" {
+		t.Errorf("first line: %q", lines[0])
+	}
 	for _, want := range []string{
-		"the site is not reachable (Kubernetes API https://10.20.0.11:6443: dial tcp 10.20.0.11:6443: connect: connection refused): ",
 		"this preview is planned client-side from the state of the last `up` only.",
-		"`pulumi preview --refresh` needs the site. Run `pulumi up` at the site.",
+		"`pulumi preview --refresh` needs the site.\nRun `pulumi up` at the site.",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("warning lacks %q:\n%s", want, msg)
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines[1:] {
+		if len(l) > 100 {
+			t.Errorf("line longer than 100 columns: %q", l)
+		}
+		if !strings.Contains(string(readme), "\n"+l+"\n") {
+			t.Errorf("README does not quote the line %q", l)
 		}
 	}
 }
