@@ -17,15 +17,18 @@ const (
 	DefaultReplicas          = 2
 	DefaultRegistryImage     = "docker.io/library/registry:" + RegistryVersion
 	DefaultLogLevel          = "info"
-	DefaultBucket            = "registry"
-	DefaultRegion            = "us-east-1"
-	DefaultRootDirectory     = "/registry"
-	DefaultTenantName        = "minio"
-	DefaultTenantNamespace   = "minio-tenant"
-	DefaultTenantImage       = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
-	DefaultTenantServers     = 3
-	DefaultTenantVolumes     = 2
-	DefaultTenantSize        = "50Gi"
+	// The registry pods' limits (README, Security: what the bcrypt cost and the limits bound).
+	DefaultRegistryCPULimit    = "1"
+	DefaultRegistryMemoryLimit = "512Mi"
+	DefaultBucket              = "registry"
+	DefaultRegion              = "us-east-1"
+	DefaultRootDirectory       = "/registry"
+	DefaultTenantName          = "minio"
+	DefaultTenantNamespace     = "minio-tenant"
+	DefaultTenantImage         = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+	DefaultTenantServers       = 3
+	DefaultTenantVolumes       = 2
+	DefaultTenantSize          = "50Gi"
 )
 
 // New returns a config holding every default; stack names the site. Load decodes the stack's
@@ -39,9 +42,11 @@ func New(stack string) *Config {
 			Replicas:  DefaultReplicas,
 			Image:     DefaultRegistryImage,
 			LogLevel:  DefaultLogLevel,
+			// Limits by default: a pod flooded with requests (or leaking) is throttled or
+			// restarted instead of starving the node's kubelet and containerd.
 			Resources: Resources{
 				Requests: map[string]string{"cpu": "100m", "memory": "128Mi"},
-				Limits:   map[string]string{"memory": "512Mi"},
+				Limits:   map[string]string{"cpu": DefaultRegistryCPULimit, "memory": DefaultRegistryMemoryLimit},
 			},
 		},
 		ObjectStore: ObjectStore{

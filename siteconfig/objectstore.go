@@ -39,7 +39,14 @@ type Tenant struct {
 	VolumesPerServer int    `json:"volumesPerServer"`
 	Size             string `json:"size"`
 	StorageClass     string `json:"storageClass,omitempty"`
+	// OperatorNamespace is where the MinIO operator runs: the tenant's NetworkPolicy lets it
+	// reach the tenant's S3 port (it creates the bucket and users). Empty means
+	// DefaultOperatorNamespace.
+	OperatorNamespace string `json:"operatorNamespace,omitempty"`
 }
+
+// DefaultOperatorNamespace is the MinIO operator's namespace in its own install manifests.
+const DefaultOperatorNamespace = "minio-operator"
 
 // MinTenantDrives is the smallest erasure set MinIO accepts: servers x volumesPerServer.
 const MinTenantDrives = 4
@@ -127,6 +134,9 @@ func (v *validator) tenant(t *Tenant) {
 	}
 	if q, err := resource.ParseQuantity(t.Size); err != nil || q.Sign() <= 0 {
 		v.fail("objectStore.tenant.size", "%q is not a positive Kubernetes quantity (e.g. 100Gi)", t.Size)
+	}
+	if t.OperatorNamespace != "" && !dnsLabel.MatchString(t.OperatorNamespace) {
+		v.fail("objectStore.tenant.operatorNamespace", "%q is not a valid namespace name", t.OperatorNamespace)
 	}
 	if t.StorageClass != "" && !dnsSubdomain.MatchString(t.StorageClass) {
 		v.fail("objectStore.tenant.storageClass", "%q is not a valid StorageClass name", t.StorageClass)

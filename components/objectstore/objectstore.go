@@ -28,6 +28,10 @@ type Args struct {
 	Site        string
 	ObjectStore siteconfig.ObjectStore
 	Secrets     siteconfig.Secrets
+	// RegistryNamespace and NodeIPs open a tenant's S3 port to the registry pods and to the
+	// nodes' kubelets (RenderTenantNetworkPolicy).
+	RegistryNamespace string
+	NodeIPs           []string
 }
 
 // ObjectStore is what the registry needs from its storage.
@@ -136,6 +140,15 @@ func declareTenant(ctx *pulumi.Context, name string, s *ObjectStore, args Args) 
 		OtherFields: kubernetes.UntypedArgs{"spec": spec},
 	}, append(inNamespace, pulumi.DependsOn([]pulumi.Resource{configSecret, userSecret}))...)
 	if err != nil {
+		return nil, err
+	}
+	policy, err := RenderTenantNetworkPolicy(TenantPolicyInput{
+		Site: args.Site, Tenant: args.ObjectStore.Tenant, RegistryNamespace: args.RegistryNamespace, NodeIPs: args.NodeIPs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := kube.NewNetworkPolicy(ctx, name+"-s3-ingress", policy, ns); err != nil {
 		return nil, err
 	}
 	return []pulumi.Resource{cr}, nil

@@ -71,6 +71,8 @@ type Args struct {
 	Access *Access
 	// StorageReady are the resources that must exist before pods start (bucket, tenant).
 	StorageReady []pulumi.Resource
+	// NodeIPs are the nodes' addresses: the NetworkPolicy opens the debug port to them only.
+	NodeIPs []string
 }
 
 // Access is what the registry needs of the site's generated credentials.
@@ -193,6 +195,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if err := d.endpoint(name, ep); err != nil {
 			return nil, err
 		}
+	}
+	policy, err := RenderNetworkPolicy(NetworkPolicyInput{Site: args.Site, Namespace: rc.Namespace, NodeIPs: args.NodeIPs})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := kube.NewNetworkPolicy(ctx, name+"-ingress", policy, ns); err != nil {
+		return nil, err
 	}
 	if _, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
 		Metadata: ns.Meta(AppName),

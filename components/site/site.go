@@ -98,6 +98,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 
 	store, err := objectstore.New(ctx, name, objectstore.Args{
 		Site: c.Site, ObjectStore: objectStore, Secrets: c.Secrets,
+		RegistryNamespace: c.Registry.Namespace, NodeIPs: nodeIPs(c),
 	}, children...)
 	if err != nil {
 		return nil, err
@@ -119,6 +120,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		PullSecretKey: store.PullSecretKey,
 		HTTPSecret:    pulumi.ToSecret(pulumi.String(HTTPSecret(c))).(pulumi.StringOutput),
 		StorageReady:  store.Ready,
+		NodeIPs:       nodeIPs(c),
 	}, children...)
 	if err != nil {
 		return nil, err
@@ -140,4 +142,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		"registryNodePort":     reg.NodePort,
 		"registryPushNodePort": reg.PushNodePort,
 	})
+}
+
+// nodeIPs are the addresses of the site's nodes, in config order.
+func nodeIPs(c *siteconfig.Config) []string {
+	ips := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		ips[i] = n.IP
+	}
+	return ips
 }

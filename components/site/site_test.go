@@ -137,6 +137,21 @@ func TestExternalSiteGraph(t *testing.T) {
 		t.Errorf("secret env refs = %v, want %v", refs, want)
 	}
 	assertS3Identities(t, rec, siteconfigtest.S3PullAccessKey, s3Access)
+	// The registry's NetworkPolicy opens the debug port to the site's nodes.
+	np := named(t, rec, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "registry-ingress")
+	var cidrs []string
+	for _, r := range np["spec"].ObjectValue()["ingress"].ArrayValue() {
+		from := r.ObjectValue()["from"]
+		if !from.IsArray() {
+			continue
+		}
+		for _, f := range from.ArrayValue() {
+			cidrs = append(cidrs, f.ObjectValue()["ipBlock"].ObjectValue()["cidr"].StringValue())
+		}
+	}
+	if fmt.Sprint(cidrs) != "[10.20.0.11/32 10.20.0.12/32]" {
+		t.Errorf("NetworkPolicy peers %v, want the two nodes", cidrs)
+	}
 	// The API answers 401 to an anonymous probe: kubelet probes the storage health check.
 	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
 		get := container[resource.PropertyKey(probe)].ObjectValue()["httpGet"].ObjectValue()
