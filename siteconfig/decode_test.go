@@ -66,7 +66,9 @@ func TestDecodeNamesTheField(t *testing.T) {
 			"objectStore.tenant.servers", "write it without quotes, servers: 4"},
 		{"number for an image", func(s MapSource) { s.Values[KeyImages] = `{"list":[42]}` },
 			"images.list[0]", "expected text or an object, got the number 42"},
-		{"unknown image entry field", func(s MapSource) { s.Values[KeyImages] = `{"list":[{"image":"docker.io/library/nginx:1","pull":true}]}` },
+		{"unknown image entry field", func(s MapSource) {
+			s.Values[KeyImages] = `{"list":[{"image":"docker.io/library/nginx:1","pull":true}]}`
+		},
 			"images.list[0].pull", "the keys here are image, build"},
 		{"wrong case in a build", func(s MapSource) {
 			s.Values[KeyImages] = `{"list":[{"image":"docker.io/library/nginx:1","build":{"context":".","dockerFile":"x"}}]}`

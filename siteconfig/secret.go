@@ -1,5 +1,7 @@
 package siteconfig
 
+import "regexp"
+
 // Secret holds a sensitive value read from encrypted stack config. It never prints: fmt verbs
 // and JSON show a placeholder, so a Config can be logged or dumped safely. Reveal returns the
 // value for the one place that must hand it to Pulumi as a secret output.
@@ -56,8 +58,14 @@ func (v *validator) secret(key string, s Secret, minLen int) {
 		v.fail(key, "required: set it with `pulumi config set --secret %s <value>`", key)
 	case len(s.Reveal()) < minLen:
 		v.fail(key, "too short: at least %d characters", minLen)
+	case plainWord.MatchString(s.Reveal()):
+		v.warn("%s is a plain word: Pulumi hides every occurrence of a secret's value in its output, so every "+
+			"%q in previews and logs becomes [secret]; set a value of its own, e.g. with a random suffix", key, s.Reveal())
 	}
 }
+
+// plainWord is a secret value that is one word of letters, likely to occur in the output.
+var plainWord = regexp.MustCompile(`^[A-Za-z]{1,16}$`)
 
 func (s *Secrets) byKey() map[string]*Secret {
 	return map[string]*Secret{

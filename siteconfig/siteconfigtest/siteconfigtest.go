@@ -25,7 +25,7 @@ const (
 
 // Values of the fixture's secrets.
 const (
-	S3AccessKey = "registry"
+	S3AccessKey = "registry-push-7f3a"
 	S3SecretKey = "registry-secret-key"
 	// The pull endpoints' read-only identity.
 	S3PullAccessKey = "registry-pull"
