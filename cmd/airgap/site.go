@@ -20,12 +20,12 @@ import (
 // newSiteCmd runs the site program in this process through the Automation API. It is how the
 // offline kit deploys: the pulumi CLI drives the engine and the plugins, and no language host
 // or Go toolchain is involved (the Go language host that can be built here compiles programs
-// and ignores a prebuilt binary).
+// and ignores a prebuilt binary). Each operation is a subcommand with its own flags, so a flag
+// that does not apply to it is an error rather than silently ignored.
 func newSiteCmd() *cobra.Command {
-	var project, stackName, policyPack string
-	var expectNoChanges, diff bool
+	o := &siteOptions{}
 	cmd := &cobra.Command{
-		Use:   "site preview|up|refresh|destroy|patch",
+		Use:   "site",
 		Short: "Run the site program in-process (the offline kit's way to preview and deploy); patch prints the Talos mirror patch",
 		Long: `Run the site program in-process through the Automation API: preview, up, refresh, destroy.
 
@@ -33,79 +33,160 @@ patch prints the site's Talos mirror patch from the stack config alone, without 
 site: apply it to the nodes (talosctl patch mc --patch @patch.yaml) before the first up of a
 site whose Talos is not managed by the stack, so containerd already pulls through the mirrors
 (and the bootstrap endpoint) when the registry pods start.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if stackName == "" {
-				return fmt.Errorf("--stack is required: the site (stacks/Pulumi.<site>.yaml)")
-			}
-			// Before anything is read or touched (the program checks it again).
-			if err := site.CheckPassphrase(stackName, os.LookupEnv); err != nil {
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVarP(&o.stack, "stack", "s", "", "the site's stack")
+	pf.StringVar(&o.project, "project", "", "project directory with Pulumi.yaml and the stack files (default: current directory)")
+
+	var policyPack string
+	var expectNoChanges, diff bool
+	policyFlag := func(c *cobra.Command) {
+		c.Flags().StringVar(&policyPack, "policy-pack", "", "policy pack binary (default $POLICY_PACK, else "+PolicyPackName+" beside this binary); always run")
+	}
+	diffFlag := func(c *cobra.Command) { c.Flags().BoolVar(&diff, "diff", false, "show the property-level diff") }
+
+	preview := &cobra.Command{
+		Use:   "preview",
+		Short: "Preview the site's changes (the policy pack always runs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stack, packs, err := o.open(cmd, true, policyPack)
+			if err != nil {
 				return err
 			}
-			var packs []string
-			if args[0] == "preview" || args[0] == "up" {
-				exe, _ := os.Executable()
-				pack, err := findPolicyPack(policyPack, os.LookupEnv, exe)
-				if err != nil {
-					return err
-				}
-				packs = []string{pack}
+			opts := []optpreview.Option{optpreview.ProgressStreams(cmd.OutOrStdout()), optpreview.ErrorProgressStreams(cmd.ErrOrStderr()), optpreview.PolicyPacks(packs...)}
+			if diff {
+				opts = append(opts, optpreview.Diff())
 			}
-			if project == "" {
-				wd, err := os.Getwd()
-				if err != nil {
-					return err
-				}
-				project = wd
+			if expectNoChanges {
+				opts = append(opts, optpreview.ExpectNoChanges())
 			}
-			// The program resolves relative paths (the image bundle) against the project.
-			if err := os.Chdir(project); err != nil {
-				return err
-			}
-			stack, err := auto.SelectStackInlineSource(ctx, stackName, "airgap-site", site.Program, auto.WorkDir(project))
-			if err != nil {
-				return fmt.Errorf("selecting stack %q in %s (run `pulumi stack init %s` there first): %w", stackName, project, stackName, err)
-			}
-			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			switch args[0] {
-			case "preview":
-				opts := []optpreview.Option{optpreview.ProgressStreams(out), optpreview.ErrorProgressStreams(errOut), optpreview.PolicyPacks(packs...)}
-				if diff {
-					opts = append(opts, optpreview.Diff())
-				}
-				if expectNoChanges {
-					opts = append(opts, optpreview.ExpectNoChanges())
-				}
-				_, err = stack.Preview(ctx, opts...)
-			case "up":
-				opts := []optup.Option{optup.ProgressStreams(out), optup.ErrorProgressStreams(errOut), optup.PolicyPacks(packs...)}
-				if diff {
-					opts = append(opts, optup.Diff())
-				}
-				_, err = stack.Up(ctx, opts...)
-			case "refresh":
-				_, err = stack.Refresh(ctx, optrefresh.ProgressStreams(out), optrefresh.ErrorProgressStreams(errOut))
-			case "destroy":
-				_, err = stack.Destroy(ctx, optdestroy.ProgressStreams(out), optdestroy.ErrorProgressStreams(errOut))
-			case "patch":
-				return printMirrorPatch(ctx, stack, out)
-			default:
-				return fmt.Errorf("unknown operation %q: preview, up, refresh, destroy or patch", args[0])
-			}
-			if err != nil {
-				return fmt.Errorf("%s of %s failed (details above)", args[0], stackName)
-			}
-			return nil
+			_, err = stack.Preview(cmd.Context(), opts...)
+			return o.result("preview", err)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVarP(&stackName, "stack", "s", "", "the site's stack")
-	f.StringVar(&project, "project", "", "project directory with Pulumi.yaml and the stack files (default: current directory)")
-	f.StringVar(&policyPack, "policy-pack", "", "policy pack binary (default $POLICY_PACK, else "+PolicyPackName+" beside this binary); preview and up always run one")
-	f.BoolVar(&expectNoChanges, "expect-no-changes", false, "preview: fail when anything would change")
-	f.BoolVar(&diff, "diff", false, "show the property-level diff")
+	policyFlag(preview)
+	diffFlag(preview)
+	preview.Flags().BoolVar(&expectNoChanges, "expect-no-changes", false, "fail when anything would change")
+
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "Deploy the site (at the site; the policy pack always runs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stack, packs, err := o.open(cmd, true, policyPack)
+			if err != nil {
+				return err
+			}
+			opts := []optup.Option{optup.ProgressStreams(cmd.OutOrStdout()), optup.ErrorProgressStreams(cmd.ErrOrStderr()), optup.PolicyPacks(packs...)}
+			if diff {
+				opts = append(opts, optup.Diff())
+			}
+			if expectNoChanges {
+				opts = append(opts, optup.ExpectNoChanges())
+			}
+			_, err = stack.Up(cmd.Context(), opts...)
+			return o.result("up", err)
+		},
+	}
+	policyFlag(up)
+	diffFlag(up)
+	up.Flags().BoolVar(&expectNoChanges, "expect-no-changes", false, "fail, changing nothing, when anything would change")
+
+	refresh := &cobra.Command{
+		Use:   "refresh",
+		Short: "Refresh the stack's state from the site",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stack, _, err := o.open(cmd, false, "")
+			if err != nil {
+				return err
+			}
+			_, err = stack.Refresh(cmd.Context(), optrefresh.ProgressStreams(cmd.OutOrStdout()), optrefresh.ErrorProgressStreams(cmd.ErrOrStderr()))
+			return o.result("refresh", err)
+		},
+	}
+	destroy := &cobra.Command{
+		Use:   "destroy",
+		Short: "Delete every resource of the site's stack",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stack, _, err := o.open(cmd, false, "")
+			if err != nil {
+				return err
+			}
+			_, err = stack.Destroy(cmd.Context(), optdestroy.ProgressStreams(cmd.OutOrStdout()), optdestroy.ErrorProgressStreams(cmd.ErrOrStderr()))
+			return o.result("destroy", err)
+		},
+	}
+	patch := &cobra.Command{
+		Use:   "patch",
+		Short: "Print the site's Talos mirror patch (from the stack, without touching the site)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stack, _, err := o.open(cmd, false, "")
+			if err != nil {
+				return err
+			}
+			return printMirrorPatch(cmd.Context(), stack, cmd.OutOrStdout())
+		},
+	}
+	cmd.AddCommand(preview, up, refresh, destroy, patch)
 	return cmd
+}
+
+// siteOptions are the flags every site subcommand shares.
+type siteOptions struct {
+	project, stack string
+}
+
+// open checks what every operation needs before anything is read or touched (the stack named,
+// not unlocked by the dev passphrase, the policy pack found when the operation runs one),
+// then selects the stack, the program running in the project directory.
+func (o *siteOptions) open(cmd *cobra.Command, withPolicy bool, policyPack string) (auto.Stack, []string, error) {
+	if o.stack == "" {
+		return auto.Stack{}, nil, fmt.Errorf("--stack is required: the site (stacks/Pulumi.<site>.yaml)")
+	}
+	// Before anything is read or touched (the program checks it again).
+	if err := site.CheckPassphrase(o.stack, os.LookupEnv); err != nil {
+		return auto.Stack{}, nil, err
+	}
+	var packs []string
+	if withPolicy {
+		exe, _ := os.Executable()
+		pack, err := findPolicyPack(policyPack, os.LookupEnv, exe)
+		if err != nil {
+			return auto.Stack{}, nil, err
+		}
+		packs = []string{pack}
+	}
+	project := o.project
+	if project == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return auto.Stack{}, nil, err
+		}
+		project = wd
+	}
+	// The program resolves relative paths (the image bundle) against the project.
+	if err := os.Chdir(project); err != nil {
+		return auto.Stack{}, nil, err
+	}
+	stack, err := auto.SelectStackInlineSource(cmd.Context(), o.stack, "airgap-site", site.Program, auto.WorkDir(project))
+	if err != nil {
+		return auto.Stack{}, nil, fmt.Errorf("selecting stack %q in %s (run `pulumi stack init %s` there first): %w", o.stack, project, o.stack, err)
+	}
+	return stack, packs, nil
+}
+
+// result is an operation's outcome: the engine printed the details already.
+func (o *siteOptions) result(op string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s of %s failed (details above)", op, o.stack)
+	}
+	return nil
 }
 
 // printMirrorPatch prints the site's mirror patch. Once an up has generated the site CA and

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// runAirgap runs the CLI with args in this process and returns its output and error.
+func runAirgap(args ...string) (string, error) {
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+// Each site operation is a subcommand with its own flags: `up --help` shows up's, and a flag
+// that does not apply to an operation is an error instead of being ignored.
+func TestSiteSubcommandFlags(t *testing.T) {
+	help, err := runAirgap("site", "up", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"airgap site up", "--expect-no-changes", "--policy-pack", "--diff", "--stack", "--project"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("site up --help lacks %q:\n%s", want, help)
+		}
+	}
+	help, err = runAirgap("site", "destroy", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, unwanted := range []string{"--policy-pack", "--expect-no-changes", "--diff"} {
+		if strings.Contains(help, unwanted) {
+			t.Errorf("site destroy --help shows %q:\n%s", unwanted, help)
+		}
+	}
+	help, _ = runAirgap("site", "--help")
+	for _, sub := range []string{"preview", "up", "refresh", "destroy", "patch"} {
+		if !strings.Contains(help, "  "+sub+" ") {
+			t.Errorf("site --help does not list %s:\n%s", sub, help)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"site", "destroy", "-s", "osaka", "--policy-pack", "pack"}, "unknown flag: --policy-pack"},
+		{[]string{"site", "refresh", "-s", "osaka", "--expect-no-changes"}, "unknown flag: --expect-no-changes"},
+		{[]string{"site", "patch", "-s", "osaka", "--diff"}, "unknown flag: --diff"},
+		{[]string{"site", "frobnicate", "-s", "osaka"}, `unknown command "frobnicate"`},
+		{[]string{"site", "preview", "extra"}, `unknown command "extra"`},
+		{[]string{"site", "up"}, "--stack is required"},
+	} {
+		if _, err := runAirgap(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("airgap %s: err = %v, want %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
