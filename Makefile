@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .PHONY: help setup unit e2e test site-up site-down demo check kit
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup: ## build the pinned toolchain and test bed (skips what is built), the provider, policy pack and CLI
 	scripts/setup.sh
