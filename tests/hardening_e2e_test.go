@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"airgap-site/components/registry"
 )
@@ -92,5 +95,24 @@ func testS3LeastPrivilege(t *testing.T, pull, push deployed) {
 		t.Errorf("PUT with the push identity: %v", err)
 	} else if err := asPush.RemoveObject(ctx, site.Bucket, probe, minio.RemoveObjectOptions{}); err != nil {
 		t.Errorf("removing the probe: %v", err)
+	}
+}
+
+// testNetworkPolicies checks that the API server accepted the registry's NetworkPolicy as
+// rendered: the registry port open, the debug port only to the nodes' addresses. Whether the
+// policy binds depends on the CNI (the test bed's real node runs the bridge plugin, which
+// enforces none): this proves the object, not the enforcement.
+func testNetworkPolicies(t *testing.T, cs *kubernetes.Clientset, nodeIPs []string) {
+	t.Helper()
+	np, err := cs.NetworkingV1().NetworkPolicies(namespace).Get(context.Background(), registry.NetworkPolicyName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the registry's NetworkPolicy is not in the cluster: %v", err)
+	}
+	want, err := registry.RenderNetworkPolicy(registry.NetworkPolicyInput{Site: np.Labels["app.kubernetes.io/instance"], Namespace: namespace, NodeIPs: nodeIPs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(np.Spec, want.Spec) {
+		t.Errorf("NetworkPolicy in the cluster:\n%+v\nwant:\n%+v", np.Spec, want.Spec)
 	}
 }

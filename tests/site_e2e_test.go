@@ -95,6 +95,7 @@ func TestKwokStack(t *testing.T) {
 		if strings.Contains(cfg, s.site.SecretKey) || strings.Contains(cfg, s.site.AccessKey) {
 			t.Errorf("S3 credentials in the ConfigMap")
 		}
+		testNetworkPolicies(t, cs, []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"})
 		pdb, err := cs.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, "registry", metav1.GetOptions{})
 		if err != nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
 			t.Errorf("PodDisruptionBudget: %v %v", err, pdb)
