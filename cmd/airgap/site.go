@@ -174,9 +174,20 @@ func (o *siteOptions) open(cmd *cobra.Command, withPolicy bool, policyPack strin
 	if err := os.Chdir(project); err != nil {
 		return auto.Stack{}, nil, err
 	}
-	stack, err := auto.SelectStackInlineSource(cmd.Context(), o.stack, "airgap-site", site.Program, auto.WorkDir(project))
+	// The program lists the stack's keys to refuse a misspelt one; in-process it can only
+	// get them from here (read when it runs, after the stack is selected).
+	var keys []string
+	stack, err := auto.SelectStackInlineSource(cmd.Context(), o.stack, "airgap-site",
+		site.InlineProgram(func() []string { return keys }), auto.WorkDir(project))
 	if err != nil {
 		return auto.Stack{}, nil, fmt.Errorf("selecting stack %q in %s (run `pulumi stack init %s` there first): %w", o.stack, project, o.stack, err)
+	}
+	if withPolicy { // preview and up run the program
+		all, err := stack.GetAllConfig(cmd.Context())
+		if err != nil {
+			return auto.Stack{}, nil, fmt.Errorf("reading the config of stack %s: %w", o.stack, err)
+		}
+		keys = stackconfig.Keys(all)
 	}
 	return stack, packs, nil
 }

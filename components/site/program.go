@@ -27,12 +27,24 @@ const (
 	OutputBootstrapPatch = "talosBootstrapPatch"
 )
 
-// Program is the whole Pulumi program; main.go runs it with pulumi.Run.
+// Program is the whole Pulumi program; main.go runs it with pulumi.Run. The language host
+// hands it the whole config in $PULUMI_CONFIG too, from which it lists the project's keys.
 func Program(ctx *pulumi.Context) error {
+	return run(ctx, configKeys(os.Getenv(pulumi.EnvConfig)))
+}
+
+// InlineProgram is Program run in-process by the Automation API (airgap site), which hands
+// the program its config through the context alone: keys returns the project's keys (from
+// the stack's config, read by the caller) so that a misspelt one is refused there too.
+func InlineProgram(keys func() []string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error { return run(ctx, keys()) }
+}
+
+func run(ctx *pulumi.Context, keys []string) error {
 	if err := CheckPassphrase(ctx.Stack(), os.LookupEnv); err != nil {
 		return err
 	}
-	cfg, warnings, err := siteconfig.Load(contextSource{ctx}, ctx.Stack())
+	cfg, warnings, err := siteconfig.Load(contextSource{ctx: ctx, keys: keys}, ctx.Stack())
 	for _, w := range warnings {
 		if logErr := ctx.Log.Warn(w, nil); logErr != nil {
 			return logErr
@@ -86,7 +98,10 @@ func Program(ctx *pulumi.Context) error {
 }
 
 // contextSource reads stack config through the Pulumi context.
-type contextSource struct{ ctx *pulumi.Context }
+type contextSource struct {
+	ctx  *pulumi.Context
+	keys []string
+}
 
 func (c contextSource) Get(key string) (string, bool) {
 	return c.ctx.GetConfig(siteconfig.ConfigNamespace + ":" + key)
@@ -97,11 +112,9 @@ func (c contextSource) IsSecret(key string) bool {
 }
 
 // Keys lists the keys of the project namespace, so that siteconfig.Load refuses a misspelt
-// one (airgap-site:regsitry). The context cannot list its config; the language host hands
-// the program all of it in $PULUMI_CONFIG (pulumi.EnvConfig), which is what the context reads.
-func (c contextSource) Keys() []string {
-	return configKeys(os.Getenv(pulumi.EnvConfig))
-}
+// one (airgap-site:regsitry). The context cannot list its config: see Program and
+// InlineProgram for where they come from.
+func (c contextSource) Keys() []string { return c.keys }
 
 // configKeys are the keys of the project namespace in the JSON object of $PULUMI_CONFIG.
 func configKeys(env string) []string {

@@ -35,3 +35,10 @@ func Load(ctx context.Context, stack auto.Stack) (*siteconfig.Config, []string, 
 	}
 	return siteconfig.Load(Source(all), stack.Name())
 }
+
+// Keys are the keys of the project namespace in a stack's config, for the program run
+// in-process (site.InlineProgram) to refuse the ones it does not know.
+func Keys(all auto.ConfigMap) []string {
+	src := Source(all)
+	return src.Keys()
+}

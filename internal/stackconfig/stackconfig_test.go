@@ -24,3 +24,15 @@ func TestSource(t *testing.T) {
 		t.Errorf("a key of another namespace was read: %+v", src.Values)
 	}
 }
+
+// Keys lists the project's keys only, misspelt ones included, for the program to refuse.
+func TestKeys(t *testing.T) {
+	keys := Keys(auto.ConfigMap{
+		"airgap-site:regsitry":    {Value: "{}"},
+		"airgap-site:s3SecretKey": {Value: "x", Secret: true},
+		"kubernetes:context":      {Value: "other project's key"},
+	})
+	if len(keys) != 2 || keys[0] != "regsitry" || keys[1] != "s3SecretKey" {
+		t.Errorf("Keys = %v", keys)
+	}
+}
