@@ -4,6 +4,8 @@
 // standalone MinIO). Kind minio-tenant declares a MinIO operator Tenant: RenderTenant builds
 // the custom resource from the typed config (pure, golden tested) and New declares it with its
 // configuration Secret (root credentials) and a user Secret for the registry. The MinIO
-// operator itself must already run in the cluster. Either way the registry receives an
-// endpoint, a bucket and credentials.
+// operator itself must already run in the cluster. RenderTenantNetworkPolicy (pure, golden
+// tested) keeps the tenant's S3 port to the registry pods, the tenant, the operator and the
+// nodes. Either way the registry receives an endpoint, a bucket and credentials: the push
+// identity's, and the pull endpoints' (siteconfig.Secrets.PullKeys).
 package objectstore
