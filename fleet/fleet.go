@@ -327,6 +327,7 @@ func WriteTable(w io.Writer, rows []Row) error {
 func WriteJSON(w io.Writer, rows []Row) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // statuses quote commands: `set --secret <value>`
 	return enc.Encode(rows)
 }
 
