@@ -3,6 +3,7 @@ package site
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -22,6 +23,11 @@ func PinnedImage(field, ref, bundleDir string, trust bundle.Trust) (string, erro
 	}
 	if bundleDir == "" {
 		return "", fmt.Errorf("%s: %q has no digest: write it as %s@sha256:<digest>, or list it in images with a bundle so the bundle's digest pins it", field, ref, ref)
+	}
+	if fi, err := os.Stat(bundleDir); err != nil || !fi.IsDir() {
+		// The bundle's fault (images.bundle), not the image's, and not a signature problem.
+		return "", fmt.Errorf("images.bundle: %q is not a directory: write the bundle there with `airgap bundle --out %s` "+
+			"at the office (%s %q is pinned by the bundle's digest)", bundleDir, bundleDir, field, ref)
 	}
 	// Verified and read from the same bytes (a medium that changes cannot swap index.json).
 	b, _, err := bundle.OpenVerified(bundleDir, trust)

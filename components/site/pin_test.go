@@ -37,6 +37,11 @@ func TestPinnedImage(t *testing.T) {
 	if _, err := PinnedImage("registry.image", "docker.io/library/registry:3.1.2", dir, bundle.Trust{}); err == nil || !strings.Contains(err.Error(), "no trusted keys") {
 		t.Errorf("untrusted bundle: %v", err)
 	}
+	// A missing bundle directory is the bundle's fault (images.bundle), not a signature's.
+	if _, err := PinnedImage("registry.image", "docker.io/library/registry:3.1.2", dir+"/missing", trust); err == nil ||
+		!strings.HasPrefix(err.Error(), "images.bundle: ") || strings.Contains(err.Error(), "not signed") {
+		t.Errorf("missing bundle: %v", err)
+	}
 	for _, c := range cases {
 		got, err := PinnedImage("registry.image", c.ref, c.bundle, trust)
 		if c.wantErr != "" {
