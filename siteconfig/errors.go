@@ -28,3 +28,28 @@ func (e *ValidationError) Error() string {
 
 // Unwrap lets errors.As find each FieldError.
 func (e *ValidationError) Unwrap() []error { return e.Errors }
+
+// Names reports whether a problem is reported on path, on a field inside it, or on a field
+// that contains it (registry names registry.image and the reverse).
+func (e *ValidationError) Names(path string) bool {
+	for _, err := range e.Errors {
+		if fe, ok := err.(*FieldError); ok && (within(fe.Field, path) || within(path, fe.Field)) {
+			return true
+		}
+	}
+	return false
+}
+
+// WithProblems adds more problems to err (a *ValidationError, or nil) in one report.
+func WithProblems(err error, more []error) error {
+	if len(more) == 0 {
+		return err
+	}
+	var all []error
+	if verr, ok := err.(*ValidationError); ok {
+		all = append(all, verr.Errors...)
+	} else if err != nil {
+		all = append(all, err)
+	}
+	return &ValidationError{Errors: append(all, more...)}
+}

@@ -36,6 +36,18 @@ func (m MapSource) IsSecret(key string) bool { return m.Secret[key] }
 // what Validate finds in the keys that decoded (a key that did not decode is not validated:
 // its defaults would be blamed for the user's mistake).
 func Load(src Source, stack string) (*Config, []string, error) {
+	c, warnings, err := LoadAll(src, stack)
+	if err != nil {
+		return nil, warnings, err
+	}
+	return c, warnings, nil
+}
+
+// LoadAll is Load that also returns, along with an error, the config as far as it decoded
+// (defaults where it did not), so that later checks (the image pins) can add their problems
+// to the same report: see ValidationError.Names and WithProblems. Nothing may be deployed
+// from a config returned with an error.
+func LoadAll(src Source, stack string) (*Config, []string, error) {
 	c := New(stack)
 	errs := unknownTopLevel(src)
 	if v, ok := src.Get(KeySite); ok && v != "" {
@@ -94,7 +106,7 @@ func Load(src Source, stack string) (*Config, []string, error) {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return nil, warnings, &ValidationError{Errors: errs}
+		return c, warnings, &ValidationError{Errors: errs}
 	}
 	return c, warnings, nil
 }

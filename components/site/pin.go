@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"airgap-site/bundle"
+	"airgap-site/siteconfig"
 )
 
 // PinnedImage is ref deployed by digest: as written when it names one, else with the digest
@@ -42,4 +43,33 @@ func PinnedImage(field, ref, bundleDir string, trust bundle.Trust) (string, erro
 		return "", fmt.Errorf("%s: pinning %q by the bundle's digest: %w", field, ref, err)
 	}
 	return ref + "@" + desc.Digest.String(), nil
+}
+
+// PinProblems are the problems of pinning the site's workload images (registry.image, and the
+// MinIO image of a tenant), all of them, for the program to report with the config's own
+// (prior) in one run. A pin whose field, or the images key it depends on, already has a
+// problem in prior is not tried: its value is a default, or the bundle cannot be trusted.
+func PinProblems(c *siteconfig.Config, projectDir string, prior error) []error {
+	verr, _ := prior.(*siteconfig.ValidationError)
+	named := func(path string) bool { return verr != nil && verr.Names(path) }
+	if named(siteconfig.KeyImages) {
+		return nil
+	}
+	_, trust, err := TrustedKeys(c, projectDir)
+	if err != nil {
+		return []error{err}
+	}
+	bundleDir := c.BundleDir(projectDir)
+	var problems []error
+	if !named("registry.image") {
+		if _, err := PinnedImage("registry.image", c.Registry.Image, bundleDir, trust); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if t := c.ObjectStore.Tenant; t != nil && c.ObjectStore.Kind == siteconfig.ObjectStoreMinioTenant && !named("objectStore.tenant.image") {
+		if _, err := PinnedImage("objectStore.tenant.image", t.Image, bundleDir, trust); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	return problems
 }

@@ -8,6 +8,8 @@ import (
 	"airgap-site/internal/bundletest"
 	"airgap-site/internal/imagetest"
 	"airgap-site/signing"
+	"airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
 )
 
 func TestPinnedImage(t *testing.T) {
@@ -52,6 +54,38 @@ func TestPinnedImage(t *testing.T) {
 		}
 		if err != nil || got != c.want {
 			t.Errorf("%s: %q, %v; want %q", c.ref, got, err, c.want)
+		}
+	}
+}
+
+// Decode, validation and pin problems come in one report: each pin is tried unless its field
+// already has a problem (then its value is a default, and blaming it would mislead).
+func TestPinProblemsJoinTheConfigReport(t *testing.T) {
+	src := siteconfigtest.Source(siteconfigtest.ThreeNodes)
+	src.Values[siteconfig.KeyObjectStore] = `{"kind":"minio-tenant"}`
+	siteconfigtest.SetSecret(src, siteconfig.KeyMinioRootUser, "minio-admin")
+	siteconfigtest.SetSecret(src, siteconfig.KeyMinioRootPassword, "minio-root-password")
+	delete(src.Values, siteconfig.KeyS3PullAccessKey)
+	delete(src.Values, siteconfig.KeyS3PullSecretKey)
+	src.Values[siteconfig.KeyTalos] = `{"version":1.1}`
+	src.Values[siteconfig.KeyRegistry] = `{"image":"docker.io/library/registry:3.1.2"}`
+	cfg, _, err := siteconfig.LoadAll(src, "osaka")
+	if err == nil || cfg == nil {
+		t.Fatalf("LoadAll = %v, %v; want the config as far as it decoded, and the talos.version error", cfg, err)
+	}
+	report := siteconfig.WithProblems(err, PinProblems(cfg, t.TempDir(), err)).Error()
+	for _, want := range []string{"talos.version: expected text", "registry.image: \"docker.io/library/registry:3.1.2\" has no digest",
+		"objectStore.tenant.image: \"quay.io/minio/minio:"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	// registry.image of the wrong kind: reported once, by the decode, not again as a pin.
+	src.Values[siteconfig.KeyRegistry] = `{"image":3}`
+	cfg, _, err = siteconfig.LoadAll(src, "osaka")
+	for _, p := range PinProblems(cfg, t.TempDir(), err) {
+		if strings.HasPrefix(p.Error(), "registry.image") {
+			t.Errorf("pin tried on a field that did not decode: %v", p)
 		}
 	}
 }

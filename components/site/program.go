@@ -44,11 +44,15 @@ func run(ctx *pulumi.Context, keys []string) error {
 	if err := CheckPassphrase(ctx.Stack(), os.LookupEnv); err != nil {
 		return err
 	}
-	cfg, warnings, err := siteconfig.Load(contextSource{ctx: ctx, keys: keys}, ctx.Stack())
+	cfg, warnings, err := siteconfig.LoadAll(contextSource{ctx: ctx, keys: keys}, ctx.Stack())
 	for _, w := range warnings {
 		if logErr := ctx.Log.Warn(w, nil); logErr != nil {
 			return logErr
 		}
+	}
+	// The image pins' problems in the same report as the config's (decode and validation).
+	if wd, wdErr := os.Getwd(); wdErr == nil {
+		err = siteconfig.WithProblems(err, PinProblems(cfg, wd, err))
 	}
 	if err != nil {
 		return err
