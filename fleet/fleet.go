@@ -357,7 +357,7 @@ func errorReason(cliErr string, diagnostics []string) string {
 	for _, d := range diagnostics {
 		for _, l := range strings.Split(d, "\n") {
 			l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "* "))
-			if l == "" || l == "program failed:" || wrapperLine.MatchString(l) || slices.Contains(parts, l) {
+			if l == "" || wrapperLine.MatchString(l) || slices.Contains(parts, l) {
 				continue
 			}
 			parts = append(parts, strings.TrimPrefix(l, "- "))
@@ -369,9 +369,12 @@ func errorReason(cliErr string, diagnostics []string) string {
 	return lastErrorLine(cliErr)
 }
 
-// wrapperLine matches lines that only wrap the real error: "1 error occurred:", "an unhandled
-// error occurred:", "update failed".
-var wrapperLine = regexp.MustCompile(`^(\d+ errors? occurred:|an unhandled error occurred:|update failed|preview failed)$`)
+// wrapperLine matches lines that only wrap the real error (pulumi.Run's "an unhandled error
+// occurred: program failed:", the language host's exit code, the multierror's count, the
+// config report's title).
+var wrapperLine = regexp.MustCompile(`^((an unhandled error occurred: )?program failed:|an unhandled error occurred:|` +
+	`(an unhandled error occurred: )?program exited with non-zero exit code: \d+|\d+ errors? occurred:|` +
+	`invalid site configuration \(nothing was changed\):|update failed|preview failed)$`)
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")

@@ -266,11 +266,14 @@ func TestPreviewSiteProgramErrorNamesTheField(t *testing.T) {
 	writeKubeconfig(t, dir, "kc.yaml", "https://127.0.0.1:1")
 	stack := &fakeStack{name: "osaka", resources: 3, config: validConfig("kc.yaml"),
 		preview: func(ch chan<- events.EngineEvent) (auto.PreviewResult, error) {
-			closedEvents(ch, diag("program failed:\n    1 error occurred:\n\t* images.bundle: reading \"./bundle\": no such file or directory\n\n"))
+			// As pulumi.Run and the language host report a program's error.
+			closedEvents(ch, diag("an unhandled error occurred: program failed: \n1 error occurred:\n\t* invalid site configuration (nothing was changed):\n"+
+				"  - images.bundle: \"./site-bundle\" is not a directory\n  - registry.image: \"x\" has no digest\n\n"),
+				diag("an unhandled error occurred: program exited with non-zero exit code: 1"))
 			return auto.PreviewResult{}, errors.New("failed to run preview: exit status 255\nerror: an unhandled error occurred: program exited with non-zero exit code: 1")
 		}}
 	row := previewSite(context.Background(), stack, Options{ProjectDir: dir})
-	if !row.Failed || row.Status != `error: images.bundle: reading "./bundle": no such file or directory` {
+	if !row.Failed || row.Status != `error: images.bundle: "./site-bundle" is not a directory; registry.image: "x" has no digest` {
 		t.Errorf("row = %+v", row)
 	}
 }
