@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"airgap-site/fleet"
 )
@@ -46,6 +47,25 @@ func TestFleet(t *testing.T) {
 			}
 		}
 	}
+	// A fourth stack whose secrets were set under another passphrase: its config cannot be
+	// read with the fleet's. And the annotated example, a template and not a site.
+	if err := os.WriteFile(filepath.Join(project, "Pulumi.fleet-locked.yaml"), []byte("config: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"stack", "init", "fleet-locked"}, {"config", "set", "-s", "fleet-locked", "--secret", "s3AccessKey", "locked-user"}} {
+		cmd := s.pulumiCommand(project, args...)
+		cmd.Env = append(cmd.Env, "PULUMI_CONFIG_PASSPHRASE=another-sites-passphrase")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pulumi %v: %v\n%s", args, err, out)
+		}
+	}
+	example, err := os.ReadFile(filepath.Join(s.repo, "stacks", "Pulumi.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(project, "Pulumi.example.yaml"), example, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := s.pulumiIn(t, project, "up", "-s", "fleet-a", "--yes", "--skip-preview"); err != nil {
 		t.Fatalf("up fleet-a: %v\n%s", err, lastLines(out, 20))
 	}
@@ -62,32 +82,59 @@ func TestFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 {
-		t.Fatalf("%d rows, want 3: %+v", len(rows), rows)
+	if len(rows) != 4 {
+		t.Fatalf("%d rows, want 4 (the example skipped): %+v", len(rows), rows)
 	}
 	var table strings.Builder
 	fleet.WriteTable(&table, rows)
 	t.Logf("\n%s", table.String())
 	for _, r := range rows {
+		if r.Site == "fleet-locked" {
+			if !r.Failed || !strings.Contains(r.Status, "passphrase") || r.Reachable != fleet.ReachableUnknown {
+				t.Errorf("locked site: %+v", r)
+			}
+			continue
+		}
 		// Every workload image is deployed by digest now: not even an advisory is left.
-		if r.Status != "ok" || !r.Reachable || r.PolicyMandatory != 0 || r.PolicyAdvisory != 0 {
+		if r.Failed || r.Reachable != fleet.ReachableYes || r.PolicyMandatory != 0 || r.PolicyAdvisory != 0 {
 			t.Errorf("%s: %+v", r.Site, r)
 		}
 		switch r.Site {
 		case "fleet-a":
-			if r.Create+r.Update+r.Delete+r.Replace != 0 || r.Drift != 0 || r.Same == 0 {
+			if r.Status != "ok" || !r.Deployed || r.Create+r.Update+r.Delete+r.Replace != 0 || r.Drift != 0 || r.Same == 0 {
 				t.Errorf("converged site plans changes or drift: %+v", r)
 			}
 		default:
-			if r.Create < 9 || r.Drift != 0 {
+			if r.Status != "ok (never deployed: every resource is new)" || r.Deployed || r.Create < 9 {
 				t.Errorf("new site: %+v", r)
 			}
 		}
 	}
+	if failed := fleet.Failed(rows); strings.Join(failed, ",") != "fleet-locked" {
+		t.Errorf("failed sites = %v, want fleet-locked", failed)
+	}
 
-	cmd := exec.Command("go", "run", "./cmd/airgap", "fleet", "--json", "--project", project, "--stacks-dir", project, "fleet-a", "fleet-b")
-	cmd.Dir = s.repo
-	out, err := cmd.Output()
+	// The CLI over the locked site and a valid one: both rows, non-zero, well within a minute.
+	airgap := s.airgap
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fleetCmd := exec.CommandContext(ctx, airgap, "fleet", "--project", project, "--stacks-dir", project, "fleet-locked", "fleet-b")
+	start := time.Now()
+	out, err := fleetCmd.CombinedOutput()
+	t.Logf("airgap fleet (%.1fs):\n%s", time.Since(start).Seconds(), out)
+	if ctx.Err() != nil {
+		t.Fatalf("airgap fleet did not end within 60 s")
+	}
+	if err == nil || !strings.Contains(string(out), "1 of 2 sites failed: fleet-locked") {
+		t.Errorf("airgap fleet with a failed site: %v", err)
+	}
+	for _, want := range []string{"fleet-locked", "passphrase", "fleet-b", "never deployed"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("airgap fleet output lacks %q", want)
+		}
+	}
+
+	out, err = exec.Command(airgap, "fleet", "--json", "--project", project, "--stacks-dir", project, "fleet-a", "fleet-b").Output()
 	if err != nil {
 		t.Fatalf("airgap fleet --json: %v", err)
 	}
