@@ -14,6 +14,7 @@ import (
 // one preview naming both, through the language host (pulumi preview) and in-process
 // (airgap site preview), before any resource is declared.
 func TestMisspeltKeys(t *testing.T) {
+	t.Parallel() // a stack of its own; it never reaches the site
 	s := &e2e
 	project, err := makeProject(s.repo, s.repo, filepath.Join(t.TempDir(), "typo"))
 	if err != nil {
@@ -35,6 +36,7 @@ func TestMisspeltKeys(t *testing.T) {
 			t.Fatalf("pulumi %v: %v\n%s", args, err, out)
 		}
 	}
+	defer s.pulumiIn(t, project, "stack", "rm", "typo", "--yes", "--force")
 	want := []string{"airgap-site:regsitry: unknown key; did you mean registry?", "registry.nodeport: unknown key; did you mean nodePort?"}
 	out, err := s.pulumiIn(t, project, "preview", "-s", "typo", "--policy-pack", s.policyPack)
 	if err == nil {
