@@ -1,0 +1,301 @@
+//go:build e2e
+
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"airgap-site/provider/contract"
+)
+
+// TestBundleFreshness is the rollback attack: an older bundle, validly signed by the office's
+// key (made with the real cosign key pair and `airgap bundle --sequence`), carried to a site
+// that already accepted a newer one. `pulumi preview` and `pulumi up` refuse it before any
+// copy, naming both sequences, and the site registry keeps the newer image; with
+// images.allowDowngrade the up goes through and says so, and without it the old bundle is
+// refused again (the highest sequence stays in the state).
+func TestBundleFreshness(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
+	s := &e2e
+	work := t.TempDir()
+	keys := filepath.Join(work, "office")
+	if err := os.MkdirAll(keys, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cosignCLI(t, keys, []string{"COSIGN_PASSWORD=office-password"}, "generate-key-pair")
+
+	vendor := fsRegistry(t)
+	ref := vendor + "/factory/alpha:1"
+	imagesFile := filepath.Join(work, "images.yaml")
+	if err := os.WriteFile(imagesFile, []byte("- "+ref+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	airgapBundle := func(t *testing.T, out string, seq int) {
+		t.Helper()
+		cmd := exec.Command(s.airgap, "bundle", "--images", imagesFile, "--out", out, "--insecure-registry", vendor,
+			"--sign-key", filepath.Join(keys, "cosign.key"), "--sequence", fmt.Sprint(seq))
+		cmd.Env = append(cleanEnv(), "COSIGN_PASSWORD=office-password")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("airgap bundle: %v\n%s", err, b)
+		}
+	}
+	digestOfImage := func(img v1.Image) v1.Hash {
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// The vendor's first release, bundled as sequence 100; then a fix, bundled as 200.
+	oldDigest := digestOfImage(pushRandom(t, ref))
+	older := filepath.Join(work, "older")
+	airgapBundle(t, older, 100)
+	newDigest := digestOfImage(pushRandom(t, ref))
+	newer := filepath.Join(work, "newer")
+	airgapBundle(t, newer, 200)
+
+	site := filepath.Join(work, "site-bundle")
+	carry := func(t *testing.T, src string) {
+		t.Helper()
+		if err := os.RemoveAll(site); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-a", src, site).CombinedOutput(); err != nil {
+			t.Fatalf("copying the bundle: %v\n%s", err, out)
+		}
+	}
+	carry(t, newer)
+
+	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s3Registry(t, regAddr, "/fresh-e2e")
+	counter := newRegistryCounter(t, regAddr)
+	stack := "fresh"
+	s.mustPulumi(t, "stack", "init", stack)
+	upstream := strings.TrimPrefix(vendor, "127.0.0.1:")
+	writeStackConfig(t, stack, fmt.Sprintf(`config:
+  airgap-site:nodes:
+    - {name: node-1, ip: 127.0.0.11, role: controlplane}
+  airgap-site:registry: {namespace: fresh-registry, nodePort: 32052, pushNodePort: 32053, replicas: 1, plainHTTP: true, image: %s}
+  airgap-site:objectStore: {kind: external, endpoint: %q}
+  airgap-site:talos:
+    upstreams: [docker.io, "127.0.0.1:%s"]
+  airgap-site:images:
+    bundle: %q
+    trustedKeys: [%q]
+    registry: %q
+    list: [%q]
+`, pinnedRegistryImage, s.site.S3Endpoint, upstream, site, filepath.Join(keys, "cosign.pub"), counter.addr, ref))
+	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
+	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
+
+	inRegistry := func(t *testing.T, want v1.Hash, when string) {
+		t.Helper()
+		if got, err := registryDigest(regAddr, ref); err != nil || got != want {
+			t.Errorf("%s: %s in the site registry is %v (%v), want %s", when, ref, got, err, want)
+		}
+	}
+	if !t.Run("the newer bundle is accepted", func(t *testing.T) {
+		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		inRegistry(t, newDigest, "after the first up")
+	}) {
+		t.FailNow()
+	}
+
+	const refusal = "sequence 100, lower than 200"
+	t.Run("the older bundle is refused by preview and up, nothing copied", func(t *testing.T) {
+		carry(t, older)
+		before := counter.snapshot()
+		out, err := s.pulumi(t, "preview", "-s", stack, "--policy-pack", s.policyPack)
+		if err == nil || !strings.Contains(out, refusal) {
+			t.Errorf("preview of the older bundle: %v\n%s", err, lastLines(out, 25))
+		}
+		out, err = s.pulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		if err == nil || !strings.Contains(out, refusal) {
+			t.Errorf("up with the older bundle: %v\n%s", err, lastLines(out, 25))
+		}
+		if after := counter.snapshot(); after != before {
+			t.Errorf("the site registry saw uploads: %v -> %v", before, after)
+		}
+		inRegistry(t, newDigest, "after the refused up")
+	})
+
+	t.Run("with images.allowDowngrade the older bundle goes through and says so", func(t *testing.T) {
+		carry(t, older)
+		s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.allowDowngrade", "true")
+		out := s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		for _, want := range []string{refusal, "images.allowDowngrade is set", "images.allowDowngrade is true"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the up does not say %q:\n%s", want, lastLines(out, 30))
+			}
+		}
+		inRegistry(t, oldDigest, "after the allowed downgrade")
+
+		// The highest stays 200: without the flag, the older bundle is refused again.
+		s.mustPulumi(t, "config", "rm", "-s", stack, "--path", "images.allowDowngrade")
+		if out, err := s.pulumi(t, "preview", "-s", stack, "--policy-pack", s.policyPack); err == nil || !strings.Contains(out, refusal) {
+			t.Errorf("preview without allowDowngrade after the downgrade: %v\n%s", err, lastLines(out, 25))
+		}
+		// And the newer bundle is accepted as usual.
+		carry(t, newer)
+		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		inRegistry(t, newDigest, "after the newer bundle again")
+	})
+}
+
+// TestProviderUpgradeFrom03: a site whose state was written by the program and plugin of
+// provider 0.3.0 (the commit before 0.4.0, built from this repository's history) upgrades with
+// one up: the new AcceptedBundle is created, no Image is replaced and no blob is sent, and a
+// second preview has no changes.
+func TestProviderUpgradeFrom03(t *testing.T) {
+	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
+	t.Parallel()
+	s := &e2e
+	work := t.TempDir()
+	git := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("git", append([]string{"-C", s.repo}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("git %s: %v (the test needs the repository's history)", strings.Join(args, " "), err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	// The commit that made the plugin 0.4.0, and the one before it.
+	bumps := strings.Fields(git("log", "--format=%H", "-S0.4.0", "--", "provider/contract/VERSION"))
+	if len(bumps) == 0 {
+		t.Fatal("no commit made provider/contract/VERSION 0.4.0")
+	}
+	before := git("rev-parse", bumps[len(bumps)-1]+"^")
+	if v := git("show", before+":provider/contract/VERSION"); v != "0.3.0" {
+		t.Fatalf("the plugin before the bump is %s, want 0.3.0", v)
+	}
+	old := filepath.Join(work, "v0.3")
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("git -C %q archive %s | tar -x -C %q", s.repo, before, old)).CombinedOutput(); err != nil {
+		t.Fatalf("extracting %s: %v\n%s", before, err, out)
+	}
+	plugin := filepath.Join(work, "pulumi-resource-airgap")
+	build := exec.Command("go", "build", "-o", plugin, "./provider/cmd/pulumi-resource-airgap")
+	build.Dir = old
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building plugin 0.3.0: %v\n%s", err, out)
+	}
+	install := exec.Command(filepath.Join(s.bin, "pulumi"), "plugin", "install", "resource", "airgap", "0.3.0", "--file", plugin, "--reinstall")
+	install.Env = append(os.Environ(), "PULUMI_HOME="+pulumiHome(), "PULUMI_SKIP_UPDATE_CHECK=true")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("installing plugin 0.3.0: %v\n%s", err, out)
+	}
+	oldProject, err := makeProject(s.repo, old, filepath.Join(work, "project-0.3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bundleDir := filepath.Join(work, "bundle")
+	writeBundle(t, bundleDir, map[string]v1.Image{
+		"docker.io/library/alpha:1": layeredImages(t, 1, 256<<10, 256<<10)[0],
+		"docker.io/library/beta:1":  layeredImages(t, 1, 256<<10, 256<<10)[0],
+	}, nil)
+	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s3Registry(t, regAddr, "/upgrade-e2e")
+	counter := newRegistryCounter(t, regAddr)
+	stack := "upgrade"
+	s.mustPulumi(t, "stack", "init", stack)
+	writeStackConfig(t, stack, fmt.Sprintf(`config:
+  airgap-site:nodes:
+    - {name: node-1, ip: 127.0.0.11, role: controlplane}
+  airgap-site:registry: {namespace: upgrade-registry, nodePort: 32054, pushNodePort: 32055, replicas: 1, plainHTTP: true, image: %s}
+  airgap-site:objectStore: {kind: external, endpoint: %q}
+  airgap-site:images: {bundle: %q, trustedKeys: [%q], registry: %q, list: [docker.io/library/alpha:1, docker.io/library/beta:1]}
+`, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, bundleDir+".pub", counter.addr))
+	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
+	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
+	// The same stack file (config, secrets, salt) for the old program's project.
+	cfg, err := os.ReadFile(filepath.Join(s.project, "Pulumi."+stack+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(oldProject, "Pulumi."+stack+".yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if out, err := s.pulumiIn(t, oldProject, "up", "-s", stack, "--yes", "--skip-preview"); err != nil {
+		t.Fatalf("up with provider 0.3.0: %v\n%s", err, lastLines(out, 30))
+	}
+	images := func(t *testing.T) map[string]string { // URN -> id, provider
+		t.Helper()
+		var st struct {
+			Deployment struct {
+				Resources []struct {
+					URN, ID, Type, Provider string
+				} `json:"resources"`
+			} `json:"deployment"`
+		}
+		if err := json.Unmarshal([]byte(s.mustPulumi(t, "stack", "export", "-s", stack)), &st); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, r := range st.Deployment.Resources {
+			if r.Type == contract.ImageToken || r.Type == contract.AcceptedBundleToken {
+				out[r.URN] = r.ID + " " + r.Provider
+			}
+		}
+		return out
+	}
+	was := images(t)
+	if len(was) != 2 {
+		t.Fatalf("state of provider 0.3.0: %v, want two images", was)
+	}
+	for urn, v := range was {
+		if !strings.Contains(v, "default_0_3_0") {
+			t.Fatalf("%s was not written by plugin 0.3.0: %s", urn, v)
+		}
+	}
+
+	uploads := counter.uploads.Load()
+	out := s.mustPulumi(t, "preview", "-s", stack, "--json")
+	var plan struct {
+		Steps []struct {
+			Op  string `json:"op"`
+			URN string `json:"urn"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
+	}
+	created := false
+	for _, st := range plan.Steps {
+		if strings.Contains(st.URN, "airgap:index:Image::") && st.Op != "same" && st.Op != "update" {
+			t.Errorf("the upgrade would %s %s", st.Op, st.URN)
+		}
+		created = created || (strings.Contains(st.URN, "airgap:index:AcceptedBundle::") && st.Op == "create")
+	}
+	if !created {
+		t.Errorf("the upgrade does not create the AcceptedBundle: %+v", plan.Steps)
+	}
+	s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+	now := images(t)
+	for urn, v := range was {
+		if got := strings.Fields(now[urn]); len(got) == 0 || got[0] != strings.Fields(v)[0] {
+			t.Errorf("%s: id %v after the upgrade, was %s", urn, got, v)
+		}
+	}
+	if len(now) != 3 {
+		t.Errorf("after the upgrade: %v, want the two images and the AcceptedBundle", now)
+	}
+	if n := counter.uploads.Load() - uploads; n != 0 {
+		t.Errorf("the upgrade sent %d blobs", n)
+	}
+	if out, err := s.pulumi(t, "preview", "-s", stack, "--expect-no-changes", "--policy-pack", s.policyPack); err != nil {
+		t.Errorf("preview after the upgrade: %v\n%s", err, lastLines(out, 25))
+	}
+}
