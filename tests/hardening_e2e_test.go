@@ -5,16 +5,25 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"airgap-site/components/objectstore"
 	"airgap-site/components/registry"
+	"airgap-site/siteconfig"
 )
 
 // envValue is the value of name in a KEY=VALUE environment.
@@ -114,5 +123,174 @@ func testNetworkPolicies(t *testing.T, cs *kubernetes.Clientset, nodeIPs []strin
 	}
 	if !equality.Semantic.DeepEqual(np.Spec, want.Spec) {
 		t.Errorf("NetworkPolicy in the cluster:\n%+v\nwant:\n%+v", np.Spec, want.Spec)
+	}
+}
+
+// Flood parameters: what one unauthenticated host on the LAN sends (issue 17: at bcrypt cost
+// 10, ~15 requests/s filled a core).
+const (
+	floodRate     = 200 // requests per second
+	floodDuration = 6 * time.Second
+	floodInFlight = 64
+)
+
+// testAuthFlood is the attack of an unauthenticated LAN host on the pull endpoint: floodRate
+// requests/s, each with a Basic header naming the real pull user and a wrong password (an
+// unknown user costs the registry no bcrypt), through the NodePort from the site network.
+// During the flood a pull with the right password must keep working, quickly; every flood
+// request is refused with 401. It measures the pull pods' CPU (crictl stats on the real node)
+// and logs it. At bcrypt cost 10 the flood asks ~13 cores of the registry, which its CPU limit
+// caps at one per pod: the pulls then time out.
+func testAuthFlood(t *testing.T, cs *kubernetes.Clientset, pullPassword string) {
+	t.Helper()
+	pods := registryPods(t, cs)
+	before := registryCPU(t, pods)
+	start := time.Now()
+
+	tr := nodeTransport()
+	tr.DisableKeepAlives, tr.MaxIdleConnsPerHost = false, floodInFlight // a real attacker keeps its connections
+	client := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	var sent, refused, failed atomic.Int64
+	var firstFailure atomic.Value
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		slots := make(chan struct{}, floodInFlight)
+		tick := time.NewTicker(time.Second / floodRate)
+		defer tick.Stop()
+		deadline := time.After(floodDuration)
+		for {
+			select {
+			case <-deadline:
+				return
+			case <-tick.C:
+			}
+			select {
+			case slots <- struct{}{}:
+			default:
+				continue // the registry is not keeping up: this request is not sent
+			}
+			sent.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				req, _ := http.NewRequest(http.MethodGet, nodeRegistryURL("/v2/"), nil)
+				req.SetBasicAuth(siteconfig.PullUser, "not-the-password-0123456789abcdef")
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, err.Error())
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusUnauthorized {
+					refused.Add(1)
+				} else {
+					failed.Add(1)
+					firstFailure.CompareAndSwap(nil, resp.Status)
+				}
+			}()
+		}
+	}()
+
+	// Pulls during the flood, as a node's containerd starts one.
+	time.Sleep(time.Second)
+	var pulls []time.Duration
+	for time.Since(start) < floodDuration-time.Second {
+		t0 := time.Now()
+		if err := pullThroughNodePort(appImage, pullPassword); err != nil {
+			t.Errorf("pull during the flood: %v", err)
+		}
+		pulls = append(pulls, time.Since(t0).Round(time.Millisecond))
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	after := registryCPU(t, pods)
+
+	rate := float64(sent.Load()) / floodDuration.Seconds()
+	cores := float64(after-before) / float64(elapsed.Nanoseconds())
+	t.Logf("flood: %d requests in %s (%.0f/s), %d refused with 401, %d failed (first: %v); pull pods' CPU %.3f cores over %s (%d pods); pulls during it took %v",
+		sent.Load(), floodDuration, rate, refused.Load(), failed.Load(), firstFailure.Load(), cores, elapsed.Round(time.Millisecond), len(pods), pulls)
+	if rate < 0.9*floodRate {
+		t.Errorf("only %.0f requests/s were sent: the registry did not keep up with %d/s", rate, floodRate)
+	}
+	if failed.Load() > 0 {
+		t.Errorf("%d flood requests were not answered 401 (first: %v)", failed.Load(), firstFailure.Load())
+	}
+	if len(pulls) == 0 {
+		t.Error("no pull ran during the flood")
+	}
+	for _, d := range pulls {
+		if d > 5*time.Second {
+			t.Errorf("a pull during the flood took %s", d)
+		}
+	}
+}
+
+// registryCPU is the CPU time, in nanoseconds, the registry containers of pods have used,
+// from the real node's CRI (crictl stats: the containers' cgroup accounting).
+func registryCPU(t *testing.T, pods []corev1.Pod) int64 {
+	t.Helper()
+	names := map[string]bool{}
+	for _, p := range pods {
+		names[p.Name] = true
+	}
+	out, err := crictlAt(e2e.site.NodeContainerdSocket, "stats", "-o", "json")
+	if err != nil {
+		t.Fatalf("crictl stats: %v: %s", err, out)
+	}
+	var doc struct {
+		Stats []struct {
+			Attributes struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"attributes"`
+			CPU struct {
+				UsageCoreNanoSeconds struct {
+					Value json.Number `json:"value"`
+				} `json:"usageCoreNanoSeconds"`
+			} `json:"cpu"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("crictl stats: %v: %s", err, out)
+	}
+	var total int64
+	found := 0
+	for _, s := range doc.Stats {
+		l := s.Attributes.Labels
+		if !names[l["io.kubernetes.pod.name"]] || l["io.kubernetes.container.name"] != registry.AppName {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.Trim(string(s.CPU.UsageCoreNanoSeconds.Value), `"`), 10, 64)
+		if err != nil {
+			t.Fatalf("crictl stats: CPU usage %q: %v", s.CPU.UsageCoreNanoSeconds.Value, err)
+		}
+		total += n
+		found++
+	}
+	if found != len(pods) {
+		t.Fatalf("crictl stats shows %d of the %d registry containers:\n%s", found, len(pods), out)
+	}
+	return total
+}
+
+// testTenantNetworkPolicy checks that the API server accepted the MinIO tenant's
+// NetworkPolicy as rendered (S3 port only to the registry pods, the tenant, the operator and
+// the nodes). Like the registry's, it proves the object, not its enforcement.
+func testTenantNetworkPolicy(t *testing.T, cs *kubernetes.Clientset, site string, tenant siteconfig.Tenant, registryNamespace string, nodeIPs []string) {
+	t.Helper()
+	np, err := cs.NetworkingV1().NetworkPolicies(tenant.Namespace).Get(context.Background(), objectstore.TenantNetworkPolicyName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the tenant's NetworkPolicy is not in the cluster: %v", err)
+	}
+	want, err := objectstore.RenderTenantNetworkPolicy(objectstore.TenantPolicyInput{Site: site, Tenant: &tenant, RegistryNamespace: registryNamespace, NodeIPs: nodeIPs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(np.Spec, want.Spec) {
+		t.Errorf("tenant NetworkPolicy in the cluster:\n%+v\nwant:\n%+v", np.Spec, want.Spec)
 	}
 }

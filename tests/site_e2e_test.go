@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"airgap-site/components/registry"
+	"airgap-site/siteconfig"
 )
 
 const (
@@ -274,6 +275,7 @@ func TestTenantStack(t *testing.T) {
 	if cfg := mountedConfig(t, cs, dep); !strings.Contains(cfg, "regionendpoint: http://minio.minio-tenant.svc.cluster.local:80") {
 		t.Errorf("registry is not pointed at the tenant:\n%s", cfg)
 	}
+	testTenantNetworkPolicy(t, cs, "tenant", siteconfig.DefaultTenant(), "tenant-registry", []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"})
 }
 
 func clientset(t *testing.T) *kubernetes.Clientset {
