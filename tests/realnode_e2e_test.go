@@ -34,6 +34,7 @@ import (
 	"airgap-site/components/registry"
 	"airgap-site/mirror"
 	"airgap-site/siteconfig"
+	"airgap-site/talosconfig"
 	"airgap-site/tests/harness"
 )
 
@@ -72,19 +73,28 @@ func TestRealNode(t *testing.T) {
 	s.mustPulumi(t, "stack", "init", "dev")
 	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.bundle", s.nodeBundle)
 	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.trustedKeys[0]", s.nodeBundle+".pub")
-	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "bootstrap.endpoint", "http://"+harness.LaptopIP+":5000")
 	defer func() {
 		out, err := s.pulumiOnLaptop(t, "destroy", "-s", "dev", "--yes", "--skip-preview")
 		if err != nil {
 			t.Errorf("destroy: %v\n%s", err, lastLines(out, 20))
 		}
 	}()
+	// The laptop serves the verified bundle over TLS; the stack carries its bootstrap CA.
 	laptop := startLaptopServe(t)
+	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "bootstrap.endpoint", "https://"+harness.LaptopIP+":5000")
+	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "bootstrap.ca", laptop.caPath)
 	configureNode(t)
+
+	t.Run("containerd pulls from the laptop only with the bootstrap patch's CA", func(t *testing.T) {
+		testBootstrapCA(t, laptop)
+	})
 
 	ok := t.Run("first up bootstraps from the laptop", func(t *testing.T) {
 		out := s.mustPulumiOnLaptop(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 		t.Log(lastLines(out, 14))
+		if !strings.Contains(out, "bootstrap.endpoint is set") {
+			t.Errorf("the up did not warn that bootstrap.endpoint is set:\n%s", lastLines(out, 40))
+		}
 		if n := laptop.manifestRequests(registryImage); n == 0 {
 			t.Errorf("the registry image was not pulled from the laptop (bootstrap endpoint):\n%s", laptop.log())
 		}
@@ -95,7 +105,23 @@ func TestRealNode(t *testing.T) {
 	if !ok {
 		t.FailNow()
 	}
-	// The first up generated the site's credentials: the node gets the full patch.
+	// The first up generated the site's credentials and the registry is Ready: the full patch
+	// no longer names the laptop, although bootstrap.endpoint is still set; the bootstrap
+	// patch still does.
+	t.Run("the full patch of a Ready registry has no bootstrap endpoint", func(t *testing.T) {
+		outputs := s.secretOutputs(t, "dev")
+		full, _ := outputs["talosMirrorPatch"].(string)
+		boot, _ := outputs["talosBootstrapPatch"].(string)
+		if full == "" || strings.Contains(full, harness.LaptopIP) {
+			t.Errorf("talosMirrorPatch names the laptop (or is empty) with the registry Ready:\n%s", full)
+		}
+		if !strings.Contains(boot, "https://"+harness.LaptopIP+":5000") {
+			t.Errorf("talosBootstrapPatch lost the bootstrap endpoint:\n%s", boot)
+		}
+		if patch := sitePatch(t); patch != full {
+			t.Errorf("airgap site patch does not print the full patch:\n%s", patch)
+		}
+	})
 	configureNode(t)
 	nodeAccess = readAccess(t, "dev")
 
@@ -199,6 +225,10 @@ func TestRealNode(t *testing.T) {
 		patch, _ := s.secretOutputs(t, "dev")["talosMirrorPatch"].(string)
 		if strings.Contains(patch, harness.LaptopIP) {
 			t.Errorf("the exported patch still names the laptop:\n%s", patch)
+		}
+		// With the bootstrap removed, what the nodes are given names no laptop either.
+		if p := sitePatch(t); strings.Contains(p, harness.LaptopIP) || strings.Contains(p, "bootstrap") {
+			t.Errorf("airgap site patch names the laptop after the bootstrap was removed:\n%s", p)
 		}
 		nodeAccess = readAccess(t, "dev")
 		if nodeAccess.pullPassword == old.pullPassword || patch == oldPatch || !strings.Contains(patch, nodeAccess.pullPassword) {
@@ -325,35 +355,115 @@ func (s *suite) mustPulumiOnLaptop(t *testing.T, args ...string) string {
 // stack's talosMirrorPatch output after it).
 func configureNode(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(e2e.airgap, "site", "patch", "-s", "dev", "--project", e2e.project)
-	cmd.Env = e2e.pulumiEnv()
-	patch, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("airgap site patch: %v", err)
-	}
-	if err := e2e.site.WriteNodeMirrors(context.Background(), patch); err != nil {
+	if err := e2e.site.WriteNodeMirrors(context.Background(), []byte(sitePatch(t))); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// laptopServe is `airgap serve` on the laptop's address, serving the node bundle; its log
-// counts what it served.
+// sitePatch is what `airgap site patch -s dev` prints.
+func sitePatch(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(e2e.airgap, "site", "patch", "-s", "dev", "--project", e2e.project)
+	cmd.Env = e2e.pulumiEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	patch, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("airgap site patch: %v\n%s", err, stderr.String())
+	}
+	return string(patch)
+}
+
+// testBootstrapCA: node-1's containerd, configured from the bootstrap patch, pulls the app
+// image from the laptop over TLS; the same patch without the laptop's CA (a node that would
+// trust whatever answers at the laptop's address by the system roots) fails the TLS handshake
+// before any request reaches the laptop. The site registry does not exist yet, so the laptop
+// is the only endpoint that could answer.
+func testBootstrapCA(t *testing.T, laptop *laptopServe) {
+	patch := []byte(sitePatch(t))
+	mirrors, err := talosconfig.Parse(patch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	laptopHost := net.JoinHostPort(harness.LaptopIP, "5000")
+	var withoutCA talosconfig.Mirrors
+	withoutCA.Mirrors = mirrors.Mirrors
+	hasCA := false
+	for _, h := range mirrors.Hosts {
+		if h.Host == laptopHost {
+			hasCA = h.CA != ""
+			continue
+		}
+		withoutCA.Hosts = append(withoutCA.Hosts, h)
+	}
+	if !hasCA {
+		t.Fatalf("the bootstrap patch carries no CA for the laptop %s:\n%s", laptopHost, patch)
+	}
+	version := "v1.11.5"
+	if strings.Contains(string(patch), "kind: RegistryMirrorConfig") {
+		version = "v1.12.11"
+	}
+	broken, err := talosconfig.Render(&withoutCA, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket := e2e.site.NodeContainerdSocket
+	_, _ = crictlAt(socket, "rmi", appImage)
+	if err := e2e.site.WriteNodeMirrors(context.Background(), broken); err != nil {
+		t.Fatal(err)
+	}
+	before := laptop.manifestRequests(appImage)
+	if out, err := crictlAt(socket, "pull", appImage); err == nil {
+		t.Errorf("containerd pulled %s from the laptop without the bootstrap CA:\n%s", appImage, out)
+	} else {
+		t.Logf("without the bootstrap CA: %s", lastLines(out, 1))
+	}
+	if n := laptop.manifestRequests(appImage) - before; n != 0 {
+		t.Errorf("the laptop answered %d manifest requests to a node without its CA", n)
+	}
+	if !strings.Contains(laptop.log(), "TLS handshake error") {
+		t.Errorf("the laptop saw no failed TLS handshake from the node:\n%s", laptop.log())
+	}
+
+	if err := e2e.site.WriteNodeMirrors(context.Background(), patch); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := crictlAt(socket, "pull", appImage); err != nil {
+		t.Errorf("containerd with the bootstrap patch could not pull %s from the laptop: %v\n%s\n%s", appImage, err, out, laptop.log())
+	}
+	if n := laptop.manifestRequests(appImage) - before; n == 0 {
+		t.Errorf("the pull with the bootstrap CA did not come from the laptop:\n%s", laptop.log())
+	}
+	// Later steps pull the app from the registry: nothing cached from the laptop.
+	if out, err := crictlAt(socket, "rmi", appImage); err != nil {
+		t.Errorf("removing %s: %v\n%s", appImage, err, out)
+	}
+}
+
+// laptopServe is `airgap serve` on the laptop's address, serving the node bundle verified
+// against the test bed's key, over TLS from a bootstrap CA of its own; its log counts what it
+// served.
 type laptopServe struct {
 	cmd     *exec.Cmd
 	logPath string
-	once    sync.Once
+	// caPath is the bootstrap CA it generated, what the stack's bootstrap.ca names.
+	caPath string
+	once   sync.Once
 }
 
 func startLaptopServe(t *testing.T) *laptopServe {
 	t.Helper()
-	l := &laptopServe{logPath: filepath.Join(t.TempDir(), "serve.log")}
+	dir := t.TempDir()
+	tlsDir := filepath.Join(dir, "bootstrap-tls")
+	l := &laptopServe{logPath: filepath.Join(dir, "serve.log"), caPath: filepath.Join(tlsDir, "ca.crt")}
 	logFile, err := os.Create(l.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := net.JoinHostPort(harness.LaptopIP, "5000")
 	l.cmd = exec.Command("nsenter", "--net=/run/netns/"+e2e.site.LaptopNamespace, "--",
-		e2e.airgap, "serve", "--bundle", e2e.nodeBundle, "--addr", addr)
+		e2e.airgap, "serve", "--bundle", e2e.nodeBundle, "--trusted-key", e2e.nodeBundle+".pub",
+		"--tls-dir", tlsDir, "--addr", addr)
 	l.cmd.Stdout, l.cmd.Stderr = logFile, logFile
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := l.cmd.Start(); err != nil {
