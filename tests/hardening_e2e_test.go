@@ -210,10 +210,14 @@ func testAuthFlood(t *testing.T, cs *kubernetes.Clientset, pullPassword string) 
 	elapsed := time.Since(start)
 	after := registryCPU(t, pods)
 
+	var slowest time.Duration
+	for _, d := range pulls {
+		slowest = max(slowest, d)
+	}
 	rate := float64(sent.Load()) / floodDuration.Seconds()
 	cores := float64(after-before) / float64(elapsed.Nanoseconds())
-	t.Logf("flood: %d requests in %s (%.0f/s), %d refused with 401, %d failed (first: %v); pull pods' CPU %.3f cores over %s (%d pods); pulls during it took %v",
-		sent.Load(), floodDuration, rate, refused.Load(), failed.Load(), firstFailure.Load(), cores, elapsed.Round(time.Millisecond), len(pods), pulls)
+	t.Logf("flood: %d requests in %s (%.0f/s), %d refused with 401, %d failed (first: %v); pull pods' CPU %.3f cores over %s (%d pods); %d pulls during it, the slowest %s",
+		sent.Load(), floodDuration, rate, refused.Load(), failed.Load(), firstFailure.Load(), cores, elapsed.Round(time.Millisecond), len(pods), len(pulls), slowest)
 	if rate < 0.9*floodRate {
 		t.Errorf("only %.0f requests/s were sent: the registry did not keep up with %d/s", rate, floodRate)
 	}
@@ -223,10 +227,8 @@ func testAuthFlood(t *testing.T, cs *kubernetes.Clientset, pullPassword string) 
 	if len(pulls) == 0 {
 		t.Error("no pull ran during the flood")
 	}
-	for _, d := range pulls {
-		if d > 5*time.Second {
-			t.Errorf("a pull during the flood took %s", d)
-		}
+	if slowest > 5*time.Second {
+		t.Errorf("a pull during the flood took %s", slowest)
 	}
 }
 

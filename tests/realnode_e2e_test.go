@@ -216,6 +216,8 @@ func TestRealNode(t *testing.T) {
 		}
 	})
 
+	t.Run("200 unauthenticated requests/s leave pulls working", func(t *testing.T) { testAuthFlood(t, cs, nodeAccess.pullPassword) })
+
 	t.Run("second up drops the laptop and rotates the pull password", func(t *testing.T) {
 		old := nodeAccess
 		oldPatch, _ := s.secretOutputs(t, "dev")["talosMirrorPatch"].(string)
