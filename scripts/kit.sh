@@ -107,14 +107,16 @@ if [ -d "$home/plugins" ]; then
 	for entry in "$home"/plugins/* "$home"/plugins/.[!.]*; do
 		[ -e "$entry" ] || [ -L "$entry" ] || continue
 		name=${entry##*/}
+		# Beside each plugin directory pulumi keeps a .lock and a .lastused file.
 		dir=${name%.lock}
+		dir=${dir%.lastused}
 		bin=${plugin[$dir]:-}
 		if [ -z "$bin" ]; then
 			refuse "$entry is a plugin the kit did not install (planted?): only kubernetes 4.25.0 and airgap @AIRGAP_PROVIDER_VERSION@ from plugins/ may be in PULUMI_HOME"
 			continue
 		fi
 		if [ "$name" != "$dir" ]; then
-			[ -f "$entry" ] && [ ! -L "$entry" ] || refuse "$entry is not the lock file pulumi writes"
+			[ -f "$entry" ] && [ ! -L "$entry" ] || refuse "$entry is not the lock or last-used file pulumi writes"
 			continue
 		fi
 		if [ -L "$entry" ] || [ ! -d "$entry" ]; then
