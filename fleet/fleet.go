@@ -128,6 +128,16 @@ func Preview(ctx context.Context, opts Options) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the project in %s: %w", opts.ProjectDir, err)
 	}
+	// Which stacks have resources, from one listing: Stack.Info selects the stack in the
+	// workspace to read it, which races with the other sites' previews.
+	resources := map[string]int{}
+	if stacks, err := ws.ListStacks(ctx); err == nil {
+		for _, st := range stacks {
+			if st.ResourceCount != nil { // "osaka", or "organization/airgap-site/osaka"
+				resources[st.Name[strings.LastIndex(st.Name, "/")+1:]] = *st.ResourceCount
+			}
+		}
+	}
 	return previewAll(ctx, names, opts, time.Now, func(ctx context.Context, name string) Row {
 		stack, err := auto.SelectStack(ctx, name, ws)
 		if err != nil {
@@ -137,7 +147,7 @@ func Preview(ctx context.Context, opts Options) ([]Row, error) {
 			}
 			return Row{Site: name, Drift: -1, Reachable: ReachableUnknown, Failed: true, Status: "error: " + firstLine(err.Error())}
 		}
-		return previewSite(ctx, &stack, opts)
+		return previewSite(ctx, &stack, resources[name] > 0, opts)
 	}), nil
 }
 
@@ -170,7 +180,6 @@ func previewAll(ctx context.Context, names []string, opts Options, now func() ti
 // siteStack is what fleet needs of a stack (*auto.Stack; a fake in tests).
 type siteStack interface {
 	Name() string
-	Info(ctx context.Context) (auto.StackSummary, error)
 	GetAllConfig(ctx context.Context) (auto.ConfigMap, error)
 	Preview(ctx context.Context, opts ...optpreview.Option) (auto.PreviewResult, error)
 	PreviewRefresh(ctx context.Context, opts ...optrefresh.Option) (auto.PreviewResult, error)
@@ -184,11 +193,9 @@ var eventsGrace = 5 * time.Second
 // previewSite previews one site (and, with opts.Refresh, a refresh) into its row. The site's
 // config is read and validated first, as the program does: a broken config is the row's
 // reason, naming its fields, without running the program.
-func previewSite(ctx context.Context, stack siteStack, opts Options) Row {
-	row := Row{Site: stack.Name(), Drift: -1, Reachable: ReachableUnknown}
-	if info, err := stack.Info(ctx); err == nil {
-		row.Deployed = info.ResourceCount != nil && *info.ResourceCount > 0
-	}
+// deployed says whether the stack has resources.
+func previewSite(ctx context.Context, stack siteStack, deployed bool, opts Options) Row {
+	row := Row{Site: stack.Name(), Drift: -1, Reachable: ReachableUnknown, Deployed: deployed}
 	all, err := stack.GetAllConfig(ctx)
 	if err != nil {
 		row.Failed, row.Status = true, "error: reading the stack config: "+errorReason(err.Error(), nil)

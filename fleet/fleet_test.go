@@ -169,10 +169,6 @@ type fakeStack struct {
 
 func (f *fakeStack) Name() string { return f.name }
 
-func (f *fakeStack) Info(context.Context) (auto.StackSummary, error) {
-	return auto.StackSummary{Name: f.name, ResourceCount: &f.resources}, nil
-}
-
 func (f *fakeStack) GetAllConfig(context.Context) (auto.ConfigMap, error) {
 	return f.config, f.configErr
 }
@@ -227,7 +223,9 @@ func TestPreviewSiteFailingEarlyDoesNotHang(t *testing.T) {
 			return auto.PreviewResult{}, errors.New("failed to run preview: exit status 255\nstderr: error: getting secrets manager: incorrect passphrase")
 		}}
 	done := make(chan Row)
-	go func() { done <- previewSite(context.Background(), stack, Options{ProjectDir: dir}) }()
+	go func() {
+		done <- previewSite(context.Background(), stack, stack.resources > 0, Options{ProjectDir: dir})
+	}()
 	select {
 	case row := <-done:
 		if !row.Failed || row.Status != "error: getting secrets manager: incorrect passphrase" {
@@ -247,7 +245,7 @@ func TestPreviewSiteBrokenConfig(t *testing.T) {
 		"passphrase": {name: "kobe", configErr: errors.New("exit status 255\nstderr: error: incorrect passphrase\n")},
 		"invalid":    {name: "nagoya", config: bad},
 	} {
-		row := previewSite(context.Background(), stack, Options{ProjectDir: t.TempDir()})
+		row := previewSite(context.Background(), stack, stack.resources > 0, Options{ProjectDir: t.TempDir()})
 		if !row.Failed || stack.previewed {
 			t.Errorf("%s: failed=%v previewed=%v", name, row.Failed, stack.previewed)
 		}
@@ -272,7 +270,7 @@ func TestPreviewSiteProgramErrorNamesTheField(t *testing.T) {
 				diag("an unhandled error occurred: program exited with non-zero exit code: 1"))
 			return auto.PreviewResult{}, errors.New("failed to run preview: exit status 255\nerror: an unhandled error occurred: program exited with non-zero exit code: 1")
 		}}
-	row := previewSite(context.Background(), stack, Options{ProjectDir: dir})
+	row := previewSite(context.Background(), stack, stack.resources > 0, Options{ProjectDir: dir})
 	if !row.Failed || row.Status != `error: images.bundle: "./site-bundle" is not a directory; registry.image: "x" has no digest` {
 		t.Errorf("row = %+v", row)
 	}
@@ -294,17 +292,17 @@ func TestPreviewSiteNeverDeployedAndUnreachable(t *testing.T) {
 		return auto.PreviewResult{ChangeSummary: map[apitype.OpType]int{apitype.OpCreate: 9}}, nil
 	}
 	fresh := &fakeStack{name: "new", config: validConfig("up.yaml"), preview: ok}
-	row := previewSite(context.Background(), fresh, Options{ProjectDir: dir, Refresh: true})
+	row := previewSite(context.Background(), fresh, fresh.resources > 0, Options{ProjectDir: dir, Refresh: true})
 	if row.Failed || row.Deployed || row.Reachable != ReachableYes || !strings.Contains(row.Status, "never deployed") || fresh.refreshed || row.Create != 9 {
 		t.Errorf("never deployed: %+v (refreshed %v)", row, fresh.refreshed)
 	}
 	away := &fakeStack{name: "away", resources: 20, config: validConfig("down.yaml"), preview: ok}
-	row = previewSite(context.Background(), away, Options{ProjectDir: dir, Refresh: true})
+	row = previewSite(context.Background(), away, away.resources > 0, Options{ProjectDir: dir, Refresh: true})
 	if row.Failed || !row.Deployed || row.Reachable != ReachableNo || row.Status != "ok (site not reachable: plan from state)" || away.refreshed {
 		t.Errorf("unreachable: %+v (refreshed %v)", row, away.refreshed)
 	}
 	here := &fakeStack{name: "here", resources: 20, config: validConfig("up.yaml"), preview: ok}
-	row = previewSite(context.Background(), here, Options{ProjectDir: dir, Refresh: true})
+	row = previewSite(context.Background(), here, here.resources > 0, Options{ProjectDir: dir, Refresh: true})
 	if row.Failed || row.Status != "ok" || !here.refreshed || row.Drift != 0 {
 		t.Errorf("reachable: %+v (refreshed %v)", row, here.refreshed)
 	}
