@@ -189,7 +189,7 @@ func (in imageInputs) nameOpts() []name.Option {
 // plainHTTP are the registries the image may reach over plain http: the site registry's
 // endpoints when it is configured as plain http, else none.
 func (in imageInputs) plainHTTP() nodowngrade.PlainHTTP {
-	p := nodowngrade.PlainHTTP{Setting: "registry.plainHTTP (the image's insecure input)"}
+	p := nodowngrade.PlainHTTP{Setting: "registry.plainHTTP, the image's insecure input"}
 	if in.Insecure {
 		p.Hosts = in.Endpoints
 	}

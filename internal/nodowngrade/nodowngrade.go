@@ -59,7 +59,7 @@ type Error struct {
 func (e *Error) Error() string {
 	s := fmt.Sprintf("refusing plain %s to %s: the registry is not configured as plain http", e.Scheme, e.Host)
 	if e.Setting != "" {
-		s += " (" + e.Setting + " says it is)"
+		s += " (set by " + e.Setting + ")"
 	}
 	return s + "; nothing was sent"
 }
