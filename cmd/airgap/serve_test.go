@@ -91,6 +91,18 @@ func do(t *testing.T, c *http.Client, method, url string) (*http.Response, error
 	return resp, err
 }
 
+// refused runs runServe expecting it to refuse before it listens: if it listens, the test
+// fails and the server is stopped at once.
+func refused(t *testing.T, o serveOptions) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return runServe(ctx, o, io.Discard, func(a net.Addr) {
+		t.Errorf("listening on %s", a)
+		cancel()
+	})
+}
+
 // A signed bundle is served over TLS by the bootstrap CA, to clients that trust that CA only;
 // reads only; the CA and keys are kept owner-only and the CA is reused by the next start.
 func TestRunServeTLS(t *testing.T) {
@@ -153,13 +165,12 @@ func TestRunServeTLS(t *testing.T) {
 // A bundle that is unsigned, tampered with or signed by another key is refused before
 // anything listens.
 func TestRunServeRefusesUnverifiedBundles(t *testing.T) {
-	noListen := func(net.Addr) { t.Error("listening") }
 	run := func(o serveOptions) error {
 		if o.addr == "" {
 			o.addr = "127.0.0.1:0"
 		}
 		o.tlsDir = filepath.Join(t.TempDir(), "tls")
-		return runServe(context.Background(), o, io.Discard, noListen)
+		return refused(t, o)
 	}
 
 	unsigned := bundletest.New(t)
@@ -228,7 +239,7 @@ func TestRunServeAllowUnsigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.dir = corrupt.Dir
-	if err := runServe(context.Background(), o, io.Discard, func(net.Addr) { t.Error("listening") }); err == nil {
+	if err := refused(t, o); err == nil {
 		t.Error("an unsigned bundle missing a manifest was served")
 	}
 }
@@ -279,7 +290,7 @@ func TestRunServeRefusesOpenTLSDir(t *testing.T) {
 	if err := os.Chmod(filepath.Join(o.tlsDir, "ca.key"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := runServe(context.Background(), o, io.Discard, func(net.Addr) { t.Error("listening") })
+	err := refused(t, o)
 	if err == nil || !strings.Contains(err.Error(), "readable by others") {
 		t.Errorf("a world-readable CA key: %v", err)
 	}
