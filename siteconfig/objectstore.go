@@ -1,6 +1,7 @@
 package siteconfig
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
@@ -43,6 +44,37 @@ type Tenant struct {
 	// reach the tenant's S3 port (it creates the bucket and users). Empty means
 	// DefaultOperatorNamespace.
 	OperatorNamespace string `json:"operatorNamespace,omitempty"`
+	// AdminEndpoint is the tenant's MinIO API as the machine running pulumi reaches it during
+	// the up (http(s)://host:port: a kubectl port-forward on loopback, or a NodePort). When set,
+	// the stack declares the registry's push and pull users and their bucket-scoped policies
+	// through pulumi-minio (components/minio) instead of letting the operator create one
+	// consoleAdmin user.
+	AdminEndpoint string `json:"adminEndpoint,omitempty"`
+}
+
+// TenantUsers reports whether the stack declares the tenant's push and pull users itself
+// (kind minio-tenant with objectStore.tenant.adminEndpoint).
+func (o *ObjectStore) TenantUsers() bool {
+	return o.Kind == ObjectStoreMinioTenant && o.Tenant != nil && o.Tenant.AdminEndpoint != ""
+}
+
+// AdminServer splits a tenant's adminEndpoint into the host:port pulumi-minio dials and
+// whether it speaks TLS.
+func AdminServer(raw string) (hostPort string, ssl bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false, fmt.Errorf("parsing objectStore.tenant.adminEndpoint %q: %w", raw, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Port() == "" {
+		return "", false, fmt.Errorf("objectStore.tenant.adminEndpoint %q: must be http://host:port or https://host:port", raw)
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+		return "", false, fmt.Errorf("objectStore.tenant.adminEndpoint %q: must be scheme://host:port only", raw)
+	}
+	if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+		return "", false, fmt.Errorf("objectStore.tenant.adminEndpoint %q: invalid port", raw)
+	}
+	return u.Host, u.Scheme == "https", nil
 }
 
 // DefaultOperatorNamespace is the MinIO operator's namespace in its own install manifests.
@@ -84,7 +116,7 @@ func (v *validator) objectStore(c *Config) {
 	// Both kinds hand the registry an access key of its own (a tenant user for minio-tenant).
 	v.secret(KeyS3AccessKey, s.S3AccessKey, 3)
 	v.secret(KeyS3SecretKey, s.S3SecretKey, 8)
-	v.pullKey(o.Kind, s)
+	v.pullKey(o, s)
 }
 
 func (v *validator) endpoint(raw string) {
@@ -138,6 +170,11 @@ func (v *validator) tenant(t *Tenant) {
 	if t.OperatorNamespace != "" && !dnsLabel.MatchString(t.OperatorNamespace) {
 		v.fail("objectStore.tenant.operatorNamespace", "%q is not a valid namespace name", t.OperatorNamespace)
 	}
+	if t.AdminEndpoint != "" {
+		if _, _, err := AdminServer(t.AdminEndpoint); err != nil {
+			v.fail("objectStore.tenant.adminEndpoint", "%v", err)
+		}
+	}
 	if t.StorageClass != "" && !dnsSubdomain.MatchString(t.StorageClass) {
 		v.fail("objectStore.tenant.storageClass", "%q is not a valid StorageClass name", t.StorageClass)
 	}
@@ -145,15 +182,20 @@ func (v *validator) tenant(t *Tenant) {
 
 // pullKey checks the pull endpoints' S3 identity: both keys or neither, and another user than
 // the push identity's, since the point is that it cannot write.
-func (v *validator) pullKey(kind string, s *Secrets) {
+func (v *validator) pullKey(o *ObjectStore, s *Secrets) {
 	set := !s.S3PullAccessKey.IsZero() || !s.S3PullSecretKey.IsZero()
 	switch {
-	case kind == ObjectStoreMinioTenant && set:
-		v.warn("%s and %s are not used with kind %q yet: the MinIO operator gives the tenant's one user (%s) every permission, and both endpoints use it",
-			KeyS3PullAccessKey, KeyS3PullSecretKey, ObjectStoreMinioTenant, KeyS3AccessKey)
+	case o.Kind == ObjectStoreMinioTenant && !o.TenantUsers():
+		v.warn("objectStore.tenant.adminEndpoint is not set: the MinIO operator creates the tenant's one user (%s) with consoleAdmin "+
+			"and both endpoints use it (%s and %s are not used); set adminEndpoint to have the stack declare a read-write push user "+
+			"and a read-only pull user (README, Security)", KeyS3AccessKey, KeyS3PullAccessKey, KeyS3PullSecretKey)
 		return
-	case kind == ObjectStoreMinioTenant:
-		return
+	case o.Kind == ObjectStoreMinioTenant:
+		// The stack creates the pull user: its keys are required.
+		if !set {
+			v.fail(KeyS3PullAccessKey, "required with objectStore.tenant.adminEndpoint: the read-only MinIO user the stack creates for the pull endpoints")
+			return
+		}
 	case !set:
 		v.warn("%s and %s are not set: the pull endpoints use the push identity's S3 key, which can write and delete the bucket; "+
 			"give them a key that can only read it (README, Security)", KeyS3PullAccessKey, KeyS3PullSecretKey)
@@ -164,13 +206,24 @@ func (v *validator) pullKey(kind string, s *Secrets) {
 	if !s.S3PullAccessKey.IsZero() && s.S3PullAccessKey.Reveal() == s.S3AccessKey.Reveal() {
 		v.fail(KeyS3PullAccessKey, "is also %s: the pull endpoints need an S3 user of their own, allowed only to read the bucket", KeyS3AccessKey)
 	}
+	if o.Kind == ObjectStoreMinioTenant {
+		for _, k := range []struct {
+			key string
+			val Secret
+		}{{KeyS3AccessKey, s.S3AccessKey}, {KeyS3PullAccessKey, s.S3PullAccessKey}} {
+			if !k.val.IsZero() && k.val.Reveal() == s.MinioRootUser.Reveal() {
+				v.fail(k.key, "is also %s: the registry's MinIO users must not be the tenant's root user", KeyMinioRootUser)
+			}
+		}
+	}
 }
 
-// PullKeys is the S3 identity of the pull endpoints on an object store of kind: the read-only
-// pull key pair of an external store, else the push identity's (validation warns). The one
-// home of that rule.
-func (s *Secrets) PullKeys(kind string) (access, secret Secret) {
-	if kind == ObjectStoreExternal && (!s.S3PullAccessKey.IsZero() || !s.S3PullSecretKey.IsZero()) {
+// PullKeys is the S3 identity of the pull endpoints on object store o: the read-only pull key
+// pair of an external store or of a tenant whose users the stack declares, else the push
+// identity's (validation warns). The one home of that rule.
+func (s *Secrets) PullKeys(o *ObjectStore) (access, secret Secret) {
+	switch {
+	case o.Kind == ObjectStoreExternal && (!s.S3PullAccessKey.IsZero() || !s.S3PullSecretKey.IsZero()), o.TenantUsers():
 		return s.S3PullAccessKey, s.S3PullSecretKey
 	}
 	return s.S3AccessKey, s.S3SecretKey

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/kube"
+	"airgap-site/components/minio"
 	"airgap-site/siteconfig"
 )
 
@@ -59,7 +60,7 @@ type ObjectStore struct {
 // New declares the object store of the configured kind.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*ObjectStore, error) {
 	o := args.ObjectStore
-	pullAccess, pullSecret := args.Secrets.PullKeys(o.Kind)
+	pullAccess, pullSecret := args.Secrets.PullKeys(&o)
 	s := &ObjectStore{
 		PullAccessKey: secretString(pullAccess),
 		PullSecretKey: secretString(pullSecret),
@@ -117,16 +118,20 @@ func declareTenant(ctx *pulumi.Context, name string, s *ObjectStore, args Args) 
 	if err != nil {
 		return nil, err
 	}
-	userSecret, err := corev1.NewSecret(ctx, name+"-registry-user", &corev1.SecretArgs{
-		Metadata: meta(tenant.Spec.Users[0].Name),
-		Type:     pulumi.String("Opaque"),
-		StringData: pulumi.StringMap{
-			KeyUserAccessKey: s.AccessKey,
-			KeyUserSecretKey: s.SecretKey,
-		},
-	}, inNamespace...)
-	if err != nil {
-		return nil, err
+	deps := []pulumi.Resource{configSecret}
+	if !args.ObjectStore.TenantUsers() {
+		userSecret, err := corev1.NewSecret(ctx, name+"-registry-user", &corev1.SecretArgs{
+			Metadata: meta(tenant.Spec.Users[0].Name),
+			Type:     pulumi.String("Opaque"),
+			StringData: pulumi.StringMap{
+				KeyUserAccessKey: s.AccessKey,
+				KeyUserSecretKey: s.SecretKey,
+			},
+		}, inNamespace...)
+		if err != nil {
+			return nil, err
+		}
+		deps = append(deps, userSecret)
 	}
 
 	spec, err := toUntyped(tenant.Spec)
@@ -138,7 +143,7 @@ func declareTenant(ctx *pulumi.Context, name string, s *ObjectStore, args Args) 
 		Kind:        pulumi.String(tenant.Kind),
 		Metadata:    meta(tenant.Metadata.Name),
 		OtherFields: kubernetes.UntypedArgs{"spec": spec},
-	}, append(inNamespace, pulumi.DependsOn([]pulumi.Resource{configSecret, userSecret}))...)
+	}, append(inNamespace, pulumi.DependsOn(deps))...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +156,34 @@ func declareTenant(ctx *pulumi.Context, name string, s *ObjectStore, args Args) 
 	if _, err := kube.NewNetworkPolicy(ctx, name+"-s3-ingress", policy, ns); err != nil {
 		return nil, err
 	}
-	return []pulumi.Resource{cr}, nil
+	ready := []pulumi.Resource{cr}
+	if args.ObjectStore.TenantUsers() {
+		users, err := declareTenantUsers(ctx, name, s, args, rootUser, rootPassword, cr)
+		if err != nil {
+			return nil, err
+		}
+		ready = append(ready, users.Ready()...)
+	}
+	return ready, nil
+}
+
+// declareTenantUsers declares the registry's push (read-write) and pull (read-only) users on
+// the tenant through pulumi-minio, reached at objectStore.tenant.adminEndpoint with the root
+// credentials, which go only into that provider's configuration.
+func declareTenantUsers(ctx *pulumi.Context, name string, s *ObjectStore, args Args, rootUser, rootPassword pulumi.StringOutput, tenant pulumi.Resource) (*minio.BucketUsers, error) {
+	server, ssl, err := siteconfig.AdminServer(args.ObjectStore.Tenant.AdminEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return minio.NewBucketUsers(ctx, name, minio.BucketUsersArgs{
+		Admin: minio.Admin{
+			Server: server, SSL: ssl, Region: args.ObjectStore.Region,
+			User: rootUser, Password: rootPassword,
+		},
+		Bucket: args.ObjectStore.Bucket,
+		Push:   minio.Identity{AccessKey: s.AccessKey, SecretKey: s.SecretKey},
+		Pull:   minio.Identity{AccessKey: s.PullAccessKey, SecretKey: s.PullSecretKey},
+	}, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{tenant}))
 }
 
 // toUntyped turns a rendered struct into the plain map a custom resource takes.

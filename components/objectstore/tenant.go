@@ -35,9 +35,11 @@ type TenantSpec struct {
 	Pools         []Pool   `json:"pools"`
 	// RequestAutoCert is false: the registry talks plain http inside the cluster network, and
 	// an operator-issued certificate would be one more thing to trust on every node.
-	RequestAutoCert bool       `json:"requestAutoCert"`
-	Buckets         []Bucket   `json:"buckets"`
-	Users           []LocalRef `json:"users"`
+	RequestAutoCert bool     `json:"requestAutoCert"`
+	Buckets         []Bucket `json:"buckets"`
+	// Users are created by the operator with consoleAdmin; none when the stack declares the
+	// registry's users itself (objectStore.tenant.adminEndpoint, components/minio).
+	Users []LocalRef `json:"users,omitempty"`
 }
 
 // LocalRef names a Secret in the tenant's namespace.
@@ -132,6 +134,10 @@ func RenderTenant(site string, o siteconfig.ObjectStore) (*TenantObject, error) 
 	if t == nil {
 		return nil, fmt.Errorf("rendering tenant: objectStore.tenant is not set")
 	}
+	var users []LocalRef
+	if !o.TenantUsers() {
+		users = []LocalRef{{Name: userSecretName(t.Name)}}
+	}
 	var storageClass *string
 	if t.StorageClass != "" {
 		storageClass = &t.StorageClass
@@ -170,7 +176,7 @@ func RenderTenant(site string, o siteconfig.ObjectStore) (*TenantObject, error) 
 			}},
 			RequestAutoCert: false,
 			Buckets:         []Bucket{{Name: o.Bucket, Region: o.Region}},
-			Users:           []LocalRef{{Name: userSecretName(t.Name)}},
+			Users:           users,
 		},
 	}, nil
 }
