@@ -41,3 +41,27 @@ func TestConfigEnvQuotes(t *testing.T) {
 		t.Errorf("ConfigEnv = %q, want %q", got, want)
 	}
 }
+
+// With adminEndpoint the stack declares the registry's users (components/minio): the Tenant
+// must not ask the operator for its consoleAdmin user.
+func TestRenderTenantWithoutOperatorUser(t *testing.T) {
+	tenant := siteconfig.DefaultTenant()
+	tenant.AdminEndpoint = "http://127.0.0.1:9000"
+	o := siteconfig.New("osaka").ObjectStore
+	o.Kind, o.Tenant = siteconfig.ObjectStoreMinioTenant, &tenant
+	obj, err := RenderTenant("osaka", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obj.Spec.Users) != 0 || strings.Contains(string(b), "users:") {
+		t.Errorf("the Tenant lists users:\n%s", b)
+	}
+	tenant.AdminEndpoint = ""
+	if obj, _ := RenderTenant("osaka", o); len(obj.Spec.Users) != 1 {
+		t.Errorf("without adminEndpoint: users %v, want the operator's registry user", obj.Spec.Users)
+	}
+}

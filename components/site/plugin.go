@@ -6,11 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"airgap-site/components/minio"
 	"airgap-site/components/talos"
 )
-
-// talosPlugin is the pulumi-talos provider binary the Talos resources need.
-const talosPlugin = "pulumi-resource-talos"
 
 // CheckTalosPlugin fails at once, before any Talos resource is declared, when the engine would
 // have to download pulumi-talos (it is not in the plugin home nor on $PATH): at the office
@@ -18,22 +16,9 @@ const talosPlugin = "pulumi-resource-talos"
 // the plugin and how to install it offline. getenv and lookPath are os.Getenv and
 // exec.LookPath outside tests.
 func CheckTalosPlugin(getenv func(string) string, lookPath func(string) (string, error)) error {
-	home := getenv("PULUMI_HOME")
-	if home == "" {
-		userHome, err := os.UserHomeDir()
-		if err != nil {
-			return fmt.Errorf("talos.manage: finding the Pulumi plugin home: %w", err)
-		}
-		home = filepath.Join(userHome, ".pulumi")
-	}
-	dir := filepath.Join(home, "plugins", "resource-talos-v"+talos.PluginVersion)
-	if fi, err := os.Stat(filepath.Join(dir, talosPlugin)); err == nil && fi.Mode().IsRegular() {
-		if _, err := os.Stat(dir + ".partial"); os.IsNotExist(err) {
-			return nil
-		}
-	}
-	if _, err := lookPath(talosPlugin); err == nil {
-		return nil // an ambient plugin on $PATH, which the engine uses too
+	dir, home, err := findPlugin(getenv, lookPath, "talos", talos.PluginVersion)
+	if err != nil || dir == "" {
+		return err
 	}
 	return fmt.Errorf("talos.manage: the pulumi-talos plugin v%[1]s is not installed (not in %[2]s nor on $PATH), "+
 		"and the engine would try to download it. Install it at the office, where the internet is: "+
@@ -43,5 +28,48 @@ func CheckTalosPlugin(getenv func(string) string, lookPath func(string) (string,
 		"the talosMirrorPatch output to the nodes yourself (README, Talos)", talos.PluginVersion, dir, home)
 }
 
+// CheckMinioPlugin is CheckTalosPlugin for pulumi-minio, which a MinIO tenant's users need
+// (objectStore.tenant.adminEndpoint).
+func CheckMinioPlugin(getenv func(string) string, lookPath func(string) (string, error)) error {
+	dir, home, err := findPlugin(getenv, lookPath, "minio", minio.PluginVersion)
+	if err != nil || dir == "" {
+		return err
+	}
+	return fmt.Errorf("objectStore.tenant.adminEndpoint: the pulumi-minio plugin v%[1]s is not installed (not in %[2]s nor on $PATH), "+
+		"and the engine would try to download it. Install it at the office, where the internet is: "+
+		"`PULUMI_HOME=%[3]s pulumi plugin install resource minio v%[1]s` (source scripts/env.sh first, so that "+
+		"the kit carries it), or offline from the release archive: `pulumi plugin install resource minio v%[1]s "+
+		"--file pulumi-resource-minio-v%[1]s-linux-amd64.tar.gz`. Or remove adminEndpoint and let the operator "+
+		"create the tenant's one consoleAdmin user (README, Security)", minio.PluginVersion, dir, home)
+}
+
+// findPlugin looks for resource plugin kind at version where the engine finds it without a
+// download (the plugin home, fully installed, or $PATH). It returns the directory it expected
+// and the plugin home when the plugin is missing, and an empty dir when it is there.
+func findPlugin(getenv func(string) string, lookPath func(string) (string, error), kind, version string) (dir, home string, err error) {
+	home = getenv("PULUMI_HOME")
+	if home == "" {
+		userHome, err := os.UserHomeDir()
+		if err != nil {
+			return "", "", fmt.Errorf("finding the Pulumi plugin home for pulumi-%s: %w", kind, err)
+		}
+		home = filepath.Join(userHome, ".pulumi")
+	}
+	binary := "pulumi-resource-" + kind
+	dir = filepath.Join(home, "plugins", "resource-"+kind+"-v"+version)
+	if fi, err := os.Stat(filepath.Join(dir, binary)); err == nil && fi.Mode().IsRegular() {
+		if _, err := os.Stat(dir + ".partial"); os.IsNotExist(err) {
+			return "", home, nil
+		}
+	}
+	if _, err := lookPath(binary); err == nil {
+		return "", home, nil // an ambient plugin on $PATH, which the engine uses too
+	}
+	return dir, home, nil
+}
+
 // checkTalosPlugin is CheckTalosPlugin in this process's environment.
 func checkTalosPlugin() error { return CheckTalosPlugin(os.Getenv, exec.LookPath) }
+
+// checkMinioPlugin is CheckMinioPlugin in this process's environment.
+func checkMinioPlugin() error { return CheckMinioPlugin(os.Getenv, exec.LookPath) }

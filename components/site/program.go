@@ -62,6 +62,11 @@ func run(ctx *pulumi.Context, keys []string) error {
 			return err
 		}
 	}
+	if cfg.ObjectStore.TenantUsers() {
+		if err := checkMinioPlugin(); err != nil {
+			return err
+		}
+	}
 	var kubeconfig string
 	if !cfg.Talos.Manage {
 		if kubeconfig, err = ReadKubeconfig(cfg.Kubernetes); err != nil {
