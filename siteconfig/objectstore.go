@@ -11,6 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
+// minioUserName is what pulumi-minio accepts as a user name (its access key).
+var minioUserName = regexp.MustCompile(`^[0-9A-Za-z=,.@\-_+]+$`)
+
 var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // Object store kinds.
@@ -211,8 +214,12 @@ func (v *validator) pullKey(o *ObjectStore, s *Secrets) {
 			key string
 			val Secret
 		}{{KeyS3AccessKey, s.S3AccessKey}, {KeyS3PullAccessKey, s.S3PullAccessKey}} {
-			if !k.val.IsZero() && k.val.Reveal() == s.MinioRootUser.Reveal() {
+			switch {
+			case k.val.IsZero():
+			case k.val.Reveal() == s.MinioRootUser.Reveal():
 				v.fail(k.key, "is also %s: the registry's MinIO users must not be the tenant's root user", KeyMinioRootUser)
+			case !minioUserName.MatchString(k.val.Reveal()):
+				v.fail(k.key, "is the name of a MinIO user the stack creates: only letters, digits and = , . @ - _ + are allowed")
 			}
 		}
 	}

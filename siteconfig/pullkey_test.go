@@ -114,6 +114,7 @@ func TestTenantUsersPullKeys(t *testing.T) {
 		"pull key is root":     {func(s MapSource) { s.Values[KeyS3PullAccessKey] = "minio-admin" }, KeyS3PullAccessKey},
 		"push key is root":     {func(s MapSource) { s.Values[KeyS3AccessKey] = "minio-admin" }, KeyS3AccessKey},
 		"plaintext pull key":   {func(s MapSource) { delete(s.Secret, KeyS3PullSecretKey) }, KeyS3PullSecretKey},
+		"pull key not a name":  {func(s MapSource) { s.Values[KeyS3PullAccessKey] = "registry pull" }, KeyS3PullAccessKey},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := withAdmin("http://127.0.0.1:9000")
