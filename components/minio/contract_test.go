@@ -1,27 +1,14 @@
 package minio
 
 import (
-	"encoding/json"
-	"os"
-	"sort"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/components/internal/mocktest"
+	"airgap-site/components/internal/pulumischema"
 )
-
-// schemaProperty is a property of the pulumi-minio schema.
-type schemaProperty struct {
-	Type string `json:"type"`
-	Ref  string `json:"$ref"`
-}
-
-type schemaObject struct {
-	InputProperties map[string]schemaProperty `json:"inputProperties"`
-	RequiredInputs  []string                  `json:"requiredInputs"`
-}
 
 const (
 	rootUser     = "ROOT-USER-0001"
@@ -56,55 +43,14 @@ func deployUsers(t *testing.T) (*mocktest.Recorder, *BucketUsers) {
 // type, against pulumi-minio v0.17.1's schema (the provider's config too), and that every
 // required input is sent.
 func TestBindingsMatchPulumiMinioSchema(t *testing.T) {
-	b, err := os.ReadFile("testdata/schemas/pulumi-minio-v0.17.1-schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var schema struct {
-		Provider  schemaObject            `json:"provider"`
-		Resources map[string]schemaObject `json:"resources"`
-	}
-	if err := json.Unmarshal(b, &schema); err != nil {
-		t.Fatal(err)
-	}
+	schema := pulumischema.Load(t, "testdata/schemas/pulumi-minio-v0.17.1-schema.json")
 	rec, _ := deployUsers(t)
 	sent := map[string][]resource.PropertyMap{}
 	for _, r := range rec.Resources {
 		sent[r.TypeToken] = append(sent[r.TypeToken], r.Inputs)
 	}
 	for _, tok := range []string{TokenProvider, TokenIamUser, TokenIamPolicy, TokenIamUserPolicyAttachment} {
-		if len(sent[tok]) == 0 {
-			t.Errorf("%s was never sent", tok)
-			continue
-		}
-		obj, ok := schema.Resources[tok]
-		if tok == TokenProvider {
-			obj, ok = schema.Provider, true
-		}
-		if !ok || obj.InputProperties == nil {
-			t.Errorf("%s is not in the pulumi-minio schema", tok)
-			continue
-		}
-		for _, inputs := range sent[tok] {
-			for _, key := range sortedPropertyKeys(inputs) {
-				if tok == TokenProvider && key == "version" {
-					continue // the engine's own plugin-version input on every provider
-				}
-				p, ok := obj.InputProperties[string(key)]
-				if !ok {
-					t.Errorf("%s: property %q is not an input in the schema", tok, key)
-					continue
-				}
-				if !typeMatches(p, inputs[key]) {
-					t.Errorf("%s.%s: sent %s, schema says %s%s", tok, key, inputs[key].TypeString(), p.Type, p.Ref)
-				}
-			}
-			for _, req := range obj.RequiredInputs {
-				if _, ok := inputs[resource.PropertyKey(req)]; !ok {
-					t.Errorf("%s: required input %q not sent", tok, req)
-				}
-			}
-		}
+		schema.Check(t, tok, sent[tok])
 	}
 	// What the resources need to be created at all (the schema marks none of them required).
 	for tok, keys := range map[string][]string{
@@ -120,36 +66,6 @@ func TestBindingsMatchPulumiMinioSchema(t *testing.T) {
 			}
 		}
 	}
-}
-
-func typeMatches(p schemaProperty, v resource.PropertyValue) bool {
-	for v.IsSecret() {
-		v = v.SecretValue().Element
-	}
-	if v.IsComputed() || v.IsOutput() {
-		return true
-	}
-	switch {
-	case p.Ref != "":
-		return v.IsObject()
-	case p.Type == "string":
-		return v.IsString()
-	case p.Type == "boolean":
-		return v.IsBool()
-	case p.Type == "integer", p.Type == "number":
-		return v.IsNumber()
-	case p.Type == "array":
-		return v.IsArray()
-	case p.Type == "object":
-		return v.IsObject()
-	}
-	return false
-}
-
-func sortedPropertyKeys(m resource.PropertyMap) []resource.PropertyKey {
-	keys := m.StableKeys()
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
 }
 
 // TestCredentialsSentAsSecrets checks that the root credentials reach only the provider, as
