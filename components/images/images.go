@@ -29,6 +29,9 @@ type Args struct {
 	Push *PushIdentity
 	// TrustedKeys are images.trustedKeys as PEM text (files read by the caller).
 	TrustedKeys []string
+	// Accepted is the bundle the stack accepts (Accept); every copy depends on it. Nil
+	// without a bundle.
+	Accepted *AcceptedBundle
 }
 
 // PushIdentity is how the site registry's write endpoint is reached: the site CA (PEM) to
@@ -96,22 +99,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	sort.Strings(repos)
 
-	// The bundle the stack accepts, before any image of it is copied: its Diff refuses a
-	// bundle older than the newest one accepted (provider contract.AcceptedBundle).
 	var accepted pulumi.ResourceOption
-	if slices.ContainsFunc(c.Images.List, func(e siteconfig.ImageEntry) bool { return e.Build == nil }) {
-		a, err := NewAcceptedBundle(ctx, name+"-bundle", &AcceptedBundleArgs{
-			SourceLayout:   pulumi.String(bundle),
-			TrustedKeys:    pulumi.ToStringArray(args.TrustedKeys),
-			AllowUnsigned:  pulumi.BoolPtr(c.Images.AllowUnsigned),
-			AllowDowngrade: pulumi.BoolPtr(c.Images.AllowDowngrade),
-			Site:           pulumi.StringPtr(c.Site),
-		}, parent)
-		if err != nil {
-			return nil, err
-		}
-		im.Accepted = a
-		accepted = pulumi.DependsOn([]pulumi.Resource{a})
+	if im.Accepted = args.Accepted; im.Accepted != nil {
+		accepted = pulumi.DependsOn([]pulumi.Resource{im.Accepted})
 	}
 
 	var dockerProvider *docker.Provider
@@ -164,6 +154,24 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	im.Digests = digests.ToStringMapOutput()
 	im.SentBytes = sumOutputs(sent)
 	return im, ctx.RegisterResourceOutputs(im, pulumi.Map{"digests": im.Digests, "sentBytes": im.SentBytes})
+}
+
+// Accept declares the bundle the stack accepts, before anything taken from it is used: its
+// Diff refuses a bundle older than the newest one accepted (provider contract.AcceptedBundle),
+// so the image copies and the registry and MinIO pods pinned from the bundle wait for it. Nil
+// when the site takes nothing from a bundle.
+func Accept(ctx *pulumi.Context, name string, c *siteconfig.Config, projectDir string, trustedKeys []string, opts ...pulumi.ResourceOption) (*AcceptedBundle, error) {
+	bundle := c.BundleDir(projectDir)
+	if bundle == "" || !slices.ContainsFunc(c.Images.List, func(e siteconfig.ImageEntry) bool { return e.Build == nil }) {
+		return nil, nil
+	}
+	return NewAcceptedBundle(ctx, name+"-bundle", &AcceptedBundleArgs{
+		SourceLayout:   pulumi.String(bundle),
+		TrustedKeys:    pulumi.ToStringArray(trustedKeys),
+		AllowUnsigned:  pulumi.BoolPtr(c.Images.AllowUnsigned),
+		AllowDowngrade: pulumi.BoolPtr(c.Images.AllowDowngrade),
+		Site:           pulumi.StringPtr(c.Site),
+	}, opts...)
 }
 
 // buildImage builds an image at the site with pulumi-docker and pushes it to the site

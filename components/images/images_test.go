@@ -41,7 +41,11 @@ func deploy(t *testing.T, c *siteconfig.Config) *mocktest.Recorder {
 			return err
 		}
 		push := &PushIdentity{CA: pulumi.String(testCA).ToStringOutput(), Password: pulumi.String(testPushPassword).ToStringOutput()}
-		_, err := New(ctx, "osaka", Args{Config: c, RegistryReady: []pulumi.Resource{&ready}, ProjectDir: "/site", Push: push, TrustedKeys: []string{testKey}})
+		accepted, err := Accept(ctx, "osaka", c, "/site", []string{testKey})
+		if err != nil {
+			return err
+		}
+		_, err = New(ctx, "osaka", Args{Config: c, RegistryReady: []pulumi.Resource{&ready}, ProjectDir: "/site", Push: push, TrustedKeys: []string{testKey}, Accepted: accepted})
 		return err
 	})
 	return rec

@@ -33,6 +33,9 @@ type Args struct {
 	// nodes' kubelets (RenderTenantNetworkPolicy).
 	RegistryNamespace string
 	NodeIPs           []string
+	// WaitFor are resources the MinIO tenant waits for (the accepted bundle its image is
+	// pinned from).
+	WaitFor []pulumi.Resource
 }
 
 // ObjectStore is what the registry needs from its storage.
@@ -118,7 +121,7 @@ func declareTenant(ctx *pulumi.Context, name string, s *ObjectStore, args Args) 
 	if err != nil {
 		return nil, err
 	}
-	deps := []pulumi.Resource{configSecret}
+	deps := append([]pulumi.Resource{configSecret}, args.WaitFor...)
 	if !args.ObjectStore.TenantUsers() {
 		userSecret, err := corev1.NewSecret(ctx, name+"-registry-user", &corev1.SecretArgs{
 			Metadata: meta(tenant.Spec.Users[0].Name),

@@ -69,7 +69,8 @@ type Args struct {
 	HTTPSecret    pulumi.StringInput
 	// Access is the TLS key pair and the htpasswd files; nil with registry.plainHTTP.
 	Access *Access
-	// StorageReady are the resources that must exist before pods start (bucket, tenant).
+	// StorageReady are the resources that must exist before pods start (bucket, tenant, and the
+	// accepted bundle the registry image is pinned from).
 	StorageReady []pulumi.Resource
 	// NodeIPs are the nodes' addresses: the NetworkPolicy opens the debug port to them only.
 	NodeIPs []string

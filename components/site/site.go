@@ -96,9 +96,20 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	children := []pulumi.ResourceOption{pulumi.Parent(s), pulumi.Providers(k8s)}
 
+	// The bundle is accepted (not older than the newest this site took) before the registry
+	// and MinIO pods pinned from it roll and before any image of it is copied.
+	accepted, err := images.Accept(ctx, name, c, args.ProjectDir, trustedKeys, pulumi.Parent(s))
+	if err != nil {
+		return nil, err
+	}
+	var fromBundle []pulumi.Resource
+	if accepted != nil {
+		fromBundle = []pulumi.Resource{accepted}
+	}
 	store, err := objectstore.New(ctx, name, objectstore.Args{
 		Site: c.Site, ObjectStore: objectStore, Secrets: c.Secrets,
 		RegistryNamespace: c.Registry.Namespace, NodeIPs: nodeIPs(c),
+		WaitFor: fromBundle,
 	}, children...)
 	if err != nil {
 		return nil, err
@@ -119,7 +130,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		PullAccessKey: store.PullAccessKey,
 		PullSecretKey: store.PullSecretKey,
 		HTTPSecret:    pulumi.ToSecret(pulumi.String(HTTPSecret(c))).(pulumi.StringOutput),
-		StorageReady:  store.Ready,
+		StorageReady:  append(store.Ready, fromBundle...),
 		NodeIPs:       nodeIPs(c),
 	}, children...)
 	if err != nil {
@@ -131,6 +142,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		ProjectDir:    args.ProjectDir,
 		Push:          push,
 		TrustedKeys:   trustedKeys,
+		Accepted:      accepted,
 	}, children...)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package site
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 
 	"airgap-site/components/internal/mocktest"
 	"airgap-site/provider/contract"
+	"airgap-site/signing"
 	"airgap-site/siteconfig"
 	"airgap-site/siteconfig/siteconfigtest"
 )
@@ -359,6 +362,48 @@ func assertS3Identities(t *testing.T, rec *mocktest.Recorder, pullKey, pushKey s
 		data := unwrap(named(t, rec, "kubernetes:core/v1:Secret", want.secret)["stringData"]).ObjectValue()
 		if v := unwrap(data["s3-access-key"]); !v.IsString() || v.StringValue() != want.key {
 			t.Errorf("Secret %s: s3-access-key %v, want %q", want.secret, v, want.key)
+		}
+	}
+}
+
+// TestBundlePinnedPodsWaitForTheAcceptedBundle: the accepted bundle (whose Diff refuses an
+// older bundle) comes before everything taken from the bundle: the registry and MinIO pods
+// pinned from it, and every image copy. Else an `up --skip-preview` with an older bundle could
+// roll the registry back to its image before the refusal.
+func TestBundlePinnedPodsWaitForTheAcceptedBundle(t *testing.T) {
+	_, pub, err := signing.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := json.Marshal(map[string]any{"bundle": "bundle", "trustedKeys": []string{string(pub)}, "list": []string{"docker.io/library/nginx:1.27"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := siteconfigtest.Source(siteconfigtest.TwoNodes)
+	src.Values[siteconfig.KeyObjectStore] = `{"kind":"minio-tenant"}`
+	src.Values[siteconfig.KeyImages] = string(images)
+	siteconfigtest.SetSecret(src, siteconfig.KeyS3AccessKey, s3Access)
+	siteconfigtest.SetSecret(src, siteconfig.KeyS3SecretKey, s3Secret)
+	siteconfigtest.SetSecret(src, siteconfig.KeyMinioRootUser, "minio-admin")
+	siteconfigtest.SetSecret(src, siteconfig.KeyMinioRootPassword, rootPassword)
+	rec := deploy(t, siteconfigtest.Load(t, src))
+
+	if n := len(rec.OfType(contract.AcceptedBundleToken)); n != 1 {
+		t.Fatalf("%d accepted bundles, want 1", n)
+	}
+	var waiting []pulumi.MockResourceArgs
+	for _, token := range []string{"kubernetes:apps/v1:Deployment", tenantType, contract.ImageToken} {
+		rs := rec.OfType(token)
+		if len(rs) == 0 {
+			t.Errorf("no %s declared", token)
+		}
+		waiting = append(waiting, rs...)
+	}
+	for _, r := range waiting {
+		if !slices.ContainsFunc(r.RegisterRPC.GetDependencies(), func(d string) bool {
+			return strings.Contains(d, contract.AcceptedBundleToken)
+		}) {
+			t.Errorf("%s %s does not wait for the accepted bundle: %v", r.TypeToken, r.Name, r.RegisterRPC.GetDependencies())
 		}
 	}
 }
