@@ -41,9 +41,30 @@ pulumi() {
       return 1
     fi
   fi
+  # preview and up run the policy pack ($POLICY_PACK, which make setup builds) unless one is
+  # given: the rules are not optional in this shell either (airgap site always runs it).
+  local a cmd="" skip=""
+  for a in "$@"; do
+    if [ -n "$skip" ]; then skip=""; continue; fi
+    case $a in
+      --policy-pack | --policy-pack=*) cmd=""; break ;;
+      -s | --stack | -C | --cwd | --config-file | --color | -v | --verbose | --tracing) skip=1 ;;
+      -*) ;;
+      *) [ -z "$cmd" ] && cmd=$a ;;
+    esac
+  done
+  case $cmd in
+    preview | pre | up | update)
+      if [ ! -e "$POLICY_PACK" ]; then
+        echo "pulumi: the policy pack $POLICY_PACK is missing: run make setup (or pass --policy-pack)" >&2
+        return 1
+      fi
+      set -- "$@" --policy-pack "$POLICY_PACK" ;;
+  esac
   command pulumi "$@"
 }
 export SITE_DIR=${SITE_DIR:-$REPO/.state/site}
 mkdir -p "$REPO/.state/backend"
-# The policy pack binary (make setup builds it); pass it with --policy-pack.
+# The policy pack binary (make setup builds it); the pulumi function above adds it to every
+# preview and up.
 export POLICY_PACK=$REPO/.state/bin/airgap-site-policy
