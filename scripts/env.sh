@@ -4,7 +4,8 @@
 # PULUMI_CONFIG_PASSPHRASE, or this file refuses to load.
 REPO=${REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 export AIRGAP_CACHE=${AIRGAP_CACHE:-$HOME/.cache/airgap-site}
-export PATH=$AIRGAP_CACHE/bin:$PATH
+# .state/bin: the airgap CLI and the policy pack that make setup builds from this checkout.
+export PATH=$REPO/.state/bin:$AIRGAP_CACHE/bin:$PATH
 # The project's own Pulumi home: plugins installed by `make setup`, nothing from ~/.pulumi.
 export PULUMI_HOME=${PULUMI_HOME:-$AIRGAP_CACHE/pulumi-home}
 export PULUMI_SKIP_UPDATE_CHECK=true
