@@ -26,6 +26,19 @@ go build -o "$KIT/bin/airgap" ./cmd/airgap
 say "plugins: kubernetes 4.25.0, airgap $AIRGAP_PROVIDER_VERSION"
 cp "$PROVIDERS/pulumi-resource-kubernetes" "$KIT/plugins/"
 go build -o "$KIT/plugins/pulumi-resource-airgap" ./provider/cmd/pulumi-resource-airgap
+# pulumi-talos (talos.manage) and pulumi-minio (objectStore.tenant.adminEndpoint) travel when
+# this office's PULUMI_HOME has them (pulumi plugin install, RUNBOOK): the site cannot download.
+TALOS_PLUGIN_VERSION=$(sed -n 's/^const PluginVersion = "\(.*\)"$/\1/p' components/talos/bindings.go)
+MINIO_PLUGIN_VERSION=$(sed -n 's/^const PluginVersion = "\(.*\)"$/\1/p' components/minio/bindings.go)
+for p in talos:$TALOS_PLUGIN_VERSION minio:$MINIO_PLUGIN_VERSION; do
+	f=$PULUMI_HOME/plugins/resource-${p%%:*}-v${p#*:}/pulumi-resource-${p%%:*}
+	if [ -f "$f" ]; then
+		say "plugins: ${p%%:*} ${p#*:} from $PULUMI_HOME"
+		cp "$f" "$KIT/plugins/"
+	else
+		say "plugins: no ${p%%:*} ${p#*:} in $PULUMI_HOME: a site with it needs it installed there first"
+	fi
+done
 say "policy pack"
 go build -o "$KIT/policy/airgap-site-policy" ./policy
 cp Pulumi.yaml "$KIT/project/"
@@ -51,11 +64,29 @@ export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$KIT/state}
 export POLICY_PACK=$KIT/policy/airgap-site-policy
 mkdir -p "$KIT/state"
+# preview and up run the kit's policy pack unless one is given (airgap site always runs it).
+pulumi() {
+  local a cmd="" skip=""
+  for a in "$@"; do
+    if [ -n "$skip" ]; then skip=""; continue; fi
+    case $a in
+      --policy-pack | --policy-pack=*) cmd=""; break ;;
+      -s | --stack | -C | --cwd | --config-file | --color | -v | --verbose | --tracing) skip=1 ;;
+      -*) ;;
+      *) [ -z "$cmd" ] && cmd=$a ;;
+    esac
+  done
+  case $cmd in
+    preview | pre | up | update) set -- "$@" --policy-pack "$POLICY_PACK" ;;
+  esac
+  command pulumi "$@"
+}
 ENV
 # check.sh re-checks, before each use (env.sh runs it), what runs: bin/, plugins/ and policy/
 # hold exactly the files SHA256SUMS lists, unchanged, and PULUMI_HOME's plugins are only the
 # ones install.sh installed from the kit, byte for byte. Quoted heredoc; versions filled in.
-sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/check.sh" <<'CHECK'
+sed -e "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" -e "s/@TALOS_PLUGIN_VERSION@/$TALOS_PLUGIN_VERSION/" \
+	-e "s/@MINIO_PLUGIN_VERSION@/$MINIO_PLUGIN_VERSION/" >"$KIT/check.sh" <<'CHECK'
 #!/bin/bash
 # Re-checks the kit before each use (env.sh runs it; install.sh after installing). It reads
 # nothing from the kit's bin/ (PATH is fixed to system directories). It finds files changed or
@@ -102,6 +133,8 @@ fi
 declare -A plugin=(
 	[resource-kubernetes-v4.25.0]=pulumi-resource-kubernetes
 	[resource-airgap-v@AIRGAP_PROVIDER_VERSION@]=pulumi-resource-airgap
+	[resource-talos-v@TALOS_PLUGIN_VERSION@]=pulumi-resource-talos
+	[resource-minio-v@MINIO_PLUGIN_VERSION@]=pulumi-resource-minio
 )
 if [ -d "$home/plugins" ]; then
 	for entry in "$home"/plugins/* "$home"/plugins/.[!.]*; do
@@ -111,8 +144,10 @@ if [ -d "$home/plugins" ]; then
 		dir=${name%.lock}
 		dir=${dir%.lastused}
 		bin=${plugin[$dir]:-}
+		# talos and minio only when the kit carries them (listed in SHA256SUMS).
+		[ -n "${sum[./plugins/$bin]:-}" ] || bin=""
 		if [ -z "$bin" ]; then
-			refuse "$entry is a plugin the kit did not install (planted?): only kubernetes 4.25.0 and airgap @AIRGAP_PROVIDER_VERSION@ from plugins/ may be in PULUMI_HOME"
+			refuse "$entry is a plugin the kit did not install (planted?): only the kit's plugins/ (kubernetes 4.25.0, airgap @AIRGAP_PROVIDER_VERSION@, talos @TALOS_PLUGIN_VERSION@ and minio @MINIO_PLUGIN_VERSION@ when it carries them) may be in PULUMI_HOME"
 			continue
 		fi
 		if [ "$name" != "$dir" ]; then
@@ -141,7 +176,8 @@ fi
 CHECK
 chmod +x "$KIT/check.sh"
 # The heredoc is quoted (its $ are install.sh's own); the plugin version is filled in here.
-sed "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" >"$KIT/install.sh" <<'INSTALL'
+sed -e "s/@AIRGAP_PROVIDER_VERSION@/$AIRGAP_PROVIDER_VERSION/" -e "s/@TALOS_PLUGIN_VERSION@/$TALOS_PLUGIN_VERSION/" \
+	-e "s/@MINIO_PLUGIN_VERSION@/$MINIO_PLUGIN_VERSION/" >"$KIT/install.sh" <<'INSTALL'
 #!/bin/bash
 # Checks the kit against SHA256SUMS, then installs its plugins into PULUMI_HOME.
 #
@@ -253,6 +289,12 @@ fi
 source ./env.sh
 pulumi plugin install resource kubernetes 4.25.0 --file plugins/pulumi-resource-kubernetes --reinstall
 pulumi plugin install resource airgap @AIRGAP_PROVIDER_VERSION@ --file plugins/pulumi-resource-airgap --reinstall
+if [ -f plugins/pulumi-resource-talos ]; then
+	pulumi plugin install resource talos @TALOS_PLUGIN_VERSION@ --file plugins/pulumi-resource-talos --reinstall
+fi
+if [ -f plugins/pulumi-resource-minio ]; then
+	pulumi plugin install resource minio @MINIO_PLUGIN_VERSION@ --file plugins/pulumi-resource-minio --reinstall
+fi
 /bin/bash ./check.sh
 echo "kit installed: PULUMI_HOME=$PULUMI_HOME, state in $PULUMI_BACKEND_URL. Next: RUNBOOK.md"
 INSTALL
