@@ -25,10 +25,8 @@ func PinnedImage(field, ref, bundleDir string, trust bundle.Trust) (string, erro
 	if bundleDir == "" {
 		return "", fmt.Errorf("%s: %q has no digest: write it as %s@sha256:<digest>, or list it in images with a bundle so the bundle's digest pins it", field, ref, ref)
 	}
-	if fi, err := os.Stat(bundleDir); err != nil || !fi.IsDir() {
-		// The bundle's fault (images.bundle), not the image's, and not a signature problem.
-		return "", fmt.Errorf("images.bundle: %q is not a directory: write the bundle there with `airgap bundle --out %s` "+
-			"at the office (%s %q is pinned by the bundle's digest)", bundleDir, bundleDir, field, ref)
+	if err := checkBundleDir(bundleDir, fmt.Sprintf(" (%s %q is pinned by the bundle's digest)", field, ref)); err != nil {
+		return "", err
 	}
 	// Verified and read from the same bytes (a medium that changes cannot swap index.json).
 	b, _, err := bundle.OpenVerified(bundleDir, trust)
@@ -45,6 +43,16 @@ func PinnedImage(field, ref, bundleDir string, trust bundle.Trust) (string, erro
 	return ref + "@" + desc.Digest.String(), nil
 }
 
+// checkBundleDir is the problem of an images.bundle that is not a directory: the bundle's
+// fault (images.bundle), not an image's, and not a signature problem. why ends the message.
+func checkBundleDir(bundleDir, why string) error {
+	if fi, err := os.Stat(bundleDir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("images.bundle: %q is not a directory: write the bundle there with `airgap bundle --out %s` "+
+			"at the office%s", bundleDir, bundleDir, why)
+	}
+	return nil
+}
+
 // PinProblems are the problems of pinning the site's workload images (registry.image, and the
 // MinIO image of a tenant), all of them, for the program to report with the config's own
 // (prior) in one run. A pin whose field, or the images key it depends on, already has a
@@ -55,12 +63,23 @@ func PinProblems(c *siteconfig.Config, projectDir string, prior error) []error {
 	if named(siteconfig.KeyImages) {
 		return nil
 	}
+	// A missing bundle is reported here, before any resource, whether or not a pin needs it
+	// (the images copied from it would fail only in the provider, naming no config key).
+	var problems []error
+	bundleDir := c.BundleDir(projectDir)
+	if bundleDir != "" {
+		if err := checkBundleDir(bundleDir, ""); err != nil {
+			problems = append(problems, err)
+		}
+	}
 	_, trust, err := TrustedKeys(c, projectDir)
 	if err != nil {
-		return []error{err}
+		return append(problems, err)
 	}
-	bundleDir := c.BundleDir(projectDir)
-	var problems []error
+	if len(problems) > 0 {
+		// The pins that need the bundle would only repeat its problem.
+		return problems
+	}
 	if !named("registry.image") {
 		if _, err := PinnedImage("registry.image", c.Registry.Image, bundleDir, trust); err != nil {
 			problems = append(problems, err)

@@ -1,6 +1,8 @@
 package site
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,6 +88,34 @@ func TestPinProblemsJoinTheConfigReport(t *testing.T) {
 	for _, p := range PinProblems(cfg, t.TempDir(), err) {
 		if strings.HasPrefix(p.Error(), "registry.image") {
 			t.Errorf("pin tried on a field that did not decode: %v", p)
+		}
+	}
+}
+
+// A missing images.bundle is one problem on images.bundle in the program's report, before any
+// resource is declared, even when every pin is by digest (nothing else would read the bundle
+// before the provider), and alongside a trusted key that cannot be read.
+func TestPinProblemsMissingBundle(t *testing.T) {
+	src := siteconfigtest.Source(siteconfigtest.ThreeNodes)
+	src.Values[siteconfig.KeyRegistry] = `{"image":"docker.io/library/registry:3.1.2@sha256:ddf754342cfc8acc51a56d5d0ab6af06826461864460636d8bd5c546dab2a7b8"}`
+	dir := t.TempDir()
+	src.Values[siteconfig.KeyImages] = `{"bundle":"./site-bundle","trustedKeys":["./cosign.pub"],"list":["docker.io/library/alpine:3"]}`
+	cfg, _, err := siteconfig.LoadAll(src, "osaka")
+	if err != nil {
+		t.Fatalf("LoadAll: %v", err)
+	}
+	problems := PinProblems(cfg, dir, nil)
+	if len(problems) != 2 || !strings.HasPrefix(problems[0].Error(), `images.bundle: "`+filepath.Join(dir, "site-bundle")+`" is not a directory`) ||
+		!strings.HasPrefix(problems[1].Error(), "images.trustedKeys[0]: reading the public key") {
+		t.Errorf("problems = %v; want images.bundle is not a directory, then images.trustedKeys[0]", problems)
+	}
+	// The bundle there: no problem of the bundle's (the key is still missing).
+	if err := os.Mkdir(filepath.Join(dir, "site-bundle"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range PinProblems(cfg, dir, nil) {
+		if strings.HasPrefix(p.Error(), "images.bundle") {
+			t.Errorf("a bundle directory that exists: %v", p)
 		}
 	}
 }
