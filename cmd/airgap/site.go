@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"airgap-site/components/site"
 	"airgap-site/internal/stackconfig"
+	"airgap-site/siteconfig"
 )
 
 // newSiteCmd runs the site program in this process through the Automation API. It is how the
@@ -225,13 +227,27 @@ func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) erro
 		_, err = io.WriteString(out, p)
 		return err
 	}
-	patch, err := cfg.MirrorPatch("", "")
+	patch, err := firstVisitPatch(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("stack %s: %w", stack.Name(), err)
 	}
 	if !cfg.Registry.PlainHTTP {
 		fmt.Fprintln(os.Stderr, "note: no up has generated the site's credentials yet: this is the bootstrap patch (no CA, no pull credentials). Apply it, run the first up, then apply the patch this command prints then.")
 	}
 	_, err = out.Write(patch)
 	return err
+}
+
+// firstVisitPatch is the patch for nodes before the first up: the mirrors end with the laptop
+// serving the bundle. Without bootstrap.endpoint every mirror would name only the site
+// registry, which does not exist yet, with skipFallback: a node given that patch could pull
+// nothing, not even the registry's own image. That patch is refused, saying what to do.
+func firstVisitPatch(cfg *siteconfig.Config) ([]byte, error) {
+	if cfg.Bootstrap.Endpoint == "" {
+		return nil, errors.New("no up has created the site registry yet and bootstrap.endpoint is not set: " +
+			"a patch now would point every mirror at a registry that does not exist, and the nodes could pull nothing. " +
+			"Serve the bundle from the laptop (airgap serve --bundle DIR --addr <laptop IP>:5000 --trusted-key KEY --tls-dir DIR), " +
+			"set bootstrap.endpoint and bootstrap.ca as it prints, and run airgap site patch again")
+	}
+	return cfg.MirrorPatch("", "")
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"airgap-site/siteconfig"
+	"airgap-site/siteconfig/siteconfigtest"
 )
 
 // runAirgap runs the CLI with args in this process and returns its output and error.
@@ -58,5 +61,31 @@ func TestSiteSubcommandFlags(t *testing.T) {
 		if _, err := runAirgap(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("airgap %s: err = %v, want %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+}
+
+// Before the first up, a patch without the laptop would leave the nodes with mirrors to a
+// registry that does not exist (and skipFallback): it is refused, saying what to do; with
+// bootstrap.endpoint the bootstrap patch ends every mirror with the laptop.
+func TestFirstVisitPatchNeedsTheLaptop(t *testing.T) {
+	src := siteconfigtest.Source(siteconfigtest.TwoNodes)
+	_, err := firstVisitPatch(siteconfigtest.Load(t, src))
+	if err == nil {
+		t.Fatal("a first-visit patch without bootstrap.endpoint was printed")
+	}
+	for _, want := range []string{"bootstrap.endpoint", "airgap serve", "could pull nothing"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	src = siteconfigtest.Source(siteconfigtest.TwoNodes)
+	src.Values[siteconfig.KeyRegistry] = `{"plainHTTP":true}`
+	src.Values[siteconfig.KeyBootstrap] = `{"endpoint":"http://10.20.0.100:5000"}`
+	patch, err := firstVisitPatch(siteconfigtest.Load(t, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(patch), "10.20.0.100:5000") {
+		t.Errorf("the bootstrap patch does not end with the laptop:\n%s", patch)
 	}
 }
