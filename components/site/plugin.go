@@ -16,31 +16,39 @@ import (
 // the plugin and how to install it offline. getenv and lookPath are os.Getenv and
 // exec.LookPath outside tests.
 func CheckTalosPlugin(getenv func(string) string, lookPath func(string) (string, error)) error {
-	dir, home, err := findPlugin(getenv, lookPath, "talos", talos.PluginVersion)
-	if err != nil || dir == "" {
-		return err
-	}
-	return fmt.Errorf("talos.manage: the pulumi-talos plugin v%[1]s is not installed (not in %[2]s nor on $PATH), "+
-		"and the engine would try to download it. Install it at the office, where the internet is: "+
-		"`PULUMI_HOME=%[3]s pulumi plugin install resource talos v%[1]s` (source scripts/env.sh first, so that "+
-		"the kit carries it), or offline from the release archive: `pulumi plugin install resource talos v%[1]s "+
-		"--file pulumi-resource-talos-v%[1]s-linux-amd64.tar.gz`. Or set talos.manage: false and apply "+
-		"the talosMirrorPatch output to the nodes yourself (README, Talos)", talos.PluginVersion, dir, home)
+	return checkPlugin(getenv, lookPath, requiredPlugin{
+		field: "talos.manage", kind: "talos", version: talos.PluginVersion,
+		instead: "set talos.manage: false and apply the talosMirrorPatch output to the nodes yourself (README, Talos)",
+	})
 }
 
 // CheckMinioPlugin is CheckTalosPlugin for pulumi-minio, which a MinIO tenant's users need
 // (objectStore.tenant.adminEndpoint).
 func CheckMinioPlugin(getenv func(string) string, lookPath func(string) (string, error)) error {
-	dir, home, err := findPlugin(getenv, lookPath, "minio", minio.PluginVersion)
+	return checkPlugin(getenv, lookPath, requiredPlugin{
+		field: "objectStore.tenant.adminEndpoint", kind: "minio", version: minio.PluginVersion,
+		instead: "remove adminEndpoint and let the operator create the tenant's one consoleAdmin user (README, Security)",
+	})
+}
+
+// requiredPlugin is a resource plugin the stack's config makes the program need: field asks
+// for it, instead is what to do rather than install it.
+type requiredPlugin struct {
+	field, kind, version, instead string
+}
+
+// checkPlugin fails, naming p and how to install it offline, when the engine would have to
+// download it.
+func checkPlugin(getenv func(string) string, lookPath func(string) (string, error), p requiredPlugin) error {
+	dir, home, err := findPlugin(getenv, lookPath, p.kind, p.version)
 	if err != nil || dir == "" {
 		return err
 	}
-	return fmt.Errorf("objectStore.tenant.adminEndpoint: the pulumi-minio plugin v%[1]s is not installed (not in %[2]s nor on $PATH), "+
+	return fmt.Errorf("%[4]s: the pulumi-%[5]s plugin v%[1]s is not installed (not in %[2]s nor on $PATH), "+
 		"and the engine would try to download it. Install it at the office, where the internet is: "+
-		"`PULUMI_HOME=%[3]s pulumi plugin install resource minio v%[1]s` (source scripts/env.sh first, so that "+
-		"the kit carries it), or offline from the release archive: `pulumi plugin install resource minio v%[1]s "+
-		"--file pulumi-resource-minio-v%[1]s-linux-amd64.tar.gz`. Or remove adminEndpoint and let the operator "+
-		"create the tenant's one consoleAdmin user (README, Security)", minio.PluginVersion, dir, home)
+		"`PULUMI_HOME=%[3]s pulumi plugin install resource %[5]s v%[1]s` (source scripts/env.sh first, so that "+
+		"the kit carries it), or offline from the release archive: `pulumi plugin install resource %[5]s v%[1]s "+
+		"--file pulumi-resource-%[5]s-v%[1]s-linux-amd64.tar.gz`. Or %[6]s", p.version, dir, home, p.field, p.kind, p.instead)
 }
 
 // findPlugin looks for resource plugin kind at version where the engine finds it without a
