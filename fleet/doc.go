@@ -5,6 +5,6 @@
 //
 // The program runs as `pulumi preview` runs it, through the project's Go language host, and
 // fleet counts the engine's events. Whether a site is reachable it finds out itself, with the
-// program's own probe (site.Probe) on the site's config (internal/stackconfig): a typed
+// program's own probe (siteprobe.Site) on the site's config (internal/stackconfig): a typed
 // answer, not a reading of the program's warning text.
 package fleet

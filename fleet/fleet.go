@@ -21,10 +21,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"golang.org/x/sync/errgroup"
 
-	"airgap-site/components/site"
 	"airgap-site/internal/stackconfig"
 	"airgap-site/provider/contract"
 	"airgap-site/siteconfig"
+	"airgap-site/siteprobe"
 )
 
 // Options select and tune the previews.
@@ -288,7 +288,7 @@ func count(row *Row, e events.EngineEvent) {
 	}
 }
 
-// siteReachable probes a site's Kubernetes API as its program does (site.ProbeSite), from the
+// siteReachable probes a site's Kubernetes API as its program does (siteprobe.Site), from the
 // site's own config: a direct answer, not a reading of the program's warnings. A talos.manage
 // site is probed at talos.clusterEndpoint. A kubeconfig that cannot be read or names no
 // server gives unknown: its preview then says what is wrong.
@@ -301,11 +301,11 @@ func siteReachable(ctx context.Context, cfg *siteconfig.Config, projectDir strin
 			k.Kubeconfig = filepath.Join(projectDir, k.Kubeconfig)
 		}
 		var err error
-		if kubeconfig, err = site.ReadKubeconfig(k); err != nil {
+		if kubeconfig, err = siteprobe.ReadKubeconfig(k); err != nil {
 			return ReachableUnknown
 		}
 	}
-	server, err := site.ProbeSite(ctx, cfg, kubeconfig)
+	server, err := siteprobe.Site(ctx, cfg, kubeconfig)
 	switch {
 	case server == "":
 		return ReachableUnknown

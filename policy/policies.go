@@ -6,11 +6,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 
-	"airgap-site/components/registry"
-	"airgap-site/components/site"
-	"airgap-site/components/talos"
 	"airgap-site/policy/checks"
 	"airgap-site/siteconfig"
+	"airgap-site/sitecontract"
 	"airgap-site/talosconfig"
 )
 
@@ -288,7 +286,7 @@ func validateNodePort(s *stackView, report func(msg, urn string)) {
 		props := plainMap(r.Properties)
 		labels, _ := checks.Lookup(props, "metadata", "labels").(map[string]any)
 		// The pull endpoint: the push endpoint's port is not in the mirrors.
-		if labels["app.kubernetes.io/name"] != registry.AppName || labels["app.kubernetes.io/component"] != "registry" || labels["app.kubernetes.io/part-of"] != "airgap-site" {
+		if labels[sitecontract.LabelName] != sitecontract.RegistryName || labels[sitecontract.LabelComponent] != sitecontract.RegistryComponent || labels[sitecontract.LabelPartOf] != sitecontract.PartOf {
 			continue
 		}
 		ports, _ := checks.Lookup(props, "spec", "ports").([]any)
@@ -335,12 +333,12 @@ func newStackView(resources []policyx.AnalyzerResource) *stackView {
 	for _, r := range resources {
 		switch r.Type {
 		case "pulumi:pulumi:Stack":
-			for _, key := range []string{site.OutputMirrorPatch, site.OutputBootstrapPatch} {
+			for _, key := range []string{sitecontract.OutputMirrorPatch, sitecontract.OutputBootstrapPatch} {
 				if v, ok := r.Properties.GetOk(key); ok && v.IsString() {
 					s.patches = append(s.patches, patchSource{r.URN, v.AsString()})
 				}
 			}
-		case talos.TokenConfigurationApply:
+		case sitecontract.TalosConfigurationApply:
 			if v, ok := r.Properties.GetOk("configPatches"); ok && v.IsArray() {
 				for _, p := range v.AsArray().AsSlice() {
 					if p.IsString() {

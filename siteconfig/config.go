@@ -1,7 +1,9 @@
 package siteconfig
 
+import "airgap-site/sitecontract"
+
 // ConfigNamespace is the Pulumi config namespace of the project (the `airgap-site:` prefix).
-const ConfigNamespace = "airgap-site"
+const ConfigNamespace = sitecontract.Project
 
 // Stack config keys. Object keys hold YAML objects in stacks/Pulumi.<site>.yaml; secret keys
 // hold strings set with `pulumi config set --secret`.

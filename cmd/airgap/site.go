@@ -17,6 +17,7 @@ import (
 	"airgap-site/components/site"
 	"airgap-site/internal/stackconfig"
 	"airgap-site/siteconfig"
+	"airgap-site/sitecontract"
 )
 
 // newSiteCmd runs the site program in this process through the Automation API. It is how the
@@ -179,7 +180,7 @@ func (o *siteOptions) open(cmd *cobra.Command, withPolicy bool, policyPack strin
 	// The program lists the stack's keys to refuse a misspelt one; in-process it can only
 	// get them from here (read when it runs, after the stack is selected).
 	var keys []string
-	stack, err := auto.SelectStackInlineSource(cmd.Context(), o.stack, "airgap-site",
+	stack, err := auto.SelectStackInlineSource(cmd.Context(), o.stack, sitecontract.Project,
 		site.InlineProgram(func() []string { return keys }), auto.WorkDir(project))
 	if err != nil {
 		return auto.Stack{}, nil, fmt.Errorf("selecting stack %q in %s (run `pulumi stack init %s` there first): %w", o.stack, project, o.stack, err)
@@ -223,7 +224,7 @@ func printMirrorPatch(ctx context.Context, stack auto.Stack, out io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("reading the outputs of stack %s: %w", stack.Name(), err)
 	}
-	if p, ok := outputs[site.OutputMirrorPatch].Value.(string); ok && p != "" {
+	if p, ok := outputs[sitecontract.OutputMirrorPatch].Value.(string); ok && p != "" {
 		_, err = io.WriteString(out, p)
 		return err
 	}

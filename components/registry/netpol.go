@@ -5,6 +5,7 @@ import (
 	metav1k "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"airgap-site/components/internal/kube"
+	"airgap-site/sitecontract"
 )
 
 // NetworkPolicyName names the policy that guards the registry pods' ports.
@@ -14,7 +15,7 @@ const NetworkPolicyName = "registry-ingress"
 // pull and push alike).
 func PodSelector(site string) map[string]string {
 	l := kube.SelectorLabels(AppName, site, "")
-	delete(l, "app.kubernetes.io/component")
+	delete(l, sitecontract.LabelComponent)
 	return l
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"airgap-site/components/internal/kube"
 	"airgap-site/siteconfig"
+	"airgap-site/sitecontract"
 )
 
 // Type is the component's Pulumi type token.
@@ -21,7 +22,7 @@ const Type = "airgap-site:registry:Registry"
 
 // Names of the Kubernetes objects and Secret keys.
 const (
-	AppName  = "registry"
+	AppName  = sitecontract.RegistryName
 	PushName = "registry-push"
 	// SecretName holds the pull endpoint's S3 key pair, PushSecretName the push endpoint's:
 	// each Deployment can reference only its own.
@@ -142,7 +143,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err := ctx.RegisterComponentResource(Type, name, r, opts...); err != nil {
 		return nil, err
 	}
-	ns, err := kube.NewNamespace(ctx, name, rc.Namespace, pulumi.ToStringMap(kube.Labels(AppName, args.Site, "registry")), kube.EnforceRestricted, r)
+	ns, err := kube.NewNamespace(ctx, name, rc.Namespace, pulumi.ToStringMap(kube.Labels(AppName, args.Site, sitecontract.RegistryComponent)), kube.EnforceRestricted, r)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +248,7 @@ func selectorOf(site string, role Role) pulumi.StringMap {
 
 func componentOf(role Role) string {
 	if role == RolePull {
-		return "registry"
+		return sitecontract.RegistryComponent
 	}
 	return PushName
 }

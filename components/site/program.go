@@ -1,30 +1,19 @@
 package site
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"airgap-site/siteconfig"
-)
-
-// Stack outputs holding the nodes' mirror patch: the full one (secret: the CA and the pull
-// credentials, known once they are generated and the registry is Ready; never the bootstrap
-// endpoint), and the bootstrap patch, the same mirrors without credentials and with the
-// bootstrap endpoint while it is configured (known at plan time, for the policy pack's checks
-// and the first visit).
-const (
-	OutputMirrorPatch    = "talosMirrorPatch"
-	OutputBootstrapPatch = "talosBootstrapPatch"
+	"airgap-site/sitecontract"
+	"airgap-site/siteprobe"
 )
 
 // Program is the whole Pulumi program; main.go runs it with pulumi.Run. The language host
@@ -69,7 +58,7 @@ func run(ctx *pulumi.Context, keys []string) error {
 	}
 	var kubeconfig string
 	if !cfg.Talos.Manage {
-		if kubeconfig, err = ReadKubeconfig(cfg.Kubernetes); err != nil {
+		if kubeconfig, err = siteprobe.ReadKubeconfig(cfg.Kubernetes); err != nil {
 			return err
 		}
 	}
@@ -84,25 +73,25 @@ func run(ctx *pulumi.Context, keys []string) error {
 	if err != nil {
 		return err
 	}
-	ctx.Export("site", pulumi.String(cfg.Site))
-	ctx.Export("registryEndpoints", pulumi.ToStringArray(cfg.RegistryEndpoints()))
-	ctx.Export("registryNamespace", s.Registry.Namespace)
-	ctx.Export("registryNodePort", s.Registry.NodePort)
-	ctx.Export("registryConfigDigest", s.Registry.ConfigDigest)
-	ctx.Export("objectStoreEndpoint", s.ObjectStore.Endpoint)
-	ctx.Export("objectStoreBucket", s.ObjectStore.Bucket)
-	ctx.Export("talosVersion", pulumi.String(cfg.Talos.Version))
-	ctx.Export(OutputMirrorPatch, s.MirrorPatch)
+	ctx.Export(sitecontract.OutputSite, pulumi.String(cfg.Site))
+	ctx.Export(sitecontract.OutputRegistryEndpoints, pulumi.ToStringArray(cfg.RegistryEndpoints()))
+	ctx.Export(sitecontract.OutputRegistryNamespace, s.Registry.Namespace)
+	ctx.Export(sitecontract.OutputRegistryNodePort, s.Registry.NodePort)
+	ctx.Export(sitecontract.OutputRegistryConfigDigest, s.Registry.ConfigDigest)
+	ctx.Export(sitecontract.OutputObjectStoreEndpoint, s.ObjectStore.Endpoint)
+	ctx.Export(sitecontract.OutputObjectStoreBucket, s.ObjectStore.Bucket)
+	ctx.Export(sitecontract.OutputTalosVersion, pulumi.String(cfg.Talos.Version))
+	ctx.Export(sitecontract.OutputMirrorPatch, s.MirrorPatch)
 	// Secret only to keep its ~80 lines out of every preview (it carries no credential):
 	// `airgap site patch` or `pulumi stack output --show-secrets talosBootstrapPatch` prints it.
-	ctx.Export(OutputBootstrapPatch, pulumi.ToSecret(pulumi.String(string(s.Talos.BootstrapPatchYAML))))
+	ctx.Export(sitecontract.OutputBootstrapPatch, pulumi.ToSecret(pulumi.String(string(s.Talos.BootstrapPatchYAML))))
 	if s.Access != nil {
 		// Public: what any other client of the site registry must trust.
-		ctx.Export("registryCA", s.Access.CA)
+		ctx.Export(sitecontract.OutputRegistryCA, s.Access.CA)
 	}
-	ctx.Export("registryPushNodePort", s.Registry.PushNodePort)
-	ctx.Export("imageDigests", s.Images.Digests)
-	ctx.Export("imageBytesSent", s.Images.SentBytes)
+	ctx.Export(sitecontract.OutputRegistryPushNodePort, s.Registry.PushNodePort)
+	ctx.Export(sitecontract.OutputImageDigests, s.Images.Digests)
+	ctx.Export(sitecontract.OutputImageBytesSent, s.Images.SentBytes)
 	return nil
 }
 
@@ -141,35 +130,6 @@ func configKeys(env string) []string {
 	return keys
 }
 
-// ReadKubeconfig returns the kubeconfig the site is deployed with: kubernetes.kubeconfig,
-// else the first file in $KUBECONFIG, else ~/.kube/config.
-func ReadKubeconfig(k siteconfig.Kubernetes) (string, error) {
-	path, field := k.Kubeconfig, "kubernetes.kubeconfig"
-	if path == "" {
-		field = "kubernetes.kubeconfig (unset, so $KUBECONFIG)"
-		path, _, _ = strings.Cut(os.Getenv("KUBECONFIG"), string(os.PathListSeparator))
-	}
-	if path == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("%s: no path set and no home directory: %w", field, err)
-		}
-		field, path = "kubernetes.kubeconfig (unset, so ~/.kube/config)", filepath.Join(home, ".kube", "config")
-	}
-	if rest, ok := strings.CutPrefix(path, "~/"); ok {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("%s: expanding %q: %w", field, path, err)
-		}
-		path = filepath.Join(home, rest)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: reading %q: %w", field, path, err)
-	}
-	return string(b), nil
-}
-
 // HTTPSecret is the registry's shared http secret (it signs upload state, so every replica
 // must share it). When not configured it is derived from the S3 secret key, which is just as
 // secret and stable across runs, so the user has one secret fewer to manage.
@@ -186,18 +146,7 @@ func HTTPSecret(c *siteconfig.Config) string {
 // pulumi-kubernetes then plans from state without a word, which reads like a verified plan.
 // Every kind of site: a talos.manage site's preview is just as blind when its API is away.
 func warnIfUnreachable(ctx *pulumi.Context, cfg *siteconfig.Config, kubeconfig string) {
-	if server, err := ProbeSite(ctx.Context(), cfg, kubeconfig); err != nil && server != "" {
-		_ = ctx.Log.Warn(UnreachableWarning(server, err), nil)
+	if server, err := siteprobe.Site(ctx.Context(), cfg, kubeconfig); err != nil && server != "" {
+		_ = ctx.Log.Warn(siteprobe.UnreachableWarning(server, err), nil)
 	}
-}
-
-// Probe tells whether the site's Kubernetes API answers: the server it tried, and an error
-// when it did not answer. A kubeconfig without a usable server gives ("", err): that is the
-// provider's to report. The program warns with it; fleet marks the row with it.
-func Probe(ctx context.Context, kubeconfig, kubeContext string) (server string, err error) {
-	server, err = APIServer(kubeconfig, kubeContext)
-	if err != nil {
-		return "", err
-	}
-	return server, Reachable(ctx, server, probeTimeout)
 }

@@ -3,6 +3,8 @@ package talos
 import (
 	"reflect"
 
+	"airgap-site/sitecontract"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -14,15 +16,6 @@ import (
 // test's reference). Resources ask the engine for exactly this plugin, so a laptop with another
 // version installed fails clearly instead of sending properties that version may not know.
 const PluginVersion = "0.8.1"
-
-// Type tokens of pulumi-talos.
-const (
-	TokenSecrets            = "talos:machine/secrets:Secrets"
-	TokenConfigurationApply = "talos:machine/configurationApply:ConfigurationApply"
-	TokenBootstrap          = "talos:machine/bootstrap:Bootstrap"
-	TokenKubeconfig         = "talos:cluster/kubeconfig:Kubeconfig"
-	TokenGetConfiguration   = "talos:machine/getConfiguration:getConfiguration"
-)
 
 // ClientConfiguration is talosctl's client identity ({caCertificate, clientCertificate,
 // clientKey}); every field is a string, so a string map carries it.
@@ -54,7 +47,7 @@ func (SecretsArgs) ElementType() reflect.Type { return reflect.TypeOf((*secretsA
 func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pulumi.ResourceOption) (*Secrets, error) {
 	var r Secrets
 	opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"machineSecrets", "clientConfiguration"}))
-	if err := ctx.RegisterResource(TokenSecrets, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
+	if err := ctx.RegisterResource(sitecontract.TalosSecrets, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -100,7 +93,7 @@ func (ConfigurationApplyArgs) ElementType() reflect.Type {
 func NewConfigurationApply(ctx *pulumi.Context, name string, args *ConfigurationApplyArgs, opts ...pulumi.ResourceOption) (*ConfigurationApply, error) {
 	var r ConfigurationApply
 	opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"machineConfiguration", "machineConfigurationInput"}))
-	if err := ctx.RegisterResource(TokenConfigurationApply, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
+	if err := ctx.RegisterResource(sitecontract.TalosConfigurationApply, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -132,7 +125,7 @@ func (BootstrapArgs) ElementType() reflect.Type { return reflect.TypeOf((*bootst
 // NewBootstrap declares the etcd bootstrap.
 func NewBootstrap(ctx *pulumi.Context, name string, args *BootstrapArgs, opts ...pulumi.ResourceOption) (*Bootstrap, error) {
 	var r Bootstrap
-	if err := ctx.RegisterResource(TokenBootstrap, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
+	if err := ctx.RegisterResource(sitecontract.TalosBootstrap, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -167,7 +160,7 @@ func (KubeconfigArgs) ElementType() reflect.Type {
 func NewKubeconfig(ctx *pulumi.Context, name string, args *KubeconfigArgs, opts ...pulumi.ResourceOption) (*Kubeconfig, error) {
 	var r Kubeconfig
 	opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"kubeconfigRaw"}))
-	if err := ctx.RegisterResource(TokenKubeconfig, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
+	if err := ctx.RegisterResource(sitecontract.TalosKubeconfig, name, args, &r, append(opts, pulumi.Version(PluginVersion))...); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -198,7 +191,7 @@ func GetConfiguration(ctx *pulumi.Context, args GetConfigurationArgs, opts ...pu
 	if args.KubernetesVersion != "" {
 		in["kubernetesVersion"] = pulumi.String(args.KubernetesVersion)
 	}
-	out := ctx.InvokeOutput(TokenGetConfiguration, in, pulumi.MapOutput{}, pulumi.InvokeOutputOptions{InvokeOptions: append(opts, pulumi.Version(PluginVersion))}).(pulumi.MapOutput)
+	out := ctx.InvokeOutput(sitecontract.TalosGetConfiguration, in, pulumi.MapOutput{}, pulumi.InvokeOutputOptions{InvokeOptions: append(opts, pulumi.Version(PluginVersion))}).(pulumi.MapOutput)
 	cfg := out.ApplyT(func(m map[string]any) string {
 		s, _ := m["machineConfiguration"].(string)
 		return s

@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"airgap-site/components/internal/pulumischema"
+	"airgap-site/sitecontract"
 )
 
 // TestBindingsMatchPulumiTalosSchema checks every property our bindings send, by name and
@@ -21,7 +22,7 @@ func TestBindingsMatchPulumiTalosSchema(t *testing.T) {
 	for _, c := range rec.Calls {
 		sent[c.Token] = append(sent[c.Token], c.Args)
 	}
-	for _, tok := range []string{TokenSecrets, TokenConfigurationApply, TokenBootstrap, TokenKubeconfig, TokenGetConfiguration} {
+	for _, tok := range []string{sitecontract.TalosSecrets, sitecontract.TalosConfigurationApply, sitecontract.TalosBootstrap, sitecontract.TalosKubeconfig, sitecontract.TalosGetConfiguration} {
 		schema.Check(t, tok, sent[tok])
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"airgap-site/components/internal/mocktest"
 	"airgap-site/siteconfig"
 	"airgap-site/siteconfig/siteconfigtest"
+	"airgap-site/sitecontract"
 	"airgap-site/talosconfig"
 )
 
@@ -19,7 +20,7 @@ func talosMocks() *mocktest.Recorder {
 	return &mocktest.Recorder{
 		Outputs: func(args pulumi.MockResourceArgs) resource.PropertyMap {
 			switch args.TypeToken {
-			case TokenSecrets:
+			case sitecontract.TalosSecrets:
 				return resource.PropertyMap{
 					"clientConfiguration": resource.NewObjectProperty(resource.PropertyMap{
 						"caCertificate": resource.NewStringProperty("ca"), "clientCertificate": resource.NewStringProperty("crt"),
@@ -29,13 +30,13 @@ func talosMocks() *mocktest.Recorder {
 						"cluster": resource.NewObjectProperty(resource.PropertyMap{"id": resource.NewStringProperty("cluster-id")}),
 					}),
 				}
-			case TokenKubeconfig:
+			case sitecontract.TalosKubeconfig:
 				return resource.PropertyMap{"kubeconfigRaw": resource.NewStringProperty("apiVersion: v1\nkind: Config\n")}
 			}
 			return nil
 		},
 		Invoke: func(args pulumi.MockCallArgs) resource.PropertyMap {
-			if args.Token != TokenGetConfiguration {
+			if args.Token != sitecontract.TalosGetConfiguration {
 				return nil
 			}
 			return resource.PropertyMap{"machineConfiguration": resource.NewStringProperty(
@@ -76,10 +77,10 @@ func TestManagedPerNodeGraph(t *testing.T) {
 	c.Nodes[2].Role = siteconfig.RoleWorker
 	rec, _ := deployTalos(t, c)
 
-	if n := len(rec.OfType(TokenSecrets)); n != 1 {
+	if n := len(rec.OfType(sitecontract.TalosSecrets)); n != 1 {
 		t.Errorf("%d Secrets, want 1", n)
 	}
-	applies := rec.OfType(TokenConfigurationApply)
+	applies := rec.OfType(sitecontract.TalosConfigurationApply)
 	if len(applies) != 3 {
 		t.Fatalf("%d ConfigurationApply, want one per node", len(applies))
 	}
@@ -124,17 +125,17 @@ func TestManagedPerNodeGraph(t *testing.T) {
 	if n := len(rec.Calls); n != 2 {
 		t.Errorf("%d getConfiguration invokes, want 2 (controlplane, worker)", n)
 	}
-	boot := rec.One(t, TokenBootstrap)
+	boot := rec.One(t, sitecontract.TalosBootstrap)
 	if boot["node"].StringValue() != "10.20.0.11" {
 		t.Errorf("bootstrap on %v, want the first control plane", boot["node"])
 	}
-	bootDeps := strings.Join(rec.OfType(TokenBootstrap)[0].RegisterRPC.GetDependencies(), " ")
+	bootDeps := strings.Join(rec.OfType(sitecontract.TalosBootstrap)[0].RegisterRPC.GetDependencies(), " ")
 	for _, n := range c.Nodes {
 		if !strings.Contains(bootDeps, "ConfigurationApply::osaka-"+n.Name) {
 			t.Errorf("bootstrap does not wait for the configuration of %s: %s", n.Name, bootDeps)
 		}
 	}
-	kc := rec.OfType(TokenKubeconfig)
+	kc := rec.OfType(sitecontract.TalosKubeconfig)
 	if len(kc) != 1 || !strings.Contains(strings.Join(kc[0].RegisterRPC.GetDependencies(), ","), "Bootstrap") {
 		t.Errorf("kubeconfig must wait for the bootstrap: %v", kc)
 	}
@@ -145,7 +146,7 @@ func TestUnmanagedRendersOnly(t *testing.T) {
 	src.Values[siteconfig.KeyTalos] = `{"version":"v1.12.11"}`
 	c := siteconfigtest.Load(t, src)
 	rec, tl := deployTalos(t, c)
-	for _, tok := range []string{TokenSecrets, TokenConfigurationApply, TokenBootstrap, TokenKubeconfig} {
+	for _, tok := range []string{sitecontract.TalosSecrets, sitecontract.TalosConfigurationApply, sitecontract.TalosBootstrap, sitecontract.TalosKubeconfig} {
 		if n := len(rec.OfType(tok)); n != 0 {
 			t.Errorf("%d %s with talos.manage false", n, tok)
 		}
@@ -162,10 +163,10 @@ func TestExistingClusterWithoutBootstrap(t *testing.T) {
 	c := managedSite(t, "")
 	c.Talos.BootstrapCluster = false
 	rec, _ := deployTalos(t, c)
-	if n := len(rec.OfType(TokenBootstrap)); n != 0 {
+	if n := len(rec.OfType(sitecontract.TalosBootstrap)); n != 0 {
 		t.Errorf("an existing cluster must not be bootstrapped again")
 	}
-	if n := len(rec.OfType(TokenKubeconfig)); n != 1 {
+	if n := len(rec.OfType(sitecontract.TalosKubeconfig)); n != 1 {
 		t.Errorf("%d Kubeconfig, want 1", n)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"airgap-site/sitecontract"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -49,7 +51,7 @@ func (r *Recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) 
 // Run runs program under the mocks and fails t on error.
 func (r *Recorder) Run(t *testing.T, program pulumi.RunFunc) {
 	t.Helper()
-	if err := pulumi.RunErr(program, pulumi.WithMocks("airgap-site", "test", r)); err != nil {
+	if err := pulumi.RunErr(program, pulumi.WithMocks(sitecontract.Project, "test", r)); err != nil {
 		t.Fatal(err)
 	}
 }

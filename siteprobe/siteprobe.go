@@ -1,10 +1,13 @@
-package site
+package siteprobe
 
 import (
 	"context"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -80,12 +83,12 @@ const unreachableExplanation = "this preview is planned client-side from the sta
 	"what the cluster would default or reject, and `pulumi preview --refresh` needs the site.\n" +
 	"Run `pulumi up` at the site."
 
-// ProbeSite tells whether a site's Kubernetes API answers, for every kind of site: the server
+// Site tells whether a site's Kubernetes API answers, for every kind of site: the server
 // of its kubeconfig, or talos.clusterEndpoint when the stack manages Talos (the kubeconfig then
 // comes from Talos during the deployment, so the endpoint in the config is what to dial).
 // kubeconfig is the file's text when talos.manage is false. An empty server means the site's
 // address is unknown (a kubeconfig without a usable cluster): the provider reports that.
-func ProbeSite(ctx context.Context, cfg *siteconfig.Config, kubeconfig string) (server string, err error) {
+func Site(ctx context.Context, cfg *siteconfig.Config, kubeconfig string) (server string, err error) {
 	if cfg.Talos.Manage {
 		server = cfg.Talos.ClusterEndpoint
 		if server == "" {
@@ -93,8 +96,48 @@ func ProbeSite(ctx context.Context, cfg *siteconfig.Config, kubeconfig string) (
 		}
 		return server, Reachable(ctx, server, probeTimeout)
 	}
-	return Probe(ctx, kubeconfig, cfg.Kubernetes.Context)
+	return Kubeconfig(ctx, kubeconfig, cfg.Kubernetes.Context)
 }
 
 // probeTimeout bounds one reachability probe.
 const probeTimeout = 3 * time.Second
+
+// Kubeconfig tells whether the site's Kubernetes API answers: the server it tried, and an error
+// when it did not answer. A kubeconfig without a usable server gives ("", err): that is the
+// provider's to report. The program warns with it; fleet marks the row with it.
+func Kubeconfig(ctx context.Context, kubeconfig, kubeContext string) (server string, err error) {
+	server, err = APIServer(kubeconfig, kubeContext)
+	if err != nil {
+		return "", err
+	}
+	return server, Reachable(ctx, server, probeTimeout)
+}
+
+// ReadKubeconfig returns the kubeconfig the site is deployed with: kubernetes.kubeconfig,
+// else the first file in $KUBECONFIG, else ~/.kube/config.
+func ReadKubeconfig(k siteconfig.Kubernetes) (string, error) {
+	path, field := k.Kubeconfig, "kubernetes.kubeconfig"
+	if path == "" {
+		field = "kubernetes.kubeconfig (unset, so $KUBECONFIG)"
+		path, _, _ = strings.Cut(os.Getenv("KUBECONFIG"), string(os.PathListSeparator))
+	}
+	if path == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("%s: no path set and no home directory: %w", field, err)
+		}
+		field, path = "kubernetes.kubeconfig (unset, so ~/.kube/config)", filepath.Join(home, ".kube", "config")
+	}
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("%s: expanding %q: %w", field, path, err)
+		}
+		path = filepath.Join(home, rest)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: reading %q: %w", field, path, err)
+	}
+	return string(b), nil
+}

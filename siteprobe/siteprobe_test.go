@@ -1,4 +1,4 @@
-package site
+package siteprobe
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func TestUnreachableWarningIsTheSignal(t *testing.T) {
 			t.Errorf("warning lacks %q:\n%s", want, msg)
 		}
 	}
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
