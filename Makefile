@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup unit e2e test site-up site-down demo check kit
+.PHONY: help setup unit bench-smoke e2e test site-up site-down demo check kit
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,10 +15,13 @@ unit: ## go vet and unit tests: renderers, validation, component graph (no exter
 	go vet ./...
 	go test ./...
 
+bench-smoke: setup ## one small trial of the copy benchmark (tests/bench), so it cannot rot; stops all it starts
+	source scripts/env.sh && go run ./tests/bench -bin "$$AIRGAP_CACHE/bin" -images 2 -base 1 -layer 1 -trials 1 -noop 2 >/dev/null
+
 e2e: setup ## end-to-end suite against a local site (real pulumi, API server, S3, registry)
 	scripts/e2e.sh
 
-test: setup unit e2e ## everything: setup if needed, unit tests, end-to-end suite
+test: setup unit bench-smoke e2e ## everything: setup if needed, unit tests, a benchmark smoke run, end-to-end suite
 
 site-up: setup ## start the local site in .state/site and print its kubeconfig and S3 endpoint
 	source scripts/env.sh && go run ./tests/localsite up --dir "$$SITE_DIR"

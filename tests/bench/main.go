@@ -43,6 +43,23 @@ import (
 )
 
 func main() {
+	os.Exit(run())
+}
+
+// run is the benchmark. Every failure panics with a benchError (check), so the deferred stops
+// of the site, the registries and airgap serve run on every way out: the bench leaves no
+// process behind.
+func run() (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			be, ok := r.(benchError)
+			if !ok {
+				panic(r)
+			}
+			logf("bench: %v", be.err)
+			code = 1
+		}
+	}()
 	nImages := flag.Int("images", 12, "images in the bundle")
 	baseMB := flag.Int("base", 40, "size of the base layer all images share, MB")
 	layerMB := flag.Int("layer", 10, "size of each of the two unique layers per image, MB")
@@ -58,13 +75,14 @@ func main() {
 	ctx := context.Background()
 	site, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(tmp, "site"), BinDir: *bin, S3Only: true, Log: io.Discard})
 	check(err)
-	defer harness.Stop(site.Dir)
+	defer func() { _ = harness.Stop(site.Dir) }()
 
 	refs, unique := buildBundle(filepath.Join(tmp, "bundle"), *nImages, int64(*baseMB)<<20, int64(*layerMB)<<20)
 	logf("bundle: %d images, %.0f MB of unique blobs", len(refs), float64(unique)/1e6)
 	b, err := bundle.Open(filepath.Join(tmp, "bundle"))
 	check(err)
-	source := serveBundle(filepath.Join(tmp, "bundle"), *bin)
+	source, stopServe := serveBundle(filepath.Join(tmp, "bundle"))
+	defer stopServe()
 
 	tools := []tool{
 		{"airgap (imagesync)", func(dst string) error { return syncAll(ctx, b, refs, dst) }},
@@ -114,6 +132,7 @@ func main() {
 	fmt.Printf("\nbundle: %d images, %.0f MB unique blobs (base %d MB shared by all, 2 x %d MB unique per image); %d trials per tool\n",
 		len(refs), float64(unique)/1e6, *baseMB, *layerMB, *trials)
 	fmt.Printf("no-op re-sync of %d images (all present): %.2f s\n", *noop, noopSeconds)
+	return 0
 }
 
 type tool struct {
@@ -168,6 +187,10 @@ func startRegistry(site *harness.Site, root, bin string) (string, func(), error)
 	cfg, err := registry.Render(registry.Input{
 		Storage:  registry.StorageInput{Endpoint: site.S3Endpoint, Region: site.S3Region, Bucket: site.Bucket, RootDirectory: root},
 		LogLevel: "error",
+		// The site's push endpoint, without TLS and authentication: the bench measures copies,
+		// on loopback.
+		Role:      registry.RolePush,
+		PlainHTTP: true,
 	})
 	if err != nil {
 		return "", nil, err
@@ -243,24 +266,33 @@ func eachRef(refs []string, dst string, cmd func(ref, dst string) *exec.Cmd) err
 	return g.Wait()
 }
 
-// serveBundle serves the bundle read-only (airgap serve) for crane, which copies between
-// registries.
-func serveBundle(dir, bin string) string {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
+// serveBundle serves the bundle read-only (airgap serve, built once) for crane, which copies
+// between registries; stop ends it. The bench's bundle is unsigned and crane reads it over
+// plain http on loopback.
+func serveBundle(dir string) (addr string, stop func()) {
+	airgap := filepath.Join(filepath.Dir(dir), "airgap")
+	build := exec.Command("go", "build", "-o", airgap, "./cmd/airgap")
+	if out, err := build.CombinedOutput(); err != nil {
+		check(fmt.Errorf("building airgap: %v: %s", err, out))
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	addr = l.Addr().String()
 	l.Close()
-	cmd := exec.Command("go", "run", "./cmd/airgap", "serve", "--bundle", dir, "--addr", addr)
+	cmd := exec.Command(airgap, "serve", "--bundle", dir, "--addr", addr, "--allow-unsigned", "--plain-http")
 	cmd.Stderr = io.Discard
 	check(cmd.Start())
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
 	for i := 0; i < 600; i++ {
 		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
 			resp.Body.Close()
-			return addr
+			return addr, stop
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	log.Fatal("airgap serve did not start")
-	return ""
+	stop()
+	check(fmt.Errorf("airgap serve did not start on %s", addr))
+	return "", nil
 }
 
 // buildBundle writes n images sharing one base layer, each with two unique layers. They use
@@ -329,9 +361,12 @@ func cleanEnv() []string {
 	return env
 }
 
+// benchError is a failure on its way up to run, which stops everything the bench started.
+type benchError struct{ err error }
+
 func check(err error) {
 	if err != nil {
-		log.Fatal(err)
+		panic(benchError{err})
 	}
 }
 
