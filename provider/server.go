@@ -426,7 +426,7 @@ func (s *Server) sync(ctx context.Context, urn string, ins resource.PropertyMap,
 // result's SentBytes and BlobsUploaded cover every try, each blob sent by several tries counted
 // once.
 func (s *Server) copy(ctx context.Context, urn string, in imageInputs, src imagesync.Source, attached []imagesync.Attachment) (*imagesync.Result, name.Tag, string, error) {
-	sent := imagesync.Sent{}
+	sent := imagesync.Sizes{}
 	var uploaded int
 	var res *imagesync.Result
 	var target name.Tag

@@ -88,7 +88,7 @@ func child(idx v1.ImageIndex, d v1.Descriptor) (Source, error) {
 // Nothing here deletes: attachments stay when their image's tag is deleted (as with retain),
 // since another tag may point at the same image, and a signature is harmless where it is.
 func CopyAttached(ctx context.Context, atts []Attachment, dst name.Reference, d v1.Hash, opts Options) (*Result, error) {
-	total := &Result{Sent: Sent{}}
+	total := &Result{Sent: Sizes{}, Contents: Sizes{}}
 	opts.Progress = nil // the image's copy reports progress; these are small
 	repo := dst.Context()
 	// A digest reference is stored under sha256-<hex> (mirror.DigestTag), which is also the
@@ -121,6 +121,7 @@ func CopyAttached(ctx context.Context, atts []Attachment, dst name.Reference, d 
 		r, err := Copy(ctx, a.Source, target, o)
 		if r != nil {
 			total.Sent.Add(r.Sent)
+			total.Contents.Add(r.Contents)
 			total.BlobsUploaded += r.BlobsUploaded
 			total.BlobsMounted += r.BlobsMounted
 			total.BlobsExisting += r.BlobsExisting

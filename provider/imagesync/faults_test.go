@@ -115,7 +115,7 @@ func TestSentBytesAcrossAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The blob whose commit failed was sent by both tries: it counts once.
-	all := Sent{}
+	all := Sizes{}
 	all.Add(first.Sent)
 	all.Add(second.Sent)
 	if first.SentBytes == 0 || first.SentBytes+second.SentBytes <= second.TotalBytes || all.Bytes() != second.TotalBytes {

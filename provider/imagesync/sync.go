@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +16,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -73,19 +71,22 @@ type Result struct {
 	// and each manifest it put, once, however many times the transport resent it. Blobs and
 	// manifests already there, and mounted blobs, count nothing. Sent lists them, so that a
 	// caller retrying the copy counts a blob sent by two tries once (Sent.Add).
-	SentBytes                                  int64
-	Sent                                       Sent
+	SentBytes int64
+	Sent      Sizes
+	// Contents are every blob and manifest of the image, with their sizes: what it holds in
+	// the registry once copied (its inventory).
+	Contents                                   Sizes
 	BlobsUploaded, BlobsMounted, BlobsExisting int
 }
 
-// Sent are blobs and manifests sent in full, by digest, with their sizes.
-type Sent map[v1.Hash]int64
+// Sizes are blobs and manifests by digest, with their sizes.
+type Sizes map[v1.Hash]int64
 
 // Add adds what other sent.
-func (s Sent) Add(other Sent) { maps.Copy(s, other) }
+func (s Sizes) Add(other Sizes) { maps.Copy(s, other) }
 
 // Bytes is their total size.
-func (s Sent) Bytes() int64 {
+func (s Sizes) Bytes() int64 {
 	var n int64
 	for _, size := range s {
 		n += size
@@ -93,10 +94,10 @@ func (s Sent) Bytes() int64 {
 	return n
 }
 
-// sentSet is Sent under a lock, filled by parallel transfers.
+// sentSet is Sizes under a lock, filled by parallel transfers.
 type sentSet struct {
 	mu sync.Mutex
-	m  Sent
+	m  Sizes
 }
 
 func (s *sentSet) add(h v1.Hash, size int64) {
@@ -107,108 +108,10 @@ func (s *sentSet) add(h v1.Hash, size int64) {
 
 // snapshot copies the set: net/http may still read a cancelled upload's body, and reach its
 // end, after Copy returned.
-func (s *sentSet) snapshot() Sent {
+func (s *sentSet) snapshot() Sizes {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.m)
-}
-
-// Known is a process-wide memory of blobs known to exist in repositories, so a provider that
-// copies many images does not ask the registry twice, and knows where to mount from.
-type Known struct {
-	mu    sync.Mutex
-	repos map[repoKey]map[v1.Hash]bool
-	// inflight are uploads under way, per registry and blob: the engine copies images in
-	// parallel, and images that share a base layer would otherwise all upload it at once.
-	inflight map[string]*flight
-}
-
-// repoKey is a repository of a registry, named by Options.Site.
-type repoKey struct{ site, repo string }
-
-// flight is one blob upload others may wait for, to mount from its repository afterwards.
-type flight struct {
-	done chan struct{}
-	repo string
-	err  error
-}
-
-// NewKnown returns an empty memory.
-func NewKnown() *Known {
-	return &Known{repos: map[repoKey]map[v1.Hash]bool{}, inflight: map[string]*flight{}}
-}
-
-// begin registers an upload of h to repo. The first caller leads (and must call end); the
-// others get the leader's flight to wait on.
-func (k *Known) begin(site string, h v1.Hash, repo string) (f *flight, leader bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	key := site + "@" + h.String()
-	if f, ok := k.inflight[key]; ok {
-		return f, false
-	}
-	f = &flight{done: make(chan struct{}), repo: repo}
-	k.inflight[key] = f
-	return f, true
-}
-
-func (k *Known) end(site string, h v1.Hash, f *flight, err error) {
-	k.mu.Lock()
-	delete(k.inflight, site+"@"+h.String())
-	k.mu.Unlock()
-	f.err = err
-	close(f.done)
-}
-
-func (k *Known) add(site, repo string, h v1.Hash) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	key := repoKey{site, repo}
-	if k.repos[key] == nil {
-		k.repos[key] = map[v1.Hash]bool{}
-	}
-	k.repos[key][h] = true
-}
-
-func (k *Known) has(site, repo string, h v1.Hash) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.repos[repoKey{site, repo}][h]
-}
-
-// holder returns a repository of site (other than except) known to hold h.
-func (k *Known) holder(site string, h v1.Hash, except string) string {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	var names []string
-	for key, blobs := range k.repos {
-		if key.site == site && key.repo != except && blobs[h] {
-			names = append(names, key.repo)
-		}
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		return ""
-	}
-	return names[0]
-}
-
-// RepositoryName is a MountFrom entry as a repository name in the registry reached at one of
-// hosts: provider 0.1 wrote them as host/repository.
-func RepositoryName(entry string, hosts ...string) string {
-	for _, h := range hosts {
-		if rest, ok := strings.CutPrefix(entry, h+"/"); ok {
-			return rest
-		}
-	}
-	return entry
-}
-
-// blob is one blob to transfer.
-type blob struct {
-	layer v1.Layer
-	hash  v1.Hash
-	size  int64
 }
 
 // Copy copies src to dst (a tag or digest reference in the target registry), at dst's host
@@ -239,12 +142,8 @@ func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*R
 	if err := collect(src, blobs, &manifests, res); err != nil {
 		return res, err
 	}
-	for _, b := range blobs {
-		res.TotalBytes += b.size
-	}
-	for _, m := range manifests {
-		res.TotalBytes += int64(len(m.raw))
-	}
+	res.Contents = contentsOf(blobs, manifests)
+	res.TotalBytes = res.Contents.Bytes()
 
 	base := append([]remote.Option{remote.WithContext(ctx)}, opts.Remote...)
 	// One puller and one pusher per copy: they keep the registry transports (ping, token), so
@@ -263,7 +162,7 @@ func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*R
 	stopProgress := startProgress(opts, &streamed, res.TotalBytes)
 	defer stopProgress()
 
-	sent := &sentSet{m: Sent{}}
+	sent := &sentSet{m: Sizes{}}
 	err = copyBlobs(ctx, blobs, &copier{repo: dst.Context(), opts: opts, ropts: ropts, streamed: &streamed, sent: sent}, res)
 	if err == nil {
 		err = putManifests(manifests, dst, ropts, sent)
@@ -518,137 +417,6 @@ func (v *verified) Compressed() (io.ReadCloser, error) {
 	}
 	return &verifyingReader{rc: rc, want: v.hash, size: v.size, h: newHasher(),
 		counters: []*atomic.Int64{v.streamed, &v.read}, done: v.sent}, nil
-}
-
-type manifest struct {
-	raw       []byte
-	digest    v1.Hash
-	mediaType types.MediaType
-}
-
-func (m manifest) RawManifest() ([]byte, error)        { return m.raw, nil }
-func (m manifest) MediaType() (types.MediaType, error) { return m.mediaType, nil }
-func (m manifest) Digest() (v1.Hash, error)            { return m.digest, nil }
-func (m manifest) Size() (int64, error)                { return int64(len(m.raw)), nil }
-
-func collect(src Source, blobs map[v1.Hash]blob, manifests *[]manifest, res *Result) error {
-	switch {
-	case src.Index != nil:
-		return collectIndex(src.Index, blobs, manifests, res, true)
-	case src.Image != nil:
-		if err := collectImage(src.Image, blobs, manifests); err != nil {
-			return err
-		}
-		last := (*manifests)[len(*manifests)-1]
-		res.Digest, res.MediaType = last.digest, last.mediaType
-		if cf, err := src.Image.ConfigFile(); err == nil && cf.OS != "" {
-			res.Platforms = []string{platformString(cf.OS, cf.Architecture, cf.Variant)}
-		}
-		return nil
-	}
-	return errors.New("empty source")
-}
-
-func collectIndex(idx v1.ImageIndex, blobs map[v1.Hash]blob, manifests *[]manifest, res *Result, top bool) error {
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return fmt.Errorf("reading index: %w", err)
-	}
-	for _, d := range im.Manifests {
-		switch {
-		case d.MediaType.IsIndex():
-			child, err := idx.ImageIndex(d.Digest)
-			if err != nil {
-				return fmt.Errorf("reading child index %s: %w", d.Digest, err)
-			}
-			if err := collectIndex(child, blobs, manifests, res, false); err != nil {
-				return err
-			}
-		case d.MediaType.IsImage():
-			child, err := idx.Image(d.Digest)
-			if err != nil {
-				return fmt.Errorf("reading child image %s: %w", d.Digest, err)
-			}
-			if err := collectImage(child, blobs, manifests); err != nil {
-				return err
-			}
-			if top && d.Platform != nil {
-				res.Platforms = append(res.Platforms, platformString(d.Platform.OS, d.Platform.Architecture, d.Platform.Variant))
-			}
-		default:
-			// Attestations and other artifacts: copied as plain manifests are not needed by
-			// containerd; skip what we cannot interpret rather than fail the image.
-		}
-	}
-	raw, err := idx.RawManifest()
-	if err != nil {
-		return err
-	}
-	digest, err := idx.Digest()
-	if err != nil {
-		return err
-	}
-	mt, err := idx.MediaType()
-	if err != nil {
-		return err
-	}
-	*manifests = append(*manifests, manifest{raw: raw, digest: digest, mediaType: mt})
-	if top {
-		res.Digest, res.MediaType = digest, mt
-	}
-	return nil
-}
-
-func collectImage(img v1.Image, blobs map[v1.Hash]blob, manifests *[]manifest) error {
-	layers, err := img.Layers()
-	if err != nil {
-		return fmt.Errorf("reading layers: %w", err)
-	}
-	for _, l := range layers {
-		h, err := l.Digest()
-		if err != nil {
-			return err
-		}
-		size, err := l.Size()
-		if err != nil {
-			return err
-		}
-		mt, _ := l.MediaType()
-		if mt.IsDistributable() || mt == "" {
-			blobs[h] = blob{layer: l, hash: h, size: size}
-		}
-	}
-	rawConfig, err := img.RawConfigFile()
-	if err != nil {
-		return fmt.Errorf("reading config: %w", err)
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return fmt.Errorf("reading manifest: %w", err)
-	}
-	blobs[m.Config.Digest] = blob{layer: static.NewLayer(rawConfig, m.Config.MediaType), hash: m.Config.Digest, size: int64(len(rawConfig))}
-	raw, err := img.RawManifest()
-	if err != nil {
-		return err
-	}
-	digest, err := img.Digest()
-	if err != nil {
-		return err
-	}
-	mt, err := img.MediaType()
-	if err != nil {
-		return err
-	}
-	*manifests = append(*manifests, manifest{raw: raw, digest: digest, mediaType: mt})
-	return nil
-}
-
-func platformString(os, arch, variant string) string {
-	s := os + "/" + arch
-	if variant != "" {
-		s += "/" + variant
-	}
-	return s
 }
 
 func sortedBlobs(m map[v1.Hash]blob) []blob {
