@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"airgap-site/pki"
 	"airgap-site/provider/contract"
@@ -25,9 +23,10 @@ import (
 // only a replacement makes new ones: a new CA, certificate or password is a deliberate act
 // (an input changed, a generation bumped) or a certificate's renewal, never a side effect.
 
-// local is one resource type the provider generates in process.
+// local is one resource type the provider generates in process; on binds it to a server.
 type local struct {
 	contract.Resource
+	s *Server
 	// parse decodes the inputs as they act (defaults applied, lists in a canonical order),
 	// for Diff, and names the inputs not known yet.
 	parse func(m resource.PropertyMap) (effective reflect.Value, unknown []string)
@@ -43,8 +42,8 @@ type local struct {
 	upgrade func(state resource.PropertyMap) (outputs resource.PropertyMap, why string, err error)
 }
 
-// kind builds a local from its contract structs: A the inputs, O the outputs.
-func kind[A, O any](r contract.Resource, effective func(A) A, validate func(in A, known func(string) bool, f failures),
+// localKind builds a local from its contract structs: A the inputs, O the outputs.
+func localKind[A, O any](r contract.Resource, effective func(A) A, validate func(in A, known func(string) bool, f failures),
 	generate func(in A, now time.Time) (O, string, error)) local {
 	parse := func(m resource.PropertyMap) (A, []string) {
 		var in A
@@ -71,175 +70,99 @@ func kind[A, O any](r contract.Resource, effective func(A) A, validate func(in A
 	}
 }
 
-var locals = map[string]local{
-	contract.CertificateAuthorityToken: certificateAuthority,
-	contract.CertificateToken:          certificate,
-	contract.PasswordToken:             password,
-}
-
-// localOf finds the access resource of a request by its type, or by its URN when the engine
-// sent no type; ok is false for an Image (or anything else).
-func localOf(typ, urn string) (l local, ok bool) {
-	if typ == "" && resource.URN(urn).IsValid() {
-		typ = string(resource.URN(urn).Type())
-	}
-	l, ok = locals[typ]
-	return l, ok
-}
-
-// failures are check failures by property; the first one of a property is kept.
-type failures map[string]string
-
-func (f failures) add(prop, format string, args ...any) {
-	if _, ok := f[prop]; !ok {
-		f[prop] = fmt.Sprintf(format, args...)
-	}
+// on is l serving s: the kind the server dispatches to.
+func (l local) on(s *Server) *local {
+	l.s = s
+	return &l
 }
 
 // check returns the failures of m: the required inputs, then l's own rules.
-func (l local) check(m resource.PropertyMap) failures {
+func (l *local) check(_ context.Context, _ request, m resource.PropertyMap) (failures, error) {
 	in, unknown := l.parse(m)
 	f := failures{}
-	for _, p := range l.Inputs {
-		if p.Required && in.FieldByIndex(p.Field).IsZero() && !slices.Contains(unknown, p.Name) {
-			f.add(p.Name, "required")
-		}
-	}
+	f.required(l.Inputs, in, unknown)
 	l.validate(m, f)
-	return f
+	return f, nil
 }
 
-func (s *Server) checkLocal(l local, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
-	f := l.check(news)
-	var out []*pulumirpc.CheckFailure
-	for _, k := range slices.Sorted(maps.Keys(f)) {
-		out = append(out, &pulumirpc.CheckFailure{Property: k, Reason: f[k]})
-	}
-	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: out}, nil
-}
-
-// diffLocal compares the inputs as they act: a replace-on-change input that differs (or is
-// not known yet) replaces; another one is an update. A certificate due for renewal is
-// replaced too: the engine makes the new one before it forgets the old.
-func (s *Server) diffLocal(ctx context.Context, l local, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, news, err := oldsAndNews(req)
-	if err != nil {
-		return nil, err
-	}
-	detailed, replaces := l.inputDiff(olds, news)
+// diff compares the inputs as they act: a replace-on-change input that differs (or is not
+// known yet) replaces; another one is an update. A certificate due for renewal is replaced
+// too: the engine makes the new one before it forgets the old.
+func (l *local) diff(ctx context.Context, r request, olds, news resource.PropertyMap) (changes, error) {
+	c := l.inputDiff(olds, news)
 	if l.renewal != nil {
 		replace, why, warning := l.renewal(olds, news, time.Now())
 		if warning != "" {
-			s.warn(ctx, req.GetUrn(), "%s", warning)
+			l.s.warn(ctx, r.urn, "%s", warning)
 		}
 		if replace {
-			s.info(ctx, req.GetUrn(), "%s", why)
-			detailed["certPem"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE}
-			replaces = append(replaces, "certPem")
+			l.s.info(ctx, r.urn, "%s", why)
+			c.replace("certPem")
 		}
 	}
-	if l.upgrade != nil && len(replaces) == 0 {
+	if l.upgrade != nil && len(c.replaces) == 0 {
 		outs, why, err := l.upgrade(olds)
 		if err != nil {
-			return nil, err
+			return c, err
 		}
 		if outs != nil {
-			s.info(ctx, req.GetUrn(), "%s", why)
+			l.s.info(ctx, r.urn, "%s", why)
 			for k := range outs {
-				detailed[string(k)] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
+				c.output(string(k))
 			}
 		}
 	}
-	if len(detailed) == 0 {
-		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
-	}
-	return &pulumirpc.DiffResponse{
-		Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: slices.Sorted(maps.Keys(detailed)), Replaces: replaces,
-		DetailedDiff: detailed, HasDetailedDiff: true,
-	}, nil
+	return c, nil
 }
 
 // inputDiff lists the inputs that changed, and those of them that replace.
-func (l local) inputDiff(olds, news resource.PropertyMap) (map[string]*pulumirpc.PropertyDiff, []string) {
+func (l *local) inputDiff(olds, news resource.PropertyMap) changes {
 	oldV, _ := l.parse(olds)
 	newV, unknown := l.parse(news)
-	detailed := map[string]*pulumirpc.PropertyDiff{}
-	var replaces []string
-	for _, p := range l.Inputs {
-		changed := slices.Contains(unknown, p.Name) ||
-			!reflect.DeepEqual(oldV.FieldByIndex(p.Field).Interface(), newV.FieldByIndex(p.Field).Interface())
-		switch {
-		case !changed:
-		case p.Replace:
-			detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE_REPLACE, InputDiff: true}
-			replaces = append(replaces, p.Name)
-		default:
-			detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
-		}
-	}
-	return detailed, replaces
+	return inputChanges(l.Inputs, oldV, newV, unknown)
 }
 
-// createLocal generates the outputs (a preview leaves them unknown and generates nothing) and
+// create generates the outputs (a preview leaves them unknown and generates nothing) and
 // returns them with the inputs as they came, secrets still secret.
-func (s *Server) createLocal(ctx context.Context, l local, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	ins, err := unmarshal(req.GetProperties())
-	if err != nil {
-		return nil, err
-	}
+func (l *local) create(ctx context.Context, r request, ins resource.PropertyMap) (resource.PropertyMap, string, error) {
 	outs := ins.Copy()
-	if req.GetPreview() {
-		for _, p := range l.Outputs {
-			outs[resource.PropertyKey(p.Name)] = resource.MakeComputed(resource.NewStringProperty(""))
-		}
-		st, err := marshal(outs)
-		return &pulumirpc.CreateResponse{Properties: st}, err
+	if r.preview {
+		computedOutputs(outs, l.Resource)
+		return outs, "", nil
 	}
 	if _, unknown := l.parse(ins); len(unknown) > 0 {
-		return nil, fmt.Errorf("%s: inputs not known at create: %s", l.Token, strings.Join(unknown, ", "))
+		return nil, "", fmt.Errorf("%s: inputs not known at create: %s", l.Token, strings.Join(unknown, ", "))
 	}
-	if f := l.check(ins); len(f) > 0 {
-		return nil, fmt.Errorf("%s: invalid inputs: %v", l.Token, map[string]string(f))
+	if f, _ := l.check(ctx, r, ins); len(f) > 0 {
+		return nil, "", fmt.Errorf("%s: invalid inputs: %v", l.Token, map[string]string(f))
 	}
 	generated, summary, err := l.generate(ins, time.Now())
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	maps.Copy(outs, generated)
 	id, err := randomID()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	s.info(ctx, req.GetUrn(), "%s", summary)
-	st, err := marshal(outs)
-	if err != nil {
-		return nil, err
-	}
-	return &pulumirpc.CreateResponse{Id: id, Properties: st}, nil
+	l.s.info(ctx, r.urn, "%s", summary)
+	return outs, id, nil
 }
 
-// readLocal returns the state: nothing outside it holds the resource. An import has no state
+// read returns the state: nothing outside it holds the resource. An import has no state
 // to read, and nothing to import: the resource is reported missing.
-func (s *Server) readLocal(req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	if len(req.GetProperties().GetFields()) == 0 {
-		return &pulumirpc.ReadResponse{}, nil
+func (l *local) read(_ context.Context, _ request, state, inputs resource.PropertyMap) (resource.PropertyMap, resource.PropertyMap, error) {
+	if len(state) == 0 {
+		return nil, nil, nil
 	}
-	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
+	return state, inputs, nil
 }
 
-// updateLocal takes the new inputs and keeps the outputs: only inputs that are not
+// update takes the new inputs and keeps the outputs: only inputs that are not
 // replace-on-change (a certificate's renewBeforeDays) get here.
-func (s *Server) updateLocal(l local, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	olds, news, err := oldsAndNews(req)
-	if err != nil {
-		return nil, err
-	}
-	if _, replaces := l.inputDiff(olds, news); len(replaces) > 0 {
-		return nil, fmt.Errorf("%s: %s changed, which replaces the resource; it cannot be updated in place", l.Token, strings.Join(replaces, ", "))
+func (l *local) update(_ context.Context, _ request, olds, news resource.PropertyMap) (resource.PropertyMap, error) {
+	if c := l.inputDiff(olds, news); len(c.replaces) > 0 {
+		return nil, fmt.Errorf("%s: %s changed, which replaces the resource; it cannot be updated in place", l.Token, strings.Join(c.replaces, ", "))
 	}
 	outs := news.Copy()
 	for _, p := range l.Outputs {
@@ -255,15 +178,11 @@ func (s *Server) updateLocal(l local, req *pulumirpc.UpdateRequest) (*pulumirpc.
 		}
 		maps.Copy(outs, upgraded)
 	}
-	st, err := marshal(outs)
-	if err != nil {
-		return nil, err
-	}
-	return &pulumirpc.UpdateResponse{Properties: st}, nil
+	return outs, nil
 }
 
-// deleteLocal has nothing to remove: the state was the only copy.
-func (s *Server) deleteLocal() (*emptypb.Empty, error) { return &emptypb.Empty{}, nil }
+// delete has nothing to remove: the state was the only copy.
+func (l *local) delete(context.Context, request, resource.PropertyMap) error { return nil }
 
 func randomID() (string, error) {
 	b := make([]byte, 16)
@@ -298,7 +217,7 @@ func checkCommonName(f failures, known func(string) bool, cn string) {
 	}
 }
 
-var certificateAuthority = kind(contract.CertificateAuthority,
+var certificateAuthority = localKind(contract.CertificateAuthority,
 	func(in contract.CertificateAuthorityArgs) contract.CertificateAuthorityArgs {
 		in.ValidityDays = or(in.ValidityDays, contract.DefaultCAValidityDays)
 		return in
@@ -321,7 +240,7 @@ var certificateAuthority = kind(contract.CertificateAuthority,
 			fmt.Sprintf("generated CA %q, valid until %s", in.CommonName, rfc3339(notAfter)), nil
 	})
 
-var password = upgraded(rehash, kind(contract.Password,
+var password = upgraded(rehash, localKind(contract.Password,
 	func(in contract.PasswordArgs) contract.PasswordArgs {
 		in.Length = or(in.Length, contract.DefaultPasswordLength)
 		return in
@@ -382,7 +301,7 @@ func rehash(state resource.PropertyMap) (resource.PropertyMap, string, error) {
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 var certificate = func() local {
-	l := kind(contract.Certificate, certificateEffective, checkCertificate,
+	l := localKind(contract.Certificate, certificateEffective, checkCertificate,
 		func(in contract.CertificateArgs, now time.Time) (contract.CertificateOutputs, string, error) {
 			cert, key, err := pki.IssueServing(in.CACertPem, in.CAKeyPem, in.CommonName, in.IPAddresses, in.DNSNames, days(in.ValidityDays), now)
 			if err != nil {

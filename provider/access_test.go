@@ -24,6 +24,13 @@ func urnOf(token, name string) string {
 	return "urn:pulumi:dev::airgap-site::airgap-site:index:Site$" + token + "::" + name
 }
 
+// locals are the access kinds by token.
+var locals = map[string]local{
+	contract.CertificateAuthorityToken: certificateAuthority,
+	contract.CertificateToken:          certificate,
+	contract.PasswordToken:             password,
+}
+
 type accessFixture struct {
 	srv *Server
 	log *logRecorder

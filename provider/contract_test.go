@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"maps"
 	"reflect"
 	"slices"
@@ -41,7 +42,7 @@ func TestParserReadsContractKeys(t *testing.T) {
 		reflect.ValueOf(&want).Elem().FieldByIndex(p.Field).Set(reflect.ValueOf(v))
 	}
 	in := parseInputs(m)
-	if !reflect.DeepEqual(in.ImageArgs, want) || !in.known() {
+	if !reflect.DeepEqual(in.ImageArgs, want) || len(in.unknown) > 0 {
 		t.Errorf("parsed %+v (unknown %v), want %+v", in.ImageArgs, in.unknown, want)
 	}
 	for _, p := range contract.Image.Inputs {
@@ -56,17 +57,39 @@ func TestParserReadsContractKeys(t *testing.T) {
 func TestCheckNamesContractInputs(t *testing.T) {
 	bad := []resource.PropertyMap{
 		{}, // the required inputs and a source
-		{"sourceLayout": resource.NewStringProperty("/b"), "sourceRemote": resource.NewStringProperty("x"), "jobs": resource.NewNumberProperty(-1)},
-		{"sourceLayout": resource.NewStringProperty("/b")},
-		{"sourceRemote": resource.NewStringProperty("Bad Ref"), "endpoints": resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("r:5000")}),
-			"repository": resource.NewStringProperty("Bad Repo"), "tag": resource.NewStringProperty("1")},
+		{"sourceRef": resource.NewStringProperty("a:1"), "sourceRemote": resource.NewStringProperty("x")},
+		{"sourceRef": resource.NewStringProperty("a:1")}, // no bundle configured
+		{"sourceRemote": resource.NewStringProperty("Bad Ref"), "repository": resource.NewStringProperty("Bad Repo"), "tag": resource.NewStringProperty("1")},
 	}
+	srv := New(nil)
 	inputs := names(contract.Image.Inputs)
 	for _, m := range bad {
-		for k := range parseInputs(m).validate() {
+		f, _ := srv.kinds[contract.ImageToken].check(context.Background(), request{}, m)
+		if len(f) == 0 {
+			t.Errorf("%v: no failure", m)
+		}
+		for k := range f {
 			if !slices.Contains(inputs, k) {
 				t.Errorf("check failure names %q, not an input of the contract", k)
 			}
+		}
+	}
+	// And the provider's settings name settings.
+	cfg := resource.PropertyMap{
+		"endpoints": resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("https://r:5000")}),
+		"jobs":      resource.NewNumberProperty(-1), "retryFor": resource.NewNumberProperty(-1), "requestTimeout": resource.NewNumberProperty(-1),
+		"ca": resource.NewStringProperty("x"), "trustedKeys": resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("x")}),
+	}
+	f := parseConfig(cfg).validate()
+	for k := range cfg {
+		if _, ok := f[string(k)]; !ok {
+			t.Errorf("setting %s: no failure in %v", k, f)
+		}
+	}
+	settings := names(contract.Provider.Inputs)
+	for k := range f {
+		if !slices.Contains(settings, k) {
+			t.Errorf("config failure names %q, not a setting of the contract", k)
 		}
 	}
 }
@@ -82,7 +105,8 @@ func TestStateHasContractProperties(t *testing.T) {
 			}
 		}
 		for k := range state {
-			if !slices.Contains(all, string(k)) {
+			// create checked that the state it got held no setting; the tests keep them beside.
+			if !slices.Contains(all, string(k)) && !slices.Contains(names(contract.Provider.Inputs), string(k)) {
 				t.Errorf("preview=%v: state has %s, not in the contract", preview, k)
 			}
 		}
@@ -112,6 +136,9 @@ func TestSchemaIsContract(t *testing.T) {
 			for _, p := range props {
 				ps, _ := got[p.Name].(map[string]any)
 				items, _ := ps["items"].(map[string]any)
+				if p.Type == "object" {
+					items, _ = ps["additionalProperties"].(map[string]any)
+				}
 				if ps["type"] != p.Type || (p.Items != "" && items["type"] != p.Items) ||
 					(ps["secret"] == true) != p.Secret || (ps["replaceOnChanges"] == true) != p.Replace {
 					t.Errorf("%s %s.%s = %v, contract %+v", r.Token, key, p.Name, ps, p)
@@ -147,23 +174,17 @@ func names(props []contract.Property) []string {
 // TestEveryResourceIsServed: a resource of the contract that the server does not dispatch
 // would be in the schema and fail at its first Check.
 func TestEveryResourceIsServed(t *testing.T) {
+	srv := New(nil)
 	for _, r := range contract.Resources {
-		l, ok := localOf(r.Token, "")
-		if r.Token == contract.AcceptedBundleToken {
-			if ok || !isAccepted(r.Token, "") {
-				t.Errorf("%s is not served as the accepted bundle", r.Token)
-			}
-			continue
+		if _, err := srv.kindOf(r.Token, ""); err != nil {
+			t.Errorf("%s is not served: %v", r.Token, err)
 		}
-		if r.Token == contract.ImageToken {
-			if ok || checkType(r.Token) != nil {
-				t.Errorf("%s is not served as an image", r.Token)
-			}
-			continue
+		if _, err := srv.kindOf("", urnOf(r.Token, "x")); err != nil {
+			t.Errorf("%s is not served by its URN: %v", r.Token, err)
 		}
-		if !ok || l.Token != r.Token {
-			t.Errorf("%s is not served", r.Token)
-		}
+	}
+	if _, err := srv.kindOf("airgap:index:Nothing", ""); err == nil {
+		t.Error("an unknown type is served")
 	}
 }
 
@@ -198,7 +219,8 @@ func TestAccessStateHasContractProperties(t *testing.T) {
 		for _, p := range l.Inputs {
 			bad[resource.PropertyKey(p.Name)] = resource.NewNumberProperty(-1)
 		}
-		for k := range l.check(bad) {
+		f, _ := l.on(New(nil)).check(context.Background(), request{}, bad)
+		for k := range f {
 			if !slices.Contains(names(l.Inputs), k) {
 				t.Errorf("%s: check failure names %q, not an input of the contract", token, k)
 			}

@@ -69,7 +69,7 @@ func faultFixture(t *testing.T, served string, endpoints ...string) (*fixture, *
 	t.Helper()
 	f := newFixture(t)
 	log := &logRecorder{}
-	f.srv = New(log)
+	f.srv = &engine{New(log)}
 	f.srv.backoff = siteregistry.Policy{Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond}
 	f.host = served
 	f.inputs["endpoints"] = strArray(endpoints...)
@@ -81,7 +81,7 @@ func faultFixture(t *testing.T, served string, endpoints ...string) (*fixture, *
 func (f *fixture) createErr(t *testing.T, timeout float64) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
-	_, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: "urn", Properties: props(t, f.inputs), Timeout: timeout})
+	_, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: imageURN, Properties: props(t, f.inputs), Timeout: timeout})
 	return time.Since(start), err
 }
 
@@ -111,11 +111,11 @@ func TestFailoverToTheNextEndpoint(t *testing.T) {
 			t.Errorf("first %s: no warning about it: %v", first, log.msgs)
 		}
 		// Read and Delete fail over too.
-		resp, err := f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: "urn", Properties: props(t, out)})
+		resp, err := f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: imageURN, Properties: props(t, out)})
 		if err != nil || resp.GetId() != "x" {
 			t.Fatalf("read: %v, %v", resp, err)
 		}
-		if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, out)}); err != nil {
+		if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, out)}); err != nil {
 			t.Fatal(err)
 		}
 		if f.has(t, reg.Host, "docker.io/library/app:1") {
@@ -237,7 +237,8 @@ func TestSentBytesCountsRetriesOnce(t *testing.T) {
 }
 
 // TestEndpointsChangeIsAnUpdate: new endpoints (a new node order, another push address) are an
-// in-place update that re-verifies the image, sends nothing and deletes nothing.
+// in-place update of the provider, never a replacement, and no change of the image, which the
+// provider then reaches through the new endpoints without sending or deleting anything.
 func TestEndpointsChangeIsAnUpdate(t *testing.T) {
 	reg := registrytest.New(t)
 	other := registrytest.Proxy(t, reg.Host, nil) // another node's NodePort, same registry
@@ -245,44 +246,54 @@ func TestEndpointsChangeIsAnUpdate(t *testing.T) {
 	state := f.create(t, false)
 	news := f.inputs.Copy()
 	news["endpoints"] = strArray(other, reg.Host)
-	resp, err := f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Olds: props(t, state), News: props(t, news)})
+	oldCfg, _ := split(props(t, f.inputs))
+	newCfg, _ := split(props(t, news))
+	dc, err := f.srv.DiffConfig(f.provider, &pulumirpc.DiffRequest{Urn: "urn:pulumi:dev::p::pulumi:providers:airgap::site", Olds: oldCfg, News: newCfg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.GetChanges() != pulumirpc.DiffResponse_DIFF_SOME || len(resp.GetReplaces()) != 0 ||
-		len(resp.GetDetailedDiff()) != 1 || resp.GetDetailedDiff()["endpoints"].GetKind() != pulumirpc.PropertyDiff_UPDATE {
-		t.Fatalf("diff = %v", resp)
+	if dc.GetChanges() != pulumirpc.DiffResponse_DIFF_SOME || len(dc.GetReplaces()) != 0 ||
+		len(dc.GetDetailedDiff()) != 1 || dc.GetDetailedDiff()["endpoints"].GetKind() != pulumirpc.PropertyDiff_UPDATE {
+		t.Fatalf("provider diff = %v", dc)
 	}
-	up, err := f.srv.Update(f.provider, &pulumirpc.UpdateRequest{Id: "x", Urn: "urn", Olds: props(t, state), News: props(t, news)})
+	resp, err := f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Urn: imageURN, Olds: props(t, state), News: props(t, news)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := unmarshal(up.GetProperties())
-	if out["sentBytes"].NumberValue() != 0 || out["endpoint"].StringValue() != other || out["digest"] != state["digest"] {
-		t.Errorf("update outputs %v", out)
+	if resp.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Fatalf("image diff = %v", resp)
+	}
+	read, err := f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: imageURN, Properties: props(t, withSettings(state, news))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := unmarshal(read.GetProperties())
+	if out["endpoint"].StringValue() != other || out["digest"] != state["digest"] {
+		t.Errorf("read through the new endpoints: %v", out)
 	}
 	if !f.has(t, reg.Host, "docker.io/library/app:1") {
 		t.Errorf("the image is gone after an endpoint change")
 	}
 }
 
-// TestStateOfProvider01: a state written with the replace-on-change registry input is read,
-// diffed without a replacement (and without any change when the endpoints are the same),
-// and deleted.
+// TestStateOfProvider01: a state written with the replace-on-change registry input of provider
+// 0.1 (and the site's settings in every image, as up to 0.4) is read, diffed without any change
+// (the settings are the provider's now), and deleted; a refresh drops the old settings.
 func TestStateOfProvider01(t *testing.T) {
 	f := newFixture(t)
 	state := f.create(t, false)
 	// What provider 0.1 wrote: registry, mountFrom with the host, no endpoint, syncedAt or
-	// retry inputs.
+	// retry inputs, and the settings beside the image's inputs.
 	old := state.Copy()
-	delete(old, "endpoints")
 	delete(old, "endpoint")
 	delete(old, "syncedAt")
+	delete(old, "inventory")
 	old[contract.LegacyRegistry] = resource.NewStringProperty(f.host)
 	old["mountFrom"] = strArray(f.host + "/docker.io/library/other")
-	fresh := New(nil) // the upgraded provider, in the next up
+	old["sourceLayout"] = old["bundle"]
+	fresh := &engine{New(nil)} // the upgraded provider, in the next up
 
-	resp, err := fresh.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: "urn", Properties: props(t, old)})
+	resp, err := fresh.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: imageURN, Properties: props(t, old), Inputs: props(t, old)})
 	if err != nil || resp.GetId() != "x" {
 		t.Fatalf("read: %v, %v", resp, err)
 	}
@@ -290,28 +301,25 @@ func TestStateOfProvider01(t *testing.T) {
 	if read["digest"] != state["digest"] || read["endpoint"].StringValue() != f.host {
 		t.Errorf("read %v", read)
 	}
-
-	news := f.inputs.Copy()
-	news["mountFrom"] = strArray("docker.io/library/other")
-	news["retryFor"] = resource.NewNumberProperty(contract.DefaultRetrySeconds)
-	for _, c := range []struct {
-		endpoints []string
-		want      pulumirpc.DiffResponse_DiffChanges
-	}{
-		{[]string{f.host}, pulumirpc.DiffResponse_DIFF_NONE},
-		{[]string{f.host, "10.20.0.12:32000"}, pulumirpc.DiffResponse_DIFF_SOME},
-	} {
-		news["endpoints"] = strArray(c.endpoints...)
-		d, err := fresh.Diff(f.provider, &pulumirpc.DiffRequest{Olds: props(t, old), News: props(t, news)})
-		if err != nil {
-			t.Fatal(err)
+	readIn, _ := unmarshal(resp.GetInputs())
+	for _, legacy := range contract.LegacyImageInputs {
+		if _, ok := read[resource.PropertyKey(legacy)]; ok {
+			t.Errorf("the refreshed state still holds %s", legacy)
 		}
-		if d.GetChanges() != c.want || len(d.GetReplaces()) != 0 {
-			t.Errorf("endpoints %v: diff %v", c.endpoints, d)
+		if _, ok := readIn[resource.PropertyKey(legacy)]; ok {
+			t.Errorf("the refreshed inputs still hold %s", legacy)
 		}
 	}
 
-	if _, err := fresh.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, old)}); err != nil {
+	d, err := fresh.Diff(f.provider, &pulumirpc.DiffRequest{Urn: imageURN, Olds: props(t, old), News: props(t, f.inputs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Errorf("diff of the old state %v", d)
+	}
+
+	if _, err := fresh.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, old)}); err != nil {
 		t.Fatal(err)
 	}
 	if f.has(t, f.host, "docker.io/library/app:1") {
@@ -337,7 +345,7 @@ func TestDeleteKeepsSiblingTags(t *testing.T) {
 		if err := remote.Tag(reg.Ref(t, "docker.io/library/app:stable").(name.Tag), desc); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, state)}); err != nil {
+		if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, state)}); err != nil {
 			t.Fatalf("refuse=%v: %v", refuse, err)
 		}
 		if !f.has(t, reg.Host, "docker.io/library/app:stable") {
@@ -360,13 +368,13 @@ func TestDeleteOfAReplacedInstance(t *testing.T) {
 	f, log := faultFixture(t, reg.Host, reg.Host)
 	old := f.create(t, false)
 	current := f.create(t, false) // the replacement, same repository:tag
-	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, old)}); err != nil {
+	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, old)}); err != nil {
 		t.Fatal(err)
 	}
 	if !f.has(t, reg.Host, "docker.io/library/app:1") || !log.warned("keeping docker.io/library/app:1", "another resource") {
 		t.Fatalf("the replaced instance's delete removed the replacement's tag: %v", log.msgs)
 	}
-	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, current)}); err != nil {
+	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, current)}); err != nil {
 		t.Fatal(err)
 	}
 	if f.has(t, reg.Host, "docker.io/library/app:1") {
@@ -382,8 +390,8 @@ func TestDeleteKeepsAMovedTag(t *testing.T) {
 	state := f.create(t, false)
 	state["digest"] = resource.NewStringProperty("sha256:" + strings.Repeat("0", 64))
 	state["syncedAt"] = resource.NewStringProperty("") // as if from an earlier up
-	fresh := New(log)
-	if _, err := fresh.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, state)}); err != nil {
+	fresh := &engine{New(log)}
+	if _, err := fresh.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, state)}); err != nil {
 		t.Fatal(err)
 	}
 	if !f.has(t, reg.Host, "docker.io/library/app:1") || !log.warned("another writer") {
@@ -396,13 +404,13 @@ func TestDeleteKeepsAMovedTag(t *testing.T) {
 func TestRemoteSourceDigestIsBounded(t *testing.T) {
 	hung := registrytest.Hung(t)
 	f, _ := faultFixture(t, "", "10.20.0.11:32000")
-	delete(f.inputs, "sourceLayout")
+	delete(f.inputs, "bundle")
 	delete(f.inputs, "sourceRef")
 	f.inputs["sourceRemote"] = resource.NewStringProperty(hung + "/docker.io/library/app:1")
 	f.inputs["requestTimeout"] = resource.NewNumberProperty(1)
 	f.inputs["retryFor"] = resource.NewNumberProperty(1)
 	start := time.Now()
-	_, err := f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Olds: props(t, f.inputs), News: props(t, f.inputs)})
+	_, err := f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Urn: imageURN, Olds: props(t, f.inputs), News: props(t, f.inputs)})
 	t.Logf("%v", err)
 	if err == nil || !strings.Contains(err.Error(), hung) {
 		t.Errorf("err = %v", err)
@@ -414,7 +422,7 @@ func TestRemoteSourceDigestIsBounded(t *testing.T) {
 
 func TestCheckEndpoints(t *testing.T) {
 	f := newFixture(t)
-	for _, eps := range [][]string{{}, {"http://10.20.0.11:32000"}, {"10.20.0.11:32000", "10.20.0.11:32000"}} {
+	for _, eps := range [][]string{{"http://10.20.0.11:32000"}, {"10.20.0.11:32000", "10.20.0.11:32000"}} {
 		in := f.inputs.Copy()
 		in["endpoints"] = strArray(eps...)
 		resp, err := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: contract.ImageToken, News: props(t, in)})
@@ -424,5 +432,11 @@ func TestCheckEndpoints(t *testing.T) {
 		if fl := resp.GetFailures(); len(fl) != 1 || fl[0].GetProperty() != "endpoints" {
 			t.Errorf("endpoints %v: failures %v", eps, fl)
 		}
+	}
+	// No endpoint at all: the image cannot be copied, and says why.
+	in := f.inputs.Copy()
+	delete(in, "endpoints")
+	if _, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: imageURN, Properties: props(t, in)}); err == nil || !strings.Contains(err.Error(), "no site registry") {
+		t.Errorf("create without endpoints: %v", err)
 	}
 }

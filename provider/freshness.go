@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"airgap-site/bundle"
 	"airgap-site/provider/contract"
@@ -24,14 +22,8 @@ import (
 // allowDowngrade turns the failure into a warning for that up. The rules themselves are
 // bundle.Stamp.Accept's.
 
-// isAccepted reports whether a request is for an AcceptedBundle, by its type or, when the
-// engine sends none (Read, Delete), its URN.
-func isAccepted(typ, urn string) bool {
-	if typ == "" && resource.URN(urn).IsValid() {
-		typ = string(resource.URN(urn).Type())
-	}
-	return typ == contract.AcceptedBundleToken
-}
+// accepted is the kind of contract.AcceptedBundle.
+type accepted struct{ s *Server }
 
 // acceptedInputs are the decoded inputs of contract.AcceptedBundle.
 type acceptedInputs struct {
@@ -96,143 +88,96 @@ func highestOf(state resource.PropertyMap) int64 {
 	return int64(v.NumberValue())
 }
 
-func (s *Server) checkAccepted(req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	news, err := unmarshal(req.GetNews())
-	if err != nil {
-		return nil, err
-	}
+func (k *accepted) check(_ context.Context, _ request, news resource.PropertyMap) (failures, error) {
 	in := parseAccepted(news)
-	var failures []*pulumirpc.CheckFailure
+	f := failures{}
 	switch {
 	case in.SourceLayout == "" && !slices.Contains(in.unknown, "sourceLayout"):
-		failures = append(failures, &pulumirpc.CheckFailure{Property: "sourceLayout", Reason: "required: the bundle directory"})
+		f.add("sourceLayout", "required: the bundle directory")
 	case in.known():
 		// What needs no state: the signature, the expiry and the sites. The sequence is
 		// compared with the state's in Diff.
 		if _, _, _, err := in.accept(0); err != nil {
-			failures = append(failures, &pulumirpc.CheckFailure{Property: "sourceLayout", Reason: err.Error()})
+			f.add("sourceLayout", "%v", err)
 		}
 	}
-	return &pulumirpc.CheckResponse{Inputs: req.GetNews(), Failures: failures}, nil
+	return f, nil
 }
 
-// diffAccepted refuses a bundle below the state's highest sequence: the error fails a preview,
-// and an up before anything that depends on the bundle runs.
-func (s *Server) diffAccepted(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	olds, news, err := oldsAndNews(req)
-	if err != nil {
-		return nil, err
-	}
+// diff refuses a bundle below the state's highest sequence: the error fails a preview, and an
+// up before anything that depends on the bundle runs.
+func (k *accepted) diff(ctx context.Context, r request, olds, news resource.PropertyMap) (changes, error) {
 	oldIn, newIn := parseAccepted(olds), parseAccepted(news)
-	detailed := map[string]*pulumirpc.PropertyDiff{}
-	oldV, newV := reflect.ValueOf(oldIn.AcceptedBundleArgs), reflect.ValueOf(newIn.AcceptedBundleArgs)
-	for _, p := range contract.AcceptedBundle.Inputs {
-		if slices.Contains(newIn.unknown, p.Name) || !reflect.DeepEqual(oldV.FieldByIndex(p.Field).Interface(), newV.FieldByIndex(p.Field).Interface()) {
-			detailed[p.Name] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
-		}
+	c := inputChanges(contract.AcceptedBundle.Inputs, reflect.ValueOf(oldIn.AcceptedBundleArgs), reflect.ValueOf(newIn.AcceptedBundleArgs), newIn.unknown)
+	if !newIn.known() {
+		c.output("sequence")
+		return c, nil
 	}
-	if newIn.known() {
-		out, warning, note, err := newIn.accept(highestOf(olds))
-		if err != nil {
-			return nil, err
-		}
-		if warning != "" {
-			s.warn(ctx, req.GetUrn(), "%s", warning)
-		}
-		if note != "" {
-			s.info(ctx, req.GetUrn(), "%s", note)
-		}
-		if v, _ := resolve(olds["manifest"]); stringOf(v) != out.Manifest {
-			detailed["manifest"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
-		}
-		if v, _ := resolve(olds["sequence"]); !v.IsNumber() || int(v.NumberValue()) != out.Sequence {
-			detailed["sequence"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
-		}
-	} else {
-		detailed["sequence"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE}
+	out, warning, note, err := newIn.accept(highestOf(olds))
+	if err != nil {
+		return c, err
 	}
-	if len(detailed) == 0 {
-		return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
+	k.report(ctx, r.urn, warning, note)
+	if v, _ := resolve(olds["manifest"]); stringOf(v) != out.Manifest {
+		c.output("manifest")
 	}
-	return &pulumirpc.DiffResponse{
-		Changes: pulumirpc.DiffResponse_DIFF_SOME, Diffs: slices.Sorted(maps.Keys(detailed)),
-		DetailedDiff: detailed, HasDetailedDiff: true,
-	}, nil
+	if v, _ := resolve(olds["sequence"]); !v.IsNumber() || int(v.NumberValue()) != out.Sequence {
+		c.output("sequence")
+	}
+	return c, nil
 }
 
-// acceptedOutputs accepts the bundle of ins against highest and returns the state: the inputs
-// and the outputs; a preview with inputs not known yet leaves the outputs unknown.
-func (s *Server) acceptedOutputs(ctx context.Context, urn string, ins resource.PropertyMap, highest int64, preview bool) (resource.PropertyMap, error) {
+func (k *accepted) report(ctx context.Context, urn, warning, note string) {
+	if warning != "" {
+		k.s.warn(ctx, urn, "%s", warning)
+	}
+	if note != "" {
+		k.s.info(ctx, urn, "%s", note)
+	}
+}
+
+// state accepts the bundle of ins against highest and returns the state: the inputs and the
+// outputs; a preview with inputs not known yet leaves the outputs unknown.
+func (k *accepted) state(ctx context.Context, r request, ins resource.PropertyMap, highest int64) (resource.PropertyMap, error) {
 	in := parseAccepted(ins)
 	outs := ins.Copy()
 	if !in.known() {
-		if !preview {
+		if !r.preview {
 			return nil, fmt.Errorf("accepting the bundle: inputs not known: %v", in.unknown)
 		}
-		for _, p := range contract.AcceptedBundle.Outputs {
-			outs[resource.PropertyKey(p.Name)] = resource.MakeComputed(resource.NewStringProperty(""))
-		}
+		computedOutputs(outs, contract.AcceptedBundle)
 		return outs, nil
 	}
 	out, warning, note, err := in.accept(highest)
 	if err != nil {
 		return nil, err
 	}
-	if warning != "" {
-		s.warn(ctx, urn, "%s", warning)
-	}
-	if note != "" {
-		s.info(ctx, urn, "%s", note)
-	}
-	if !preview {
-		s.info(ctx, urn, "accepted the bundle %s: sequence %d (the highest accepted: %d)", in.SourceLayout, out.Sequence, out.HighestSequence)
+	k.report(ctx, r.urn, warning, note)
+	if !r.preview {
+		k.s.info(ctx, r.urn, "accepted the bundle %s: sequence %d (the highest accepted: %d)", in.SourceLayout, out.Sequence, out.HighestSequence)
 	}
 	maps.Copy(outs, encode(contract.AcceptedBundle.Outputs, out))
 	return outs, nil
 }
 
-func (s *Server) createAccepted(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	ins, err := unmarshal(req.GetProperties())
-	if err != nil {
-		return nil, err
+func (k *accepted) create(ctx context.Context, r request, ins resource.PropertyMap) (resource.PropertyMap, string, error) {
+	state, err := k.state(ctx, r, ins, 0)
+	if err != nil || r.preview {
+		return state, "", err
 	}
-	outs, err := s.acceptedOutputs(ctx, req.GetUrn(), ins, 0, req.GetPreview())
-	if err != nil {
-		return nil, err
-	}
-	st, err := marshal(outs)
-	if err != nil {
-		return nil, err
-	}
-	id := ""
-	if !req.GetPreview() {
-		id = "accepted-bundle"
-	}
-	return &pulumirpc.CreateResponse{Id: id, Properties: st}, nil
+	return state, "accepted-bundle", nil
 }
 
-// updateAccepted checks the bundle against the state's highest sequence again (the bundle may
-// have changed since the Diff) and records it.
-func (s *Server) updateAccepted(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	olds, news, err := oldsAndNews(req)
-	if err != nil {
-		return nil, err
-	}
-	outs, err := s.acceptedOutputs(ctx, req.GetUrn(), news, highestOf(olds), req.GetPreview())
-	if err != nil {
-		return nil, err
-	}
-	st, err := marshal(outs)
-	if err != nil {
-		return nil, err
-	}
-	return &pulumirpc.UpdateResponse{Properties: st}, nil
+// update checks the bundle against the state's highest sequence again (the bundle may have
+// changed since the Diff) and records it.
+func (k *accepted) update(ctx context.Context, r request, olds, news resource.PropertyMap) (resource.PropertyMap, error) {
+	return k.state(ctx, r, news, highestOf(olds))
 }
 
-// readAccepted returns the state: it lives nowhere else.
-func (s *Server) readAccepted(req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
+// read returns the state: it lives nowhere else.
+func (k *accepted) read(_ context.Context, _ request, state, inputs resource.PropertyMap) (resource.PropertyMap, resource.PropertyMap, error) {
+	return state, inputs, nil
 }
 
-// deleteAccepted forgets the state.
-func (s *Server) deleteAccepted() (*emptypb.Empty, error) { return &emptypb.Empty{}, nil }
+// delete forgets the state.
+func (k *accepted) delete(context.Context, request, resource.PropertyMap) error { return nil }

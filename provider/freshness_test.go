@@ -221,26 +221,43 @@ func TestAcceptedBundleOldFormat(t *testing.T) {
 }
 
 // TestCheckVerifiesWithUnknownInputs: a new site's first preview has unknown endpoints and
-// credentials (made by the same up); the bundle is verified all the same.
+// credentials (made by the same up). The engine does not call a provider whose settings are
+// unknown for its resources, so the images are not checked then; the provider's settings are
+// (CheckConfig, DiffConfig: a change, never a replacement), and the bundle is verified by the
+// AcceptedBundle, on the default provider, whose inputs are all known.
 func TestCheckVerifiesWithUnknownInputs(t *testing.T) {
 	f := newFixture(t)
-	in := f.inputs.Copy()
-	in["endpoints"] = resource.MakeComputed(resource.NewStringProperty(""))
-	in["ca"] = resource.MakeComputed(resource.NewStringProperty(""))
-	in["password"] = resource.MakeComputed(resource.NewStringProperty(""))
+	cfg, _ := split(props(t, f.inputs))
+	unknown, _ := unmarshal(cfg)
+	for _, k := range []resource.PropertyKey{"endpoints", "ca", "password"} {
+		unknown[k] = resource.MakeComputed(resource.NewStringProperty(""))
+	}
+	resp, err := f.srv.CheckConfig(f.provider, &pulumirpc.CheckRequest{News: props(t, unknown)})
+	if err != nil || len(resp.GetFailures()) != 0 {
+		t.Fatalf("settings not known yet: %v %v", resp.GetFailures(), err)
+	}
+	d, err := f.srv.DiffConfig(f.provider, &pulumirpc.DiffRequest{Olds: cfg, News: props(t, unknown)})
+	if err != nil || d.GetChanges() != pulumirpc.DiffResponse_DIFF_SOME || len(d.GetReplaces()) != 0 {
+		t.Fatalf("diff of settings not known yet: %v %v", d, err)
+	}
+	key := f.inputs["trustedKeys"].ArrayValue()[0].StringValue()
+	accept := resource.PropertyMap{
+		"sourceLayout": resource.NewStringProperty(f.bundle),
+		"trustedKeys":  resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
+	}
 	check := func() []*pulumirpc.CheckFailure {
-		resp, err := f.srv.Check(f.provider, &pulumirpc.CheckRequest{Type: contract.ImageToken, News: props(t, in)})
+		resp, err := New(nil).Check(f.provider, &pulumirpc.CheckRequest{Type: contract.AcceptedBundleToken, Urn: acceptedURN, News: props(t, accept)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return resp.GetFailures()
 	}
 	if fl := check(); len(fl) != 0 {
-		t.Fatalf("a valid bundle with unknown endpoints: %v", fl)
+		t.Fatalf("a valid bundle: %v", fl)
 	}
 	bundletest.EditJSON(t, filepath.Join(f.bundle, bundle.ManifestFile), func(m map[string]any) { m["createdAt"] = "2020-01-01T00:00:00Z" })
 	fl := check()
 	if len(fl) != 1 || fl[0].GetProperty() != "sourceLayout" || !strings.Contains(fl[0].GetReason(), "no trusted key") {
-		t.Errorf("a tampered bundle with unknown endpoints: failures %v, want sourceLayout refused", fl)
+		t.Errorf("a tampered bundle: failures %v, want sourceLayout refused", fl)
 	}
 }

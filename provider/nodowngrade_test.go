@@ -74,16 +74,16 @@ func TestNoDowngradeToPlainHTTP(t *testing.T) {
 	}
 	_, err := f.createErr(t, 0)
 	check(t, "create", err)
-	_, err = f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: "urn", Properties: props(t, state)})
+	_, err = f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: imageURN, Properties: props(t, state)})
 	check(t, "read", err)
 	// A process that did not write the tag (this one did, or tried to, and would keep it).
-	_, err = New(nil).Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, state)})
+	_, err = (&engine{New(nil)}).Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, state)})
 	check(t, "delete", err)
 	// A source registry is reached over https only too.
-	delete(f.inputs, "sourceLayout")
+	delete(f.inputs, "bundle")
 	delete(f.inputs, "sourceRef")
 	f.inputs["sourceRemote"] = resource.NewStringProperty(m.host + "/docker.io/library/app:1")
-	_, err = f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Olds: props(t, f.inputs), News: props(t, f.inputs)})
+	_, err = f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Urn: imageURN, Olds: props(t, f.inputs), News: props(t, f.inputs)})
 	check(t, "diff of a sourceRemote", err)
 }
 
@@ -94,7 +94,7 @@ func TestPlainHTTPWhenConfigured(t *testing.T) {
 	m := newMITM(t)
 	f, _ := faultFixture(t, m.host, m.host)
 	f.inputs["username"] = resource.NewStringProperty("site-push")
-	_, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: "urn", Properties: props(t, f.inputs)})
+	_, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: imageURN, Properties: props(t, f.inputs)})
 	if err == nil {
 		t.Fatal("created against a listener that answers 401 to everything")
 	}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/json"
 	"reflect"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -37,6 +38,20 @@ func set(f reflect.Value, pv resource.PropertyValue) bool {
 		f.SetInt(int64(pv.NumberValue()))
 	case f.Kind() == reflect.Float64 && pv.IsNumber():
 		f.SetFloat(pv.NumberValue())
+	case f.Kind() == reflect.Map && pv.IsObject():
+		m := reflect.MakeMapWithSize(f.Type(), len(pv.ObjectValue()))
+		for k, e := range pv.ObjectValue() {
+			ev := reflect.New(f.Type().Elem()).Elem()
+			if !set(ev, e) {
+				return false
+			}
+			m.SetMapIndex(reflect.ValueOf(string(k)), ev)
+		}
+		f.Set(m)
+	case f.Kind() != reflect.String && pv.IsString() && f.CanAddr():
+		// A provider's setting may come JSON-encoded (the engine's form of a non-string
+		// config value); one that does not read stays the zero value, which validate reports.
+		_ = json.Unmarshal([]byte(pv.StringValue()), f.Addr().Interface())
 	case f.Kind() == reflect.Slice && pv.IsArray():
 		s := reflect.MakeSlice(f.Type(), 0, len(pv.ArrayValue()))
 		for _, e := range pv.ArrayValue() {
@@ -95,6 +110,12 @@ func value(f reflect.Value) resource.PropertyValue {
 		return resource.NewNumberProperty(float64(f.Int()))
 	case reflect.Float64:
 		return resource.NewNumberProperty(f.Float())
+	case reflect.Map:
+		m := resource.PropertyMap{}
+		for _, k := range f.MapKeys() {
+			m[resource.PropertyKey(k.String())] = value(f.MapIndex(k))
+		}
+		return resource.NewObjectProperty(m)
 	case reflect.Slice:
 		// Never null: an empty list is a value (the engine drops nulls from the state).
 		elems := make([]resource.PropertyValue, f.Len())

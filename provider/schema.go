@@ -23,14 +23,22 @@ func Schema() map[string]any {
 			"required":        required(r.All()),
 		}
 	}
-	return map[string]any{"name": contract.Name, "version": contract.Version, "resources": resources}
+	provider := map[string]any{
+		"description":     contract.Provider.Description,
+		"inputProperties": propertySchemas(contract.Provider.Inputs),
+		"requiredInputs":  required(contract.Provider.Inputs),
+	}
+	return map[string]any{"name": contract.Name, "version": contract.Version, "provider": provider, "resources": resources}
 }
 
 func propertySchemas(props []contract.Property) map[string]any {
 	out := map[string]any{}
 	for _, p := range props {
 		s := map[string]any{"type": p.Type, "description": p.Description}
-		if p.Items != "" {
+		switch {
+		case p.Type == "object":
+			s["additionalProperties"] = map[string]any{"type": p.Items}
+		case p.Items != "":
 			s["items"] = map[string]any{"type": p.Items}
 		}
 		if p.Secret {

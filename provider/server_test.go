@@ -25,7 +25,7 @@ import (
 )
 
 type fixture struct {
-	srv      *Server
+	srv      *engine
 	host     string
 	bundle   string
 	img      v1.Image
@@ -46,16 +46,16 @@ func newFixture(t *testing.T) *fixture {
 	key := bundletest.Sign(t, dir)
 	host := strings.TrimPrefix(reg.URL, "http://")
 	return &fixture{
-		srv: New(nil), host: host, bundle: dir, img: img, provider: context.Background(),
+		srv: &engine{New(nil)}, host: host, bundle: dir, img: img, provider: context.Background(),
 		inputs: resource.PropertyMap{
-			"sourceLayout": resource.NewStringProperty(dir),
-			"sourceRef":    resource.NewStringProperty("app:1"),
-			"endpoints":    resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(host)}),
-			"insecure":     resource.NewBoolProperty(true),
-			"repository":   resource.NewStringProperty("docker.io/library/app"),
-			"tag":          resource.NewStringProperty("1"),
-			"password":     resource.MakeSecret(resource.NewStringProperty("pw")),
-			"trustedKeys":  resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
+			"bundle":      resource.NewStringProperty(dir),
+			"sourceRef":   resource.NewStringProperty("app:1"),
+			"endpoints":   resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(host)}),
+			"insecure":    resource.NewBoolProperty(true),
+			"repository":  resource.NewStringProperty("docker.io/library/app"),
+			"tag":         resource.NewStringProperty("1"),
+			"password":    resource.MakeSecret(resource.NewStringProperty("pw")),
+			"trustedKeys": resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
 		},
 	}
 }
@@ -71,7 +71,7 @@ func props(t *testing.T, m resource.PropertyMap) *structpb.Struct {
 
 func (f *fixture) create(t *testing.T, preview bool) resource.PropertyMap {
 	t.Helper()
-	resp, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: "urn", Properties: props(t, f.inputs), Preview: preview})
+	resp, err := f.srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: imageURN, Properties: props(t, f.inputs), Preview: preview})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +82,18 @@ func (f *fixture) create(t *testing.T, preview bool) resource.PropertyMap {
 	if !preview && resp.GetId() != f.host+"/docker.io/library/app:1" {
 		t.Errorf("id = %q", resp.GetId())
 	}
-	return out
+	for _, p := range contract.Provider.Inputs {
+		if _, ok := out[resource.PropertyKey(p.Name)]; ok {
+			t.Errorf("the image's state holds the provider's %s", p.Name)
+		}
+	}
+	// The tests keep the settings beside the state, as they keep them beside the inputs.
+	return withSettings(out, f.inputs)
 }
 
 func TestCheckNamesBadSources(t *testing.T) {
 	f := newFixture(t)
 	cases := map[string]func(m resource.PropertyMap){
-		"sourceLayout": func(m resource.PropertyMap) { m["sourceLayout"] = resource.NewStringProperty("/nonexistent/bundle") },
 		"sourceRef":    func(m resource.PropertyMap) { m["sourceRef"] = resource.NewStringProperty("docker.io/library/other:2") },
 		"repository":   func(m resource.PropertyMap) { m["repository"] = resource.NewStringProperty("Bad Repo") },
 		"tag":          func(m resource.PropertyMap) { delete(m, "tag") },
@@ -131,12 +136,9 @@ func TestPreviewKnowsDigestAndCopiesNothing(t *testing.T) {
 func TestDiffByDigestAndReadDrift(t *testing.T) {
 	f := newFixture(t)
 	state := f.create(t, false)
-	if !state["password"].IsSecret() {
-		t.Errorf("password lost its secrecy in the outputs")
-	}
 	diff := func(news resource.PropertyMap) *pulumirpc.DiffResponse {
 		t.Helper()
-		resp, err := f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Olds: props(t, state), News: props(t, news)})
+		resp, err := f.srv.Diff(f.provider, &pulumirpc.DiffRequest{Urn: imageURN, Olds: props(t, state), News: props(t, news)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +158,7 @@ func TestDiffByDigestAndReadDrift(t *testing.T) {
 	if err := remote.Delete(ref); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: "urn", Properties: props(t, state)})
+	resp, err := f.srv.Read(f.provider, &pulumirpc.ReadRequest{Id: "x", Urn: imageURN, Properties: props(t, state)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +177,7 @@ func TestDeleteRetains(t *testing.T) {
 	f := newFixture(t)
 	f.inputs["retain"] = resource.NewBoolProperty(true)
 	state := f.create(t, false)
-	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, state)}); err != nil {
+	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, state)}); err != nil {
 		t.Fatal(err)
 	}
 	ref, _ := name.ParseReference(f.host+"/docker.io/library/app:1", name.Insecure)
@@ -183,7 +185,7 @@ func TestDeleteRetains(t *testing.T) {
 		t.Errorf("retained image deleted: %v", err)
 	}
 	state["retain"] = resource.NewBoolProperty(false)
-	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: "urn", Properties: props(t, state)}); err != nil {
+	if _, err := f.srv.Delete(f.provider, &pulumirpc.DeleteRequest{Id: "x", Urn: imageURN, Properties: props(t, state)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := remote.Head(ref); err == nil {
@@ -222,12 +224,13 @@ func TestCheckRefusesUntrustedBundles(t *testing.T) {
 		edit       func(m resource.PropertyMap)
 		prop, want string
 	}{
-		{"no trusted key", func(m resource.PropertyMap) { delete(m, "trustedKeys") }, "sourceLayout", "no trusted keys"},
-		{"another key", func(m resource.PropertyMap) { m["trustedKeys"] = keys(otherKey) }, "sourceLayout", "no trusted key verifies"},
+		{"no trusted key", func(m resource.PropertyMap) { delete(m, "trustedKeys") }, "sourceRef", "no trusted keys"},
+		{"another key", func(m resource.PropertyMap) { m["trustedKeys"] = keys(otherKey) }, "sourceRef", "no trusted key verifies"},
 		{"not a key", func(m resource.PropertyMap) { m["trustedKeys"] = keys("hello") }, "trustedKeys", "trustedKeys[0]"},
 		{"unsigned", func(m resource.PropertyMap) {
 			os.Remove(filepath.Join(f.bundle, bundle.SignatureFile))
-		}, "sourceLayout", "not signed"},
+			f.srv = &engine{New(nil)} // a new provider process, which has not verified the bundle yet
+		}, "sourceRef", "not signed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -273,14 +276,14 @@ func TestCheckHashesAttachedArtifacts(t *testing.T) {
 	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/app:1", Image: img}, bundletest.Entry{Ref: sigRef, Image: sig})
 	key := bundletest.Sign(t, dir)
 	in := resource.PropertyMap{
-		"sourceLayout": resource.NewStringProperty(dir),
-		"sourceRef":    resource.NewStringProperty("app:1"),
-		"endpoints":    resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("127.0.0.1:5000")}),
-		"repository":   resource.NewStringProperty("docker.io/library/app"),
-		"tag":          resource.NewStringProperty("1"),
-		"trustedKeys":  resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
+		"bundle":      resource.NewStringProperty(dir),
+		"sourceRef":   resource.NewStringProperty("app:1"),
+		"endpoints":   resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("127.0.0.1:5000")}),
+		"repository":  resource.NewStringProperty("docker.io/library/app"),
+		"tag":         resource.NewStringProperty("1"),
+		"trustedKeys": resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
 	}
-	srv := New(nil)
+	srv := &engine{New(nil)}
 	check := func() map[string]string {
 		resp, err := srv.Check(context.Background(), &pulumirpc.CheckRequest{Type: contract.ImageToken, News: props(t, in)})
 		if err != nil {
@@ -308,3 +311,6 @@ func TestCheckHashesAttachedArtifacts(t *testing.T) {
 		t.Errorf("a corrupt signature layer: %v", got)
 	}
 }
+
+// imageURN is an Image's URN, as the engine sends it.
+var imageURN = urnOf(contract.ImageToken, "app")

@@ -8,6 +8,54 @@ import (
 	"airgap-site/provider/contract"
 )
 
+// Provider is an explicit airgap provider: contract.Provider, the site registry every Image
+// of the site is copied to, and the bundle and trust the images come from.
+type Provider struct {
+	pulumi.ProviderResourceState
+}
+
+// ProviderArgs are the provider's settings.
+type ProviderArgs struct {
+	Endpoints      pulumi.StringArrayInput
+	Insecure       pulumi.BoolPtrInput
+	CA             pulumi.StringPtrInput
+	Username       pulumi.StringPtrInput
+	Password       pulumi.StringPtrInput
+	Bundle         pulumi.StringPtrInput
+	TrustedKeys    pulumi.StringArrayInput
+	AllowUnsigned  pulumi.BoolPtrInput
+	Jobs           pulumi.IntPtrInput
+	RetryFor       pulumi.IntPtrInput
+	RequestTimeout pulumi.IntPtrInput
+}
+
+type providerArgs struct {
+	Endpoints      []string `pulumi:"endpoints"`
+	Insecure       *bool    `pulumi:"insecure"`
+	CA             *string  `pulumi:"ca"`
+	Username       *string  `pulumi:"username"`
+	Password       *string  `pulumi:"password"`
+	Bundle         *string  `pulumi:"bundle"`
+	TrustedKeys    []string `pulumi:"trustedKeys"`
+	AllowUnsigned  *bool    `pulumi:"allowUnsigned"`
+	Jobs           *int     `pulumi:"jobs"`
+	RetryFor       *int     `pulumi:"retryFor"`
+	RequestTimeout *int     `pulumi:"requestTimeout"`
+}
+
+// ElementType implements pulumi.Input for the registration.
+func (ProviderArgs) ElementType() reflect.Type { return reflect.TypeOf((*providerArgs)(nil)).Elem() }
+
+// NewProvider declares the provider; its password is kept secret in the state.
+func NewProvider(ctx *pulumi.Context, name string, args *ProviderArgs, opts ...pulumi.ResourceOption) (*Provider, error) {
+	var p Provider
+	opts = append(opts, pulumi.Version(contract.Version), pulumi.AdditionalSecretOutputs(contract.Provider.Secrets()))
+	if err := ctx.RegisterResource(contract.ProviderToken, name, args, &p, opts...); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 // Image is the airgap provider's contract.Image (provider/ in this repository). The bindings
 // are written by hand; contract_test.go holds their pulumi tags to package contract.
 type Image struct {
@@ -19,55 +67,33 @@ type Image struct {
 	Platforms  pulumi.StringArrayOutput `pulumi:"platforms"`
 	TotalBytes pulumi.Float64Output     `pulumi:"totalBytes"`
 	SentBytes  pulumi.Float64Output     `pulumi:"sentBytes"`
+	Inventory  pulumi.Float64MapOutput  `pulumi:"inventory"`
 	Endpoint   pulumi.StringOutput      `pulumi:"endpoint"`
 	SyncedAt   pulumi.StringOutput      `pulumi:"syncedAt"`
 }
 
-// ImageArgs are the inputs of Image.
+// ImageArgs are the inputs of Image: only the image's own; the site's settings are its
+// provider's (pulumi.Provider with a Provider).
 type ImageArgs struct {
-	SourceLayout   pulumi.StringPtrInput
-	SourceRef      pulumi.StringPtrInput
-	SourceRemote   pulumi.StringPtrInput
-	Endpoints      pulumi.StringArrayInput
-	Insecure       pulumi.BoolPtrInput
-	CA             pulumi.StringPtrInput
-	Username       pulumi.StringPtrInput
-	Password       pulumi.StringPtrInput
-	Repository     pulumi.StringInput
-	Tag            pulumi.StringInput
-	MountFrom      pulumi.StringArrayInput
-	Retain         pulumi.BoolPtrInput
-	Jobs           pulumi.IntPtrInput
-	RetryFor       pulumi.IntPtrInput
-	RequestTimeout pulumi.IntPtrInput
-	TrustedKeys    pulumi.StringArrayInput
-	AllowUnsigned  pulumi.BoolPtrInput
+	SourceRef    pulumi.StringPtrInput
+	SourceRemote pulumi.StringPtrInput
+	Repository   pulumi.StringInput
+	Tag          pulumi.StringInput
+	Retain       pulumi.BoolPtrInput
 }
 
 type imageArgs struct {
-	SourceLayout   *string  `pulumi:"sourceLayout"`
-	SourceRef      *string  `pulumi:"sourceRef"`
-	SourceRemote   *string  `pulumi:"sourceRemote"`
-	Endpoints      []string `pulumi:"endpoints"`
-	Insecure       *bool    `pulumi:"insecure"`
-	CA             *string  `pulumi:"ca"`
-	Username       *string  `pulumi:"username"`
-	Password       *string  `pulumi:"password"`
-	Repository     string   `pulumi:"repository"`
-	Tag            string   `pulumi:"tag"`
-	MountFrom      []string `pulumi:"mountFrom"`
-	Retain         *bool    `pulumi:"retain"`
-	Jobs           *int     `pulumi:"jobs"`
-	RetryFor       *int     `pulumi:"retryFor"`
-	RequestTimeout *int     `pulumi:"requestTimeout"`
-	TrustedKeys    []string `pulumi:"trustedKeys"`
-	AllowUnsigned  *bool    `pulumi:"allowUnsigned"`
+	SourceRef    *string `pulumi:"sourceRef"`
+	SourceRemote *string `pulumi:"sourceRemote"`
+	Repository   string  `pulumi:"repository"`
+	Tag          string  `pulumi:"tag"`
+	Retain       *bool   `pulumi:"retain"`
 }
 
 // ElementType implements pulumi.Input for the registration.
 func (ImageArgs) ElementType() reflect.Type { return reflect.TypeOf((*imageArgs)(nil)).Elem() }
 
-// NewImage declares an image copy.
+// NewImage declares an image copy; opts must name its Provider.
 func NewImage(ctx *pulumi.Context, name string, args *ImageArgs, opts ...pulumi.ResourceOption) (*Image, error) {
 	var r Image
 	opts = append(opts, pulumi.Version(contract.Version), pulumi.AdditionalSecretOutputs(contract.Image.Secrets()))

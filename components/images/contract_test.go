@@ -16,3 +16,7 @@ func TestBindingMatchesContract(t *testing.T) {
 func TestAcceptedBundleBindingMatchesContract(t *testing.T) {
 	bindingtest.Match[contract.AcceptedBundleArgs, contract.AcceptedBundleOutputs, acceptedBundleArgs, AcceptedBundleArgs, AcceptedBundle](t, contract.AcceptedBundle)
 }
+
+func TestProviderBindingMatchesContract(t *testing.T) {
+	bindingtest.Match[contract.ProviderArgs, struct{}, providerArgs, ProviderArgs, struct{}](t, contract.Provider)
+}

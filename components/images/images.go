@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -88,20 +87,41 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	bundle := c.BundleDir(args.ProjectDir)
 
 	targets := make([]mirror.Target, len(c.Images.List))
-	var repos []string
 	for i, e := range c.Images.List {
 		t, err := mirror.TargetOf(e.Image)
 		if err != nil {
 			return nil, fmt.Errorf("images.list[%d]: %w", i, err)
 		}
 		targets[i] = t
-		repos = append(repos, t.Repository)
 	}
-	sort.Strings(repos)
 
 	var accepted pulumi.ResourceOption
 	if im.Accepted = args.Accepted; im.Accepted != nil {
 		accepted = pulumi.DependsOn([]pulumi.Resource{im.Accepted})
+	}
+
+	// One provider for every image of the site: the site's settings, set once (see
+	// contract.Provider). Its name is the stack's, so a state keeps it across ups.
+	var siteProvider *Provider
+	newProvider := func() (*Provider, error) {
+		if siteProvider != nil {
+			return siteProvider, nil
+		}
+		p, err := NewProvider(ctx, name+"-registry", &ProviderArgs{
+			Endpoints:      pulumi.ToStringArray(endpoints),
+			Insecure:       pulumi.BoolPtr(insecure),
+			CA:             ca,
+			Username:       user,
+			Password:       password,
+			Bundle:         pulumi.StringPtr(bundle),
+			TrustedKeys:    pulumi.ToStringArray(args.TrustedKeys),
+			AllowUnsigned:  pulumi.BoolPtr(c.Images.AllowUnsigned),
+			Jobs:           pulumi.IntPtr(c.Images.Jobs),
+			RetryFor:       pulumi.IntPtr(retry),
+			RequestTimeout: pulumi.IntPtr(requestTimeout),
+		}, parent)
+		siteProvider = p
+		return p, err
 	}
 
 	var dockerProvider *docker.Provider
@@ -126,24 +146,16 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			digests[t.Reference] = built.RepoDigest
 			continue
 		}
+		p, err := newProvider()
+		if err != nil {
+			return nil, err
+		}
 		img, err := NewImage(ctx, resName, &ImageArgs{
-			SourceLayout:   pulumi.StringPtr(bundle),
-			SourceRef:      pulumi.StringPtr(t.Reference),
-			Endpoints:      pulumi.ToStringArray(endpoints),
-			Insecure:       pulumi.BoolPtr(insecure),
-			CA:             ca,
-			Username:       user,
-			Password:       password,
-			Repository:     pulumi.String(t.Repository),
-			Tag:            pulumi.String(t.Tag),
-			MountFrom:      pulumi.ToStringArray(others(repos, t.Repository)),
-			Retain:         pulumi.BoolPtr(c.Images.Retain),
-			Jobs:           pulumi.IntPtr(c.Images.Jobs),
-			RetryFor:       pulumi.IntPtr(retry),
-			RequestTimeout: pulumi.IntPtr(requestTimeout),
-			TrustedKeys:    pulumi.ToStringArray(args.TrustedKeys),
-			AllowUnsigned:  pulumi.BoolPtr(c.Images.AllowUnsigned),
-		}, parent, wait, accepted)
+			SourceRef:  pulumi.StringPtr(t.Reference),
+			Repository: pulumi.String(t.Repository),
+			Tag:        pulumi.String(t.Tag),
+			Retain:     pulumi.BoolPtr(c.Images.Retain),
+		}, parent, wait, accepted, pulumi.Provider(p))
 		if err != nil {
 			return nil, err
 		}
@@ -193,19 +205,6 @@ func buildImage(ctx *pulumi.Context, name, registry string, t mirror.Target, b *
 		},
 	}
 	return docker.NewImage(ctx, name, args, opts...)
-}
-
-// registryEndpoints are the site registry's addresses, in the order copies try them:
-// images.registry when set, then every node's NodePort in node order. They all reach the
-// same registry, so an image's identity does not depend on them.
-func others(all []string, self string) []string {
-	out := make([]string, 0, len(all))
-	for _, r := range all {
-		if r != self {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 func optional(s string) pulumi.StringPtrInput {

@@ -67,6 +67,23 @@ func TestOneImagePerBundledImage(t *testing.T) {
 		ecr + "/factory/mes-api":  "7",
 		"docker.io/library/redis": "sha256-" + strings.Repeat("c", 64),
 	}
+	// One provider holds the site's settings: the push endpoints, the site CA, the push identity
+	// with a secret password, the bundle and the keys it must be signed by.
+	p := rec.One(t, contract.ProviderToken)
+	if !slices.Equal(strs(p["endpoints"]), []string{"10.20.0.11:32001", "10.20.0.12:32001"}) ||
+		p["bundle"].StringValue() != "/site/bundle" || p["insecure"].BoolValue() {
+		t.Errorf("provider settings = %v", p)
+	}
+	if keys := strs(p["trustedKeys"]); len(keys) != 1 || keys[0] != testKey || p["allowUnsigned"].BoolValue() {
+		t.Errorf("the bundle's trusted keys are not passed on: %v", p)
+	}
+	if p["username"].StringValue() != siteconfig.PushUser || p["ca"].StringValue() != testCA ||
+		!p["password"].IsSecret() || p["password"].SecretValue().Element.StringValue() != testPushPassword {
+		t.Errorf("the provider pushes without the push identity: %v", p)
+	}
+	if n := len(rec.OfType(contract.ProviderToken)); n != 1 {
+		t.Errorf("%d airgap providers, want one for the site", n)
+	}
 	for repo, tag := range want {
 		cp, ok := byRepo[repo]
 		if !ok {
@@ -74,22 +91,17 @@ func TestOneImagePerBundledImage(t *testing.T) {
 			continue
 		}
 		in := cp.Inputs
-		if in["tag"].StringValue() != tag || !slices.Equal(strs(in["endpoints"]), []string{"10.20.0.11:32001", "10.20.0.12:32001"}) ||
-			in["sourceLayout"].StringValue() != "/site/bundle" || in["insecure"].BoolValue() {
+		if in["tag"].StringValue() != tag {
 			t.Errorf("%s inputs = %v", repo, in)
 		}
-		if keys := strs(in["trustedKeys"]); len(keys) != 1 || keys[0] != testKey || in["allowUnsigned"].BoolValue() {
-			t.Errorf("%s: the bundle's trusted keys are not passed on: %v", repo, in)
+		// Only the image's own inputs: nothing of the site's, no list of its siblings.
+		for k := range in {
+			if !slices.ContainsFunc(contract.Image.Inputs, func(p contract.Property) bool { return p.Name == string(k) }) {
+				t.Errorf("%s has input %s, which is not the image's", repo, k)
+			}
 		}
-		// The push identity over TLS: the write endpoint, the site CA, a secret password.
-		if in["username"].StringValue() != siteconfig.PushUser || in["ca"].StringValue() != testCA ||
-			!in["password"].IsSecret() || in["password"].SecretValue().Element.StringValue() != testPushPassword {
-			t.Errorf("%s pushes without the push identity: %v", repo, in)
-		}
-		mounts := strs(in["mountFrom"])
-		slices.Sort(mounts)
-		if len(mounts) != 2 || slices.Contains(mounts, repo) {
-			t.Errorf("%s mountFrom = %v, want the two other repositories", repo, mounts)
+		if prov := cp.RegisterRPC.GetProvider(); !strings.Contains(prov, "pulumi:providers:airgap::osaka-registry") {
+			t.Errorf("%s is not managed by the site's provider: %q", repo, prov)
 		}
 		if deps := strings.Join(cp.RegisterRPC.GetDependencies(), " "); !strings.Contains(deps, "Service::registry") {
 			t.Errorf("%s does not wait for the registry: %s", repo, deps)
@@ -136,7 +148,7 @@ func TestEveryEndpointInOrder(t *testing.T) {
 			_, err := New(ctx, "osaka", Args{Config: site(t, c.images), ProjectDir: "/site", Push: push, TrustedKeys: []string{testKey}})
 			return err
 		})
-		in := rec.One(t, contract.ImageToken)
+		in := rec.One(t, contract.ProviderToken)
 		if got := strs(in["endpoints"]); !slices.Equal(got, c.want) {
 			t.Errorf("%s: endpoints = %v, want %v", c.images, got, c.want)
 		}
@@ -194,5 +206,28 @@ func TestCopiesDependOnTheAcceptedBundle(t *testing.T) {
 	built := site(t, `{"docker":{"host":"unix:///var/run/docker.sock"},"list":[{"image":"docker.io/factory/mes-ui:2.0","build":{"context":"./mes-ui"}}]}`)
 	if n := len(deploy(t, built).OfType(contract.AcceptedBundleToken)); n != 0 {
 		t.Errorf("%d accepted bundles for a site without a bundle", n)
+	}
+}
+
+// TestAddingAnImageLeavesOthersAlone: the program declares each image with the same inputs
+// whatever else the site holds, so adding one is one create, not an update of every other.
+func TestAddingAnImageLeavesOthersAlone(t *testing.T) {
+	two := deploy(t, site(t, `{"bundle":"bundle","trustedKeys":["site.pub"],"list":["nginx:1.27","redis:7"]}`))
+	three := deploy(t, site(t, `{"bundle":"bundle","trustedKeys":["site.pub"],"list":["nginx:1.27","redis:7","`+ecr+`/factory/mes-api:7"]}`))
+	before := map[string]resource.PropertyMap{}
+	for _, cp := range two.OfType(contract.ImageToken) {
+		before[cp.Name] = cp.Inputs
+	}
+	for _, cp := range three.OfType(contract.ImageToken) {
+		if old, ok := before[cp.Name]; ok && !old.DeepEquals(cp.Inputs) {
+			t.Errorf("%s: inputs %v became %v when an image was added", cp.Name, old, cp.Inputs)
+		}
+	}
+	if len(before) != 2 || len(three.OfType(contract.ImageToken)) != 3 {
+		t.Errorf("images: %d then %d", len(before), len(three.OfType(contract.ImageToken)))
+	}
+	p2, p3 := two.One(t, contract.ProviderToken), three.One(t, contract.ProviderToken)
+	if !p2.DeepEquals(p3) {
+		t.Errorf("the provider's settings changed when an image was added: %v -> %v", p2, p3)
 	}
 }

@@ -40,8 +40,8 @@ type Resource struct {
 type Property struct {
 	Name        string
 	Description string
-	// Type is the schema type: string, boolean, integer, number or array; Items is the type
-	// of an array's elements.
+	// Type is the schema type: string, boolean, integer, number, array or object (a map by
+	// string keys); Items is the type of an array's elements or of a map's values.
 	Type  string
 	Items string
 	// Field locates the Go field in its struct (reflect.Value.FieldByIndex).
@@ -123,9 +123,17 @@ func properties(t reflect.Type) ([]Property, error) {
 		if p.Type, err = schemaType(f.Type); err != nil {
 			return nil, fmt.Errorf("field %s: %w", f.Name, err)
 		}
-		if f.Type.Kind() == reflect.Slice {
-			if p.Items, err = schemaType(f.Type.Elem()); err != nil || p.Items == "array" {
+		switch f.Type.Kind() {
+		case reflect.Slice:
+			if p.Items, err = schemaType(f.Type.Elem()); err != nil || p.Items == "array" || p.Items == "object" {
 				return nil, fmt.Errorf("field %s: arrays hold strings, booleans or numbers, not %s", f.Name, f.Type.Elem())
+			}
+		case reflect.Map:
+			if f.Type.Key().Kind() != reflect.String {
+				return nil, fmt.Errorf("field %s: maps are keyed by strings, not %s", f.Name, f.Type.Key())
+			}
+			if p.Items, err = schemaType(f.Type.Elem()); err != nil || p.Items == "array" || p.Items == "object" {
+				return nil, fmt.Errorf("field %s: maps hold strings, booleans or numbers, not %s", f.Name, f.Type.Elem())
 			}
 		}
 		out = append(out, p)
@@ -147,9 +155,12 @@ func schemaType(t reflect.Type) (string, error) {
 		return "number", nil
 	case reflect.Slice:
 		return "array", nil
+	case reflect.Map:
+		return "object", nil
 	}
 	return "", fmt.Errorf("unsupported type %s", t)
 }
 
 // Resources are the package's resources; the schema lists exactly these.
+// The provider's own configuration (Provider) is not among them: the schema has it apart.
 var Resources = []Resource{Image, AcceptedBundle, CertificateAuthority, Certificate, Password}

@@ -40,22 +40,21 @@ func TestImage(t *testing.T) {
 			got = append(got, p.Name)
 		}
 	}
-	if want := []string{"endpoints", "repository", "tag"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"repository", "tag"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("required inputs = %v, want %v", got, want)
 	}
-	if s := Image.Secrets(); !reflect.DeepEqual(s, []string{"password"}) {
-		t.Errorf("secrets = %v", s)
+	if s := Image.Secrets(); len(s) != 0 {
+		t.Errorf("secrets = %v: an image holds none, the provider holds the password", s)
 	}
-	i := slices.IndexFunc(Image.Inputs, func(p Property) bool { return p.Name == "mountFrom" })
-	if i < 0 || Image.Inputs[i].Type != "array" || Image.Inputs[i].Items != "string" {
-		t.Errorf("mountFrom is not an array of strings: %+v", Image.Inputs)
+	i := slices.IndexFunc(Image.Outputs, func(p Property) bool { return p.Name == "inventory" })
+	if i < 0 || Image.Outputs[i].Type != "object" || Image.Outputs[i].Items != "number" {
+		t.Errorf("inventory is not a map of numbers: %+v", Image.Outputs)
 	}
 }
 
-// TestImageIdentity: an image is its repository and tag in the site registry. The addresses it
-// is reached at are not replace-on-change (a new node order would otherwise replace every
-// image, and the replacement's delete would remove what its create wrote), and the input they
-// replaced is no property any more: the provider reads it from old states only.
+// TestImageIdentity: an image is its repository and tag in the site registry, and only what is
+// its own is an input: the site's settings are the provider's, and the inputs of provider 0.4
+// that moved there are no property any more (the provider ignores them in old states).
 func TestImageIdentity(t *testing.T) {
 	var replace []string
 	for _, p := range Image.Inputs {
@@ -66,12 +65,31 @@ func TestImageIdentity(t *testing.T) {
 	if want := []string{"repository", "tag"}; !reflect.DeepEqual(replace, want) {
 		t.Errorf("replace-on-change inputs = %v, want %v", replace, want)
 	}
-	i := slices.IndexFunc(Image.Inputs, func(p Property) bool { return p.Name == "endpoints" })
-	if i < 0 || Image.Inputs[i].Type != "array" || Image.Inputs[i].Items != "string" || !Image.Inputs[i].Required {
-		t.Errorf("endpoints is not a required array of strings: %+v", Image.Inputs)
+	for _, legacy := range LegacyImageInputs {
+		if slices.ContainsFunc(Image.All(), func(p Property) bool { return p.Name == legacy }) {
+			t.Errorf("%s is still a property of Image", legacy)
+		}
 	}
-	if slices.ContainsFunc(Image.All(), func(p Property) bool { return p.Name == LegacyRegistry }) {
-		t.Errorf("%s is still a property", LegacyRegistry)
+}
+
+// TestProviderConfiguration: every site-wide setting is the provider's, none replaces (a
+// replaced provider replaces every image), and the password is secret.
+func TestProviderConfiguration(t *testing.T) {
+	for _, name := range []string{"endpoints", "insecure", "ca", "username", "password", "bundle", "trustedKeys", "allowUnsigned", "jobs", "retryFor", "requestTimeout"} {
+		if !slices.ContainsFunc(Provider.Inputs, func(p Property) bool { return p.Name == name }) {
+			t.Errorf("%s is not a provider setting", name)
+		}
+	}
+	for _, p := range Provider.Inputs {
+		if p.Replace || p.Required {
+			t.Errorf("%s: replace=%v required=%v", p.Name, p.Replace, p.Required)
+		}
+	}
+	if s := Provider.Secrets(); !reflect.DeepEqual(s, []string{"password"}) {
+		t.Errorf("secrets = %v", s)
+	}
+	if len(Provider.Outputs) != 0 || Provider.Token != "pulumi:providers:"+Name {
+		t.Errorf("provider = %+v", Provider)
 	}
 }
 
@@ -85,7 +103,13 @@ func TestMalformedDeclarations(t *testing.T) {
 			A string `prop:"a,optional"`
 		}{},
 		"unsupported type": struct {
-			A map[string]string `prop:"a"`
+			A *string `prop:"a"`
+		}{},
+		"map by ints": struct {
+			A map[int]string `prop:"a"`
+		}{},
+		"map of maps": struct {
+			A map[string]map[string]int `prop:"a"`
 		}{},
 		"array of arrays": struct {
 			A [][]string `prop:"a"`
