@@ -301,6 +301,9 @@ func TestStateOfProvider01(t *testing.T) {
 	if read["digest"] != state["digest"] || read["endpoint"].StringValue() != f.host {
 		t.Errorf("read %v", read)
 	}
+	if inv := read["inventory"]; !inv.IsObject() || len(inv.ObjectValue()) != len(state["inventory"].ObjectValue()) {
+		t.Errorf("the refresh of a state without an inventory did not record it: %v, want %v", inv, state["inventory"])
+	}
 	readIn, _ := unmarshal(resp.GetInputs())
 	for _, legacy := range contract.LegacyImageInputs {
 		if _, ok := read[resource.PropertyKey(legacy)]; ok {

@@ -220,17 +220,13 @@ func (k *image) sync(ctx context.Context, r request, ins resource.PropertyMap) (
 		k.s.info(ctx, r.urn, "%s: %d attached %s (signatures, attestations, referrers) copied beside it, kept when it is deleted",
 			in.label(), len(attached), plural(len(attached), "artifact", "artifacts"))
 	}
-	inventory := map[string]float64{}
-	for h, size := range res.Contents {
-		inventory[h.String()] = float64(size)
-	}
 	maps.Copy(state, encode(contract.Image.Outputs, contract.ImageOutputs{
 		Digest:     res.Digest.String(),
 		MediaType:  string(res.MediaType),
 		Platforms:  res.Platforms,
 		TotalBytes: float64(res.TotalBytes),
 		SentBytes:  float64(res.SentBytes),
-		Inventory:  inventory,
+		Inventory:  inventoryOf(res.Contents),
 		Ref:        target.String(),
 		Endpoint:   ep,
 		SyncedAt:   syncedAt,
@@ -423,13 +419,22 @@ func (k *image) read(ctx context.Context, r request, state, inputs resource.Prop
 	}
 	var desc *v1.Descriptor
 	var target name.Tag
+	var inventory imagesync.Sizes
+	old, _ := resolve(state["digest"])
+	_, hasInventory := state["inventory"]
 	ep, err := k.s.atSite(ctx, r.urn, c, in, "reading", func(_ context.Context, t name.Tag, opts []remote.Option) error {
 		d, err := remote.Head(t, opts...)
 		if err != nil && !notFound(err) {
 			return fmt.Errorf("reading %s: %w", t, err)
 		}
 		desc, target = d, t
-		return nil
+		if d == nil || (hasInventory && stringOf(old) == d.Digest.String()) {
+			return nil
+		}
+		// A state without an inventory (written by provider 0.4 or before) or a tag that
+		// moved: what the registry holds under it now, read from its manifests (and configs).
+		inventory, err = registryContents(t.Context().Digest(d.Digest.String()), opts)
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", in.label(), err)
@@ -438,14 +443,45 @@ func (k *image) read(ctx context.Context, r request, state, inputs resource.Prop
 		k.s.info(ctx, r.urn, "%s is gone from the registry", target)
 		return nil, nil, nil
 	}
-	if old, _ := resolve(state["digest"]); old.IsString() && old.StringValue() != desc.Digest.String() {
+	if old.IsString() && old.StringValue() != desc.Digest.String() {
 		k.s.info(ctx, r.urn, "%s now points at %s (was %s)", target, desc.Digest, old.StringValue())
 	}
 	state = own(state)
+	if inventory != nil {
+		state["inventory"] = encode(contract.Image.Outputs, contract.ImageOutputs{Inventory: inventoryOf(inventory)})["inventory"]
+	}
 	state["digest"] = resource.NewStringProperty(desc.Digest.String())
 	state["endpoint"] = resource.NewStringProperty(ep)
 	state["ref"] = resource.NewStringProperty(target.String())
 	return state, ownInputs(inputs), nil
+}
+
+// inventoryOf is the inventory output of contents.
+func inventoryOf(contents imagesync.Sizes) map[string]float64 {
+	out := make(map[string]float64, len(contents))
+	for h, size := range contents {
+		out[h.String()] = float64(size)
+	}
+	return out
+}
+
+// registryContents are the blobs and manifests of the image at ref in a registry, read from
+// its manifests and configs.
+func registryContents(ref name.Digest, opts []remote.Option) (imagesync.Sizes, error) {
+	desc, err := remote.Get(ref, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ref, err)
+	}
+	var src imagesync.Source
+	if desc.MediaType.IsIndex() {
+		src.Index, err = desc.ImageIndex()
+	} else {
+		src.Image, err = desc.Image()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ref, err)
+	}
+	return imagesync.Contents(src)
 }
 
 // ownInputs are the image's own inputs of m.

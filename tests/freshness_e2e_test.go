@@ -151,11 +151,16 @@ func TestBundleFreshness(t *testing.T) {
 	})
 }
 
-// TestProviderUpgradeFrom03: a site whose state was written by the program and plugin of
-// provider 0.3.0 (the commit before 0.4.0, built from this repository's history) upgrades with
-// one up: the new AcceptedBundle is created, no Image is replaced and no blob is sent, and a
-// second preview has no changes.
-func TestProviderUpgradeFrom03(t *testing.T) {
+// TestProviderUpgradeFrom03 and TestProviderUpgradeFrom04: a site whose state was written by
+// the program and plugin of an earlier provider (built from this repository's history, at the
+// commit before the next version) upgrades with one up: no Image is replaced or updated (each
+// moves to the site's explicit provider, whose settings the images held before, as the same
+// image), nothing is sent, and a second preview has no changes.
+func TestProviderUpgradeFrom03(t *testing.T) { providerUpgrade(t, "0.3.0", "0.4.0") }
+
+func TestProviderUpgradeFrom04(t *testing.T) { providerUpgrade(t, "0.4.0", "0.5.0") }
+
+func providerUpgrade(t *testing.T, version, next string) {
 	// Parallel: its own stack, namespace, ports and registry; it stops nothing shared (see tests/doc.go).
 	t.Parallel()
 	s := &e2e
@@ -168,16 +173,16 @@ func TestProviderUpgradeFrom03(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	// The commit that made the plugin 0.4.0, and the one before it.
-	bumps := strings.Fields(git("log", "--format=%H", "-S0.4.0", "--", "provider/contract/VERSION"))
+	// The commit that made the plugin the next version, and the one before it.
+	bumps := strings.Fields(git("log", "--format=%H", "-S"+next, "--", "provider/contract/VERSION"))
 	if len(bumps) == 0 {
-		t.Fatal("no commit made provider/contract/VERSION 0.4.0")
+		t.Fatalf("no commit made provider/contract/VERSION %s", next)
 	}
 	before := git("rev-parse", bumps[len(bumps)-1]+"^")
-	if v := git("show", before+":provider/contract/VERSION"); v != "0.3.0" {
-		t.Fatalf("the plugin before the bump is %s, want 0.3.0", v)
+	if v := git("show", before+":provider/contract/VERSION"); v != version {
+		t.Fatalf("the plugin before the bump is %s, want %s", v, version)
 	}
-	old := filepath.Join(work, "v0.3")
+	old := filepath.Join(work, "v"+version)
 	if err := os.MkdirAll(old, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -188,14 +193,14 @@ func TestProviderUpgradeFrom03(t *testing.T) {
 	build := exec.Command("go", "build", "-o", plugin, "./provider/cmd/pulumi-resource-airgap")
 	build.Dir = old
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building plugin 0.3.0: %v\n%s", err, out)
+		t.Fatalf("building plugin %s: %v\n%s", version, err, out)
 	}
-	install := exec.Command(filepath.Join(s.bin, "pulumi"), "plugin", "install", "resource", "airgap", "0.3.0", "--file", plugin, "--reinstall")
+	install := exec.Command(filepath.Join(s.bin, "pulumi"), "plugin", "install", "resource", "airgap", version, "--file", plugin, "--reinstall")
 	install.Env = append(os.Environ(), "PULUMI_HOME="+pulumiHome(), "PULUMI_SKIP_UPDATE_CHECK=true")
 	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("installing plugin 0.3.0: %v\n%s", err, out)
+		t.Fatalf("installing plugin %s: %v\n%s", version, err, out)
 	}
-	oldProject, err := makeProject(s.repo, old, filepath.Join(work, "project-0.3"))
+	oldProject, err := makeProject(s.repo, old, filepath.Join(work, "project-"+version))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,17 +211,19 @@ func TestProviderUpgradeFrom03(t *testing.T) {
 		"docker.io/library/beta:1":  layeredImages(t, 1, 256<<10, 256<<10)[0],
 	}, nil)
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s3Registry(t, regAddr, "/upgrade-e2e")
+	tag := strings.ReplaceAll(strings.TrimSuffix(version, ".0"), ".", "") // 03, 04
+	nodePort := map[string]int{"0.3.0": 32054, "0.4.0": 32056}[version]
+	s3Registry(t, regAddr, "/upgrade-"+tag+"-e2e")
 	counter := newRegistryCounter(t, regAddr)
-	stack := "upgrade"
+	stack := "upgrade-" + tag
 	s.mustPulumi(t, "stack", "init", stack)
 	writeStackConfig(t, stack, fmt.Sprintf(`config:
   airgap-site:nodes:
     - {name: node-1, ip: 127.0.0.11, role: controlplane}
-  airgap-site:registry: {namespace: upgrade-registry, nodePort: 32054, pushNodePort: 32055, replicas: 1, plainHTTP: true, image: %s}
+  airgap-site:registry: {namespace: upgrade-%s-registry, nodePort: %d, pushNodePort: %d, replicas: 1, plainHTTP: true, image: %s}
   airgap-site:objectStore: {kind: external, endpoint: %q}
   airgap-site:images: {bundle: %q, trustedKeys: [%q], registry: %q, list: [docker.io/library/alpha:1, docker.io/library/beta:1]}
-`, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, bundleDir+".pub", counter.addr))
+`, tag, nodePort, nodePort+1, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, bundleDir+".pub", counter.addr))
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
 	// The same stack file (config, secrets, salt) for the old program's project.
@@ -229,7 +236,7 @@ func TestProviderUpgradeFrom03(t *testing.T) {
 	}
 
 	if out, err := s.pulumiIn(t, oldProject, "up", "-s", stack, "--yes", "--skip-preview"); err != nil {
-		t.Fatalf("up with provider 0.3.0: %v\n%s", err, lastLines(out, 30))
+		t.Fatalf("up with provider %s: %v\n%s", version, err, lastLines(out, 30))
 	}
 	images := func(t *testing.T) map[string]string { // URN -> id, provider
 		t.Helper()
@@ -252,12 +259,13 @@ func TestProviderUpgradeFrom03(t *testing.T) {
 		return out
 	}
 	was := images(t)
-	if len(was) != 2 {
-		t.Fatalf("state of provider 0.3.0: %v, want two images", was)
+	hadAccepted := version != "0.3.0" // AcceptedBundle came with 0.4.0
+	if want := map[bool]int{true: 3, false: 2}[hadAccepted]; len(was) != want {
+		t.Fatalf("state of provider %s: %v, want %d resources", version, was, want)
 	}
 	for urn, v := range was {
-		if !strings.Contains(v, "default_0_3_0") {
-			t.Fatalf("%s was not written by plugin 0.3.0: %s", urn, v)
+		if !strings.Contains(v, "default_"+strings.ReplaceAll(version, ".", "_")) {
+			t.Fatalf("%s was not written by plugin %s: %s", urn, version, v)
 		}
 	}
 
@@ -272,15 +280,22 @@ func TestProviderUpgradeFrom03(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
 	}
-	created := false
+	var accepted, provider string
 	for _, st := range plan.Steps {
-		if strings.Contains(st.URN, "airgap:index:Image::") && st.Op != "same" && st.Op != "update" {
-			t.Errorf("the upgrade would %s %s", st.Op, st.URN)
+		switch {
+		case strings.Contains(st.URN, "airgap:index:Image::") && st.Op != "same":
+			t.Errorf("the upgrade would %s %s, want no change", st.Op, st.URN)
+		case strings.Contains(st.URN, "airgap:index:AcceptedBundle::"):
+			accepted = st.Op
+		case strings.Contains(st.URN, "pulumi:providers:airgap::") && !strings.Contains(st.URN, "::default"):
+			provider = st.Op
 		}
-		created = created || (strings.Contains(st.URN, "airgap:index:AcceptedBundle::") && st.Op == "create")
 	}
-	if !created {
-		t.Errorf("the upgrade does not create the AcceptedBundle: %+v", plan.Steps)
+	if want := map[bool]string{true: "same", false: "create"}[hadAccepted]; accepted != want {
+		t.Errorf("the upgrade would %q the AcceptedBundle, want %q: %+v", accepted, want, plan.Steps)
+	}
+	if provider != "create" {
+		t.Errorf("the upgrade would %q the site's airgap provider, want create: %+v", provider, plan.Steps)
 	}
 	s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 	now := images(t)
@@ -297,5 +312,38 @@ func TestProviderUpgradeFrom03(t *testing.T) {
 	}
 	if out, err := s.pulumi(t, "preview", "-s", stack, "--expect-no-changes", "--policy-pack", s.policyPack); err != nil {
 		t.Errorf("preview after the upgrade: %v\n%s", err, lastLines(out, 25))
+	}
+	// A refresh drops the settings the old provider kept in every image (the push password
+	// among them) and records each image's inventory, read from the registry.
+	s.mustPulumi(t, "refresh", "-s", stack, "--yes", "--skip-preview")
+	var st struct {
+		Deployment struct {
+			Resources []struct {
+				Type            string
+				Inputs, Outputs map[string]any
+			} `json:"resources"`
+		} `json:"deployment"`
+	}
+	if err := json.Unmarshal([]byte(s.mustPulumi(t, "stack", "export", "-s", stack)), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Deployment.Resources {
+		if r.Type != contract.ImageToken {
+			continue
+		}
+		for _, legacy := range contract.LegacyImageInputs {
+			if _, ok := r.Outputs[legacy]; ok {
+				t.Errorf("after the refresh an image still holds %s: %v", legacy, r.Outputs)
+			}
+			if _, ok := r.Inputs[legacy]; ok {
+				t.Errorf("after the refresh an image's inputs still hold %s: %v", legacy, r.Inputs)
+			}
+		}
+		if inv, _ := r.Outputs["inventory"].(map[string]any); len(inv) < 3 {
+			t.Errorf("after the refresh an image has no inventory: %v", r.Outputs)
+		}
+	}
+	if out, err := s.pulumi(t, "preview", "-s", stack, "--expect-no-changes", "--policy-pack", s.policyPack); err != nil {
+		t.Errorf("preview after the refresh: %v\n%s", err, lastLines(out, 25))
 	}
 }
