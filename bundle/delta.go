@@ -32,6 +32,14 @@ func (w *Writer) AssumePresent(present map[v1.Hash]AssumedBlob) {
 	w.blobs.present = maps.Clone(present)
 }
 
+// Assumes lists the blobs this writer left out so far as assumed present at the site (what
+// Close records under assumes, besides those of a bundle added to), sorted by digest.
+func (w *Writer) Assumes() []AssumedBlob {
+	w.blobs.mu.Lock()
+	defer w.blobs.mu.Unlock()
+	return sortAssumed(w.blobs.assumed)
+}
+
 // assume reports whether the layer h of the given size is assumed present at the site and not
 // stored, and records it as assumed.
 func (s *blobStore) assume(h v1.Hash, size int64) bool {
