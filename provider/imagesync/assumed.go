@@ -93,6 +93,32 @@ func CheckAssumed(ctx context.Context, image string, assumed map[v1.Hash]bundle.
 	return res, nil
 }
 
+// AssumedOf is every blob the bundle assumes the site holds for the image ref with digest d
+// and for what is attached to it (bundle.Attached: signatures, attestations, referrers, which
+// CopyAttached copies into the same repository): what CheckAssumed must find before the image
+// and its attachments are copied. Empty for a full bundle.
+func AssumedOf(b *bundle.Bundle, ref string, d v1.Hash) (map[v1.Hash]bundle.AssumedBlob, error) {
+	out, err := b.Assumed(ref)
+	if err != nil {
+		return nil, err
+	}
+	if !b.IsDelta() {
+		return out, nil
+	}
+	as, err := b.Attached(ref, d)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range as {
+		more, err := b.Assumed(a.Reference)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, more)
+	}
+	return out, nil
+}
+
 // mountAssumed mounts the blob h into c.repo from a repository that holds it: the one the
 // bundle records, then those Known or MountFrom name. It returns nil once mounted, else the
 // repositories it looked in; an error is a failure to ask.

@@ -275,3 +275,46 @@ func TestCheckAssumedMissing(t *testing.T) {
 		})
 	}
 }
+
+// TestAssumedOfIncludesAttachments: the blobs a delta assumes for an image's signature count
+// with the image's own, since CopyAttached pushes them into the same repository.
+func TestAssumedOfIncludesAttachments(t *testing.T) {
+	base, top, payload := imagetest.Layer(t, 4096), imagetest.Layer(t, 4096), imagetest.Layer(t, 512)
+	img := imagetest.Image(t, "linux/amd64", base, top)
+	d := imagetest.Digest(t, img)
+	sigRef, err := bundle.AttachedRef("docker.io/library/app:2", d, bundle.Signatures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assume := map[v1.Hash]bundle.AssumedBlob{}
+	for _, l := range []v1.Layer{base, payload} {
+		size, _ := l.Size()
+		assume[imagetest.Digest(t, l)] = bundle.AssumedBlob{Size: size, Repository: "docker.io/library/app"}
+	}
+	dir := filepath.Join(t.TempDir(), "delta")
+	w, err := bundle.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AssumePresent(assume)
+	if _, err := w.AddImage("docker.io/library/app:2", img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddImage(sigRef, imagetest.Image(t, "linux/amd64", payload)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := AssumedOf(b, "docker.io/library/app:2", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[imagetest.Digest(t, base)].Size == 0 || got[imagetest.Digest(t, payload)].Size == 0 {
+		t.Errorf("AssumedOf = %v, want the base and the signature's payload", got)
+	}
+}
