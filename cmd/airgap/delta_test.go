@@ -255,3 +255,27 @@ func TestBundleAgainstStack(t *testing.T) {
 		t.Errorf("--against with --against-state: %v", err)
 	}
 }
+
+// TestServeDeltaWarns: airgap serve verifies a delta bundle like any other but warns that it
+// cannot serve the layers the delta assumes, so nobody bootstraps a new site from it.
+func TestServeDeltaWarns(t *testing.T) {
+	base, top := imagetest.Layer(t, 4096), imagetest.Layer(t, 4096)
+	size, _ := base.Size()
+	h := imagetest.Digest(t, base)
+	dir := filepath.Join(t.TempDir(), "delta")
+	w, err := bundle.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AssumePresent(map[v1.Hash]bundle.AssumedBlob{h: {Size: size, Repository: "docker.io/library/app"}})
+	if _, err := w.AddImage("app:2", imagetest.Image(t, "linux/amd64", base, top)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, logs := startServe(t, serveOptions{dir: dir, addr: "127.0.0.1:0", allowUnsigned: true, plainHTTP: true})
+	if out := logs.String(); !strings.Contains(out, "is a delta bundle") || !strings.Contains(out, "does not carry 1 layers") {
+		t.Errorf("no delta warning:\n%s", out)
+	}
+}
