@@ -3,8 +3,10 @@ package bundle
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -34,7 +36,9 @@ func (c *Checked) add(key string) {
 
 // CheckBlobs reads every blob of ref's image (each config and layer, below every index) and
 // checks its size and digest: with Lookup, which checks the manifests, every byte of the
-// image is checked before anything is copied. checked may be nil.
+// image is checked before anything is copied. A layer the bundle does not carry passes only
+// when bundle.json assumes the site holds it (a delta bundle, Assumed), with the same size;
+// a blob that is carried is checked, assumed or not. checked may be nil.
 func (b *Bundle) CheckBlobs(ref string, checked *Checked) error {
 	norm, d, err := b.top(ref)
 	if err != nil {
@@ -47,12 +51,20 @@ func (b *Bundle) CheckBlobs(ref string, checked *Checked) error {
 		if n.image == nil {
 			return nil
 		}
-		for _, blob := range append([]v1.Descriptor{n.image.Config}, n.image.Layers...) {
+		for i, blob := range append([]v1.Descriptor{n.image.Config}, n.image.Layers...) {
 			key := b.dir + "\x00" + blob.Digest.String()
 			if checked.has(key) {
 				continue
 			}
-			if err := checkBlob(b.dir, blob); err != nil {
+			err := checkBlob(b.dir, blob)
+			if errors.Is(err, fs.ErrNotExist) {
+				// A delta bundle leaves out the layers bundle.json assumes the site holds;
+				// any other blob must be there. Not remembered as checked: nothing was hashed.
+				if err = b.missingAssumed(blob, i == 0, err); err == nil {
+					continue
+				}
+			}
+			if err != nil {
 				return fmt.Errorf("blob %s of manifest %s: %w", blob.Digest, n.desc.Digest, err)
 			}
 			checked.add(key)

@@ -23,6 +23,10 @@ type blobStore struct {
 	// used are the blobs this store wrote or found already there, by hex: what this run's
 	// images are made of.
 	used map[string]bool
+	// present are the layers a delta writer may leave out (Writer.AssumePresent); assumed are
+	// those it left out.
+	present map[v1.Hash]AssumedBlob
+	assumed map[v1.Hash]AssumedBlob
 }
 
 type flight struct {
@@ -127,6 +131,9 @@ func (s *blobStore) image(img v1.Image) error {
 		return fmt.Errorf("reading manifest: %w", err)
 	}
 	for _, l := range m.Layers {
+		if s.assume(l.Digest, l.Size) {
+			continue // a delta bundle: the site holds it, so it is neither fetched nor stored
+		}
 		err := s.write(l.Digest, l.Size, func() (io.ReadCloser, error) {
 			layer, err := img.LayerByDigest(l.Digest)
 			if err != nil {

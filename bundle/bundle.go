@@ -35,6 +35,9 @@ type Entry struct {
 	Size int64 `json:"size"`
 	// Platforms are e.g. ["linux/amd64","linux/arm64"]; a single image has its config's.
 	Platforms []string `json:"platforms,omitempty"`
+	// Assumed is the part of Size a delta bundle does not carry: the layers it assumes the
+	// site registry holds (Manifest.Assumes). Size - Assumed is what the bundle carries.
+	Assumed int64 `json:"assumed,omitempty"`
 }
 
 // Manifest is bundle.json.
@@ -43,6 +46,9 @@ type Manifest struct {
 	Stamp
 	// Index is the digest of index.json: signing bundle.json covers the whole layout.
 	Index string `json:"index,omitempty"`
+	// Assumes are the layers a delta bundle (airgap bundle --against) does not carry because
+	// the site registry holds them; the signature covers them like everything else.
+	Assumes []AssumedBlob `json:"assumes,omitempty"`
 }
 
 // Bundle is an opened bundle.
@@ -52,6 +58,8 @@ type Bundle struct {
 	stamp Stamp
 	// manifestDigest is the digest of the bundle.json OpenVerified verified; "" from Open.
 	manifestDigest string
+	// assumed are bundle.json's assumes, by digest: layers a delta bundle does not carry.
+	assumed map[v1.Hash]AssumedBlob
 
 	// entries come from bundle.json; without it they are derived from index.json on first
 	// use, as that reads every manifest.
@@ -82,6 +90,7 @@ func Open(dir string) (*Bundle, error) {
 		return nil, fmt.Errorf("opening bundle %s: %w", dir, err)
 	default:
 		b.entries, b.hasManifest, b.stamp = m.Images, true, m.Stamp
+		b.assumed = assumedIndex(m.Assumes)
 	}
 	return b, nil
 }
@@ -181,7 +190,7 @@ func (b *Bundle) Image(ref string) (v1.Image, error) {
 	if n.image == nil {
 		return nil, fmt.Errorf("reading %s from bundle %s: %s is not an image manifest", ref, b.dir, n.desc.MediaType)
 	}
-	return newImage(b.dir, n)
+	return newImage(b.dir, n, b.assumed)
 }
 
 // Index returns the index for ref when its top-level entry is an index (see Lookup).
@@ -193,7 +202,7 @@ func (b *Bundle) Index(ref string) (v1.ImageIndex, error) {
 	if n.index == nil {
 		return nil, fmt.Errorf("reading %s from bundle %s: %s is not an index", ref, b.dir, n.desc.MediaType)
 	}
-	return &index{dir: b.dir, n: n}, nil
+	return &index{dir: b.dir, n: n, assumed: b.assumed}, nil
 }
 
 // Entries lists the bundle.json entries or, when bundle.json is absent, entries derived from
@@ -213,7 +222,7 @@ func deriveEntries(dir string, descs []v1.Descriptor) []Entry {
 		if ref == "" {
 			continue
 		}
-		e, err := describeStored(dir, ref, d)
+		e, err := describeStored(dir, ref, d, nil)
 		if err != nil {
 			e = Entry{Reference: ref, Digest: d.Digest.String(), MediaType: string(d.MediaType)}
 		}

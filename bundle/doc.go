@@ -28,6 +28,14 @@
 // the one home of the rules a site applies to it (no lower sequence than it accepted before,
 // not expired, made for it).
 //
+// A delta bundle (airgap bundle --against a stack) leaves out the layers the site registry
+// holds already: Writer.AssumePresent names them, bundle.json lists each it left out under
+// assumes (digest, size, a repository at the site holding it), so the signature covers the
+// assumption. Every manifest and config is always carried. CheckBlobs lets a layer be missing
+// only when bundle.json assumes it, with the manifest's size, and still checks one that is
+// carried; Assumed lists an image's assumed layers, which a copy finds or mounts at the site
+// (airgap-site/provider/imagesync.CheckAssumed) and never reads from the bundle.
+//
 // Writer builds a bundle (Create, AddImage/AddIndex, SetStamp, Close) and signs it (Sign) only
 // when the directory holds nothing but what it wrote. OpenVerified checks the signature and
 // opens the bundle from the very bytes it verified, once per content in a process; Open reads

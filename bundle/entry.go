@@ -10,11 +10,12 @@ import (
 // describeStored computes the entry of the image d whose blobs are already stored in the
 // layout at dir. It reads only local blobs, so describing a freshly pulled image never goes
 // back to the registry, and reads its manifests like every reader of a bundle (walker).
-func describeStored(dir, ref string, d v1.Descriptor) (Entry, error) {
+// assumed, when not nil, says which blobs a delta writer left out (Entry.Assumed).
+func describeStored(dir, ref string, d v1.Descriptor, assumed func(v1.Hash) bool) (Entry, error) {
 	if !d.MediaType.IsIndex() && !d.MediaType.IsImage() {
 		return Entry{}, fmt.Errorf("describing %s: unsupported media type %s", ref, d.MediaType)
 	}
-	s := &sizer{seen: map[v1.Hash]bool{}, plSeen: map[string]bool{}}
+	s := &sizer{seen: map[v1.Hash]bool{}, plSeen: map[string]bool{}, assumed: assumed}
 	var top *node
 	err := newWalker(dir, func(n *node) error {
 		if top == nil {
@@ -39,7 +40,7 @@ func describeStored(dir, ref string, d v1.Descriptor) (Entry, error) {
 		}
 		s.platform(cf.Platform())
 	}
-	return Entry{Reference: ref, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: s.total, Platforms: s.platforms}, nil
+	return Entry{Reference: ref, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: s.total, Platforms: s.platforms, Assumed: s.assumedTotal}, nil
 }
 
 // sizer adds up the blobs of one image, each digest once, and collects its platforms.
@@ -48,12 +49,18 @@ type sizer struct {
 	total     int64
 	platforms []string
 	plSeen    map[string]bool
+	// assumed says which blobs are not carried; assumedTotal adds up their sizes.
+	assumed      func(v1.Hash) bool
+	assumedTotal int64
 }
 
 func (s *sizer) add(d v1.Descriptor) {
 	if !s.seen[d.Digest] {
 		s.seen[d.Digest] = true
 		s.total += d.Size
+		if s.assumed != nil && s.assumed(d.Digest) {
+			s.assumedTotal += d.Size
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
 package bundle
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -15,14 +17,16 @@ import (
 // again from disk. Layers stream from their files as they are: whoever consumes them checks
 // them as they stream (imagesync verifies each against its digest).
 
-// newImage is the image manifest n of the layout at dir.
-func newImage(dir string, n *node) (v1.Image, error) {
-	return partial.CompressedToImage(&imageCore{dir: dir, n: n})
+// newImage is the image manifest n of the layout at dir; assumed are the layers the bundle
+// may not carry (Manifest.Assumes).
+func newImage(dir string, n *node, assumed map[v1.Hash]AssumedBlob) (v1.Image, error) {
+	return partial.CompressedToImage(&imageCore{dir: dir, n: n, assumed: assumed})
 }
 
 type imageCore struct {
-	dir string
-	n   *node
+	dir     string
+	n       *node
+	assumed map[v1.Hash]AssumedBlob
 }
 
 var _ partial.CompressedImageCore = (*imageCore)(nil)
@@ -51,16 +55,19 @@ func (c *imageCore) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	}
 	for _, l := range m.Layers {
 		if l.Digest == h {
-			return &layer{dir: c.dir, desc: l}, nil
+			_, assumed := c.assumed[l.Digest]
+			return &layer{dir: c.dir, desc: l, assumed: assumed}, nil
 		}
 	}
 	return nil, fmt.Errorf("image %s has no layer %s", c.n.desc.Digest, h)
 }
 
-// layer is a layer blob of the layout at dir.
+// layer is a layer blob of the layout at dir; assumed when bundle.json assumes the site holds
+// it (then the layout may lack it).
 type layer struct {
-	dir  string
-	desc v1.Descriptor
+	dir     string
+	desc    v1.Descriptor
+	assumed bool
 }
 
 func (l *layer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
@@ -69,6 +76,9 @@ func (l *layer) MediaType() (types.MediaType, error) { return l.desc.MediaType, 
 func (l *layer) Descriptor() (*v1.Descriptor, error) { d := l.desc; return &d, nil }
 func (l *layer) Compressed() (io.ReadCloser, error) {
 	f, err := openBlob(l.dir, l.desc.Digest)
+	if l.assumed && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("opening layer %s: a delta bundle does not carry it, it assumes the site registry holds it: check it there before copying (imagesync.CheckAssumed): %w", l.desc.Digest, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %s: %w", l.desc.Digest, err)
 	}
@@ -79,9 +89,10 @@ func (l *layer) Compressed() (io.ReadCloser, error) {
 // first): its children are read when asked for, checked like every manifest (readNode) and
 // against cycles and depth (below).
 type index struct {
-	dir  string
-	n    *node
-	path []v1.Hash
+	dir     string
+	n       *node
+	path    []v1.Hash
+	assumed map[v1.Hash]AssumedBlob
 }
 
 var _ v1.ImageIndex = (*index)(nil)
@@ -104,7 +115,7 @@ func (i *index) Image(h v1.Hash) (v1.Image, error) {
 	if n.image == nil {
 		return nil, fmt.Errorf("index %s: child %s is a %s, not an image", i.n.desc.Digest, h, n.desc.MediaType)
 	}
-	return newImage(i.dir, n)
+	return newImage(i.dir, n, i.assumed)
 }
 
 func (i *index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
@@ -115,7 +126,7 @@ func (i *index) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
 	if n.index == nil {
 		return nil, fmt.Errorf("index %s: child %s is a %s, not an index", i.n.desc.Digest, h, n.desc.MediaType)
 	}
-	return &index{dir: i.dir, n: n, path: i.below()}, nil
+	return &index{dir: i.dir, n: n, path: i.below(), assumed: i.assumed}, nil
 }
 
 // below is the path of i's children.

@@ -136,7 +136,7 @@ func openVerified(dir string, trust Trust) (*Bundle, signing.Key, error) {
 	if err := agree(&m, &index); err != nil {
 		return nil, signing.Key{}, err
 	}
-	b := &Bundle{dir: dir, index: &index, entries: m.Images, hasManifest: true, stamp: m.Stamp, manifestDigest: digestOf(raw)}
+	b := &Bundle{dir: dir, index: &index, entries: m.Images, hasManifest: true, stamp: m.Stamp, manifestDigest: digestOf(raw), assumed: assumedIndex(m.Assumes)}
 	if verified.m == nil {
 		verified.m = map[string]*Bundle{}
 	}

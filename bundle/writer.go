@@ -39,6 +39,8 @@ type Writer struct {
 	stamp Stamp
 	// ours are the references this writer stored: the entries of this run (Sign).
 	ours map[string]bool
+	// assumes are the assumes of the bundle added to, kept while the layout lacks them.
+	assumes []AssumedBlob
 }
 
 // Create starts writing the bundle at dir: a new directory, an empty one, or an existing
@@ -68,7 +70,7 @@ func Create(dir string) (*Writer, error) {
 	}
 	w := &Writer{dir: dir, blobs: blobs, index: index, entries: reconcile(dir, index), ours: map[string]bool{}}
 	if m, err := readManifest(dir); err == nil {
-		w.prev = m.Sequence
+		w.prev, w.assumes = m.Sequence, m.Assumes
 	}
 	if err := w.writeIndex(); err != nil {
 		return nil, err
@@ -165,7 +167,7 @@ func (w *Writer) put(ref string, d v1.Descriptor) (Entry, error) {
 		Digest:      d.Digest,
 		Annotations: map[string]string{RefAnnotation: ref},
 	}
-	e, err := describeStored(w.dir, ref, desc)
+	e, err := describeStored(w.dir, ref, desc, w.blobs.wasAssumed)
 	if err != nil {
 		return Entry{}, fmt.Errorf("adding %s to bundle %s: %w", ref, w.dir, err)
 	}
@@ -228,7 +230,7 @@ func (w *Writer) Close() error {
 	if st.Sequence == 0 {
 		st.Sequence = NextSequence(w.prev, st.CreatedAt)
 	}
-	m := Manifest{Images: sortEntries(w.entries), Stamp: st, Index: digestOf(index)}
+	m := Manifest{Images: sortEntries(w.entries), Stamp: st, Index: digestOf(index), Assumes: w.blobs.assumedList(w.assumes)}
 	raw, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("writing %s of bundle %s: %w", ManifestFile, w.dir, err)

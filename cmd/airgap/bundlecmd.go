@@ -39,6 +39,13 @@ type bundleOptions struct {
 	Sequence int64
 	Expires  time.Duration
 	Sites    []string
+	// Against (a stack, read with `pulumi stack export` in Project) or AgainstState (such an
+	// export) makes a delta bundle: the blobs the site holds by the stack's inventory are left
+	// out and recorded as assumed. Pulumi is the pulumi binary ("": pulumi on PATH).
+	Against      string
+	AgainstState string
+	Project      string
+	Pulumi       string
 
 	Stderr    io.Writer
 	Keychain  authn.Keychain    // nil: authn.DefaultKeychain
@@ -81,7 +88,16 @@ refused by name and nothing is signed.
 bundle.json records a sequence: --sequence, by default the Unix time in seconds (always
 above the sequence of a bundle added to). A site refuses a bundle with a lower sequence
 than one it accepted before (a rollback), unless images.allowDowngrade is set for that up.
---expires (e.g. 720h) and --site (repeatable) limit when and where it is accepted.`,
+--expires (e.g. 720h) and --site (repeatable) limit when and where it is accepted.
+
+--against STACK makes a delta bundle for that site: it reads what the site registry holds
+from the stack's state (pulumi stack export --stack STACK, run in --project; no passphrase
+is needed), and carries every image's manifests and configs but only the layers the site
+lacks; bundle.json lists the others under assumes (digest, size, a repository at the site
+holding it), covered by the signature. --against-state FILE reads an export taken before
+(pulumi stack export --stack STACK > FILE). At the site, an image whose assumed layer the
+registry lacks fails before anything of it is pushed: then bring a full bundle (without
+--against).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -100,6 +116,9 @@ than one it accepted before (a rollback), unless images.allowDowngrade is set fo
 	f.Int64Var(&o.Sequence, "sequence", 0, "the bundle's sequence, higher than every earlier bundle's (default: the Unix time in seconds)")
 	f.DurationVar(&o.Expires, "expires", 0, "sites refuse the bundle this long after it is made, e.g. 720h (default: never)")
 	f.StringArrayVar(&o.Sites, "site", nil, "only this site accepts the bundle (its site name; repeatable; default: every site)")
+	f.StringVar(&o.Against, "against", "", "make a delta bundle for this stack's site: leave out the layers its state says the site registry holds")
+	f.StringVar(&o.AgainstState, "against-state", "", "make a delta bundle against a `pulumi stack export` of the site's stack written to this file")
+	f.StringVar(&o.Project, "project", "", "project directory where --against runs pulumi stack export (default: current directory)")
 	_ = cmd.MarkFlagRequired("images")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -143,9 +162,17 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	if o.Sequence < 0 || o.Expires < 0 {
 		return fmt.Errorf("--sequence and --expires must not be negative")
 	}
+	delta, err := loadAgainst(ctx, o)
+	if err != nil {
+		return err
+	}
 	w, err := bundle.Create(o.Out)
 	if err != nil {
 		return err
+	}
+	if delta != nil {
+		w.AssumePresent(delta.present())
+		delta.report(o.Stderr)
 	}
 	stamp := bundle.Stamp{Sequence: o.Sequence, Sites: o.Sites}
 	if o.Expires > 0 {
@@ -178,6 +205,9 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 			e, err := p.Pull(ctx, w, ref, keys[ref], j.Add)
 			prog.End(j, e.Size, err)
 			reportAttached(out, ref, e)
+			if delta != nil && err == nil {
+				reportDelta(out, ref, e)
+			}
 			if err != nil {
 				mu.Lock()
 				failed[i] = ref
@@ -195,6 +225,9 @@ func runBundle(ctx context.Context, o bundleOptions) error {
 	fmt.Fprintf(o.Stderr, "bundled %d of %d images in %s: %s pulled, %s of unique blobs in %s\n",
 		len(list.Refs)-len(failed), len(list.Refs), progress.Duration(time.Since(start)),
 		progress.Bytes(prog.Pulled()), progress.Bytes(stored), o.Out)
+	if delta != nil {
+		reportDeltaTotal(o.Stderr, delta, stored, w.Assumes())
+	}
 	if closeErr != nil {
 		return closeErr
 	}

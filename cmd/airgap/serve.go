@@ -143,6 +143,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer, ready func(
 	} else {
 		logger.Printf("bundle %s is not signed (--allow-unsigned); every manifest and blob checked against its index", o.dir)
 	}
+	if n := len(b.Assumes()); n > 0 {
+		logger.Printf("WARNING: bundle %s is a delta bundle (airgap bundle --against): it does not carry %d layers it assumes the site registry holds, so a node pulling them here gets 404; bootstrap a new site from a full bundle", o.dir, n)
+	}
 
 	scheme := "https"
 	var tlsConfig *tls.Config

@@ -13,4 +13,9 @@
 // cosign signatures and attestations, OCI referrers) into the same repository: under cosign's
 // tags, and by digest for referrers, so `cosign verify` and the registry's Referrers API find
 // them. Nothing deletes them: they stay when their image's tag goes, as with retain.
+//
+// CheckAssumed runs before the copy of an image from a delta bundle: every blob the bundle
+// assumes the site holds (bundle.Bundle.Assumed) must be in the image's repository or is mounted
+// there from one that holds it; one found nowhere fails the image (ErrAssumedMissing, naming the
+// blob, the image and the fix: a full bundle) before any byte of it is pushed. It never uploads.
 package imagesync

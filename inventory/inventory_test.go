@@ -1,0 +1,129 @@
+package inventory_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"airgap-site/inventory"
+)
+
+// h is the fixtures' digest of s (testdata was generated the same way).
+func h(s string) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sha256.Sum256([]byte(s)))}
+}
+
+func read(t *testing.T, name string) *inventory.Inventory {
+	t.Helper()
+	inv, err := inventory.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func names(images []inventory.Image) []string {
+	var out []string
+	for _, i := range images {
+		out = append(out, i.String())
+	}
+	return out
+}
+
+// TestCurrentState: every Image's inventory, each digest once with its size and every
+// repository holding it; an image the state deletes contributes nothing; secrets and other
+// resources are ignored.
+func TestCurrentState(t *testing.T) {
+	inv := read(t, "current.json")
+	base, ok := inv.Blob(h("base-layer"))
+	if !ok || base.Size != 31457280 || !slices.Equal(base.Repositories, []string{"docker.io/library/nginx", "ghcr.io/org/app"}) {
+		t.Errorf("shared base = %+v, %v; want 31457280 bytes in nginx and app", base, ok)
+	}
+	// Two tags of one repository: the repository once.
+	idx, ok := inv.Blob(h("app-index"))
+	if !ok || idx.Size != 1610 || !slices.Equal(idx.Repositories, []string{"ghcr.io/org/app"}) {
+		t.Errorf("app index = %+v, %v", idx, ok)
+	}
+	sig, ok := inv.Blob(h("nginx-sig-payload"))
+	if !ok || sig.Size != 243 {
+		t.Errorf("an attached signature's blob = %+v, %v", sig, ok)
+	}
+	if _, ok := inv.Blob(h("gone-layer")); ok {
+		t.Error("an image the state deletes contributes its blobs")
+	}
+	if got := len(inv.Blobs()); got != 13 {
+		t.Errorf("%d digests, want 13 (6 of nginx, 8 of app, the base once)", got)
+	}
+	if want := int64(1089 + 7431 + 31457280 + 2097152 + 556 + 243 + 1610 + 1089 + 5120 + 4194304 + 1089 + 5120 + 4194304); inv.Bytes() != want {
+		t.Errorf("Bytes = %d, want %d", inv.Bytes(), want)
+	}
+	if got, want := names(inv.Images()), []string{"docker.io/library/nginx:1.27", "ghcr.io/org/app:2", "ghcr.io/org/app:stable"}; !slices.Equal(got, want) {
+		t.Errorf("Images = %v, want %v", got, want)
+	}
+	if len(inv.Without()) != 0 {
+		t.Errorf("Without = %v, want none", inv.Without())
+	}
+}
+
+// TestOlderStates: an Image written by a provider before inventories contributes nothing and
+// is named, so the CLI can say everything of it travels.
+func TestOlderStates(t *testing.T) {
+	old := read(t, "provider-0.4.json")
+	if len(old.Blobs()) != 0 || len(old.Images()) != 0 {
+		t.Errorf("a 0.4 state: %d digests, images %v; want none", len(old.Blobs()), names(old.Images()))
+	}
+	if got, want := names(old.Without()), []string{"docker.io/library/nginx:1.27", "ghcr.io/org/app:2"}; !slices.Equal(got, want) {
+		t.Errorf("Without = %v, want %v", got, want)
+	}
+	mixed := read(t, "mixed.json")
+	if got := names(mixed.Without()); !slices.Equal(got, []string{"ghcr.io/org/app:2"}) {
+		t.Errorf("mixed: Without = %v", got)
+	}
+	if b, ok := mixed.Blob(h("base-layer")); !ok || !slices.Equal(b.Repositories, []string{"docker.io/library/nginx"}) {
+		t.Errorf("mixed: the base = %+v, %v; want held by nginx only", b, ok)
+	}
+	none := read(t, "no-images.json")
+	if len(none.Blobs())+len(none.Images())+len(none.Without()) != 0 {
+		t.Errorf("a state without images: %+v", none)
+	}
+}
+
+// TestBadStates: what cannot be read is an error naming the resource and the field.
+func TestBadStates(t *testing.T) {
+	const urn = "urn:pulumi:osaka::airgap-site::airgap-site:index:Images$airgap:index:Image::x:1"
+	image := func(outputs string) string {
+		return `{"version":3,"deployment":{"resources":[{"urn":"` + urn + `","type":"airgap:index:Image","outputs":` + outputs + `}]}}`
+	}
+	d := h("a").String()
+	cases := map[string]struct{ state, want string }{
+		"not an export":     {`{"version":3}`, "not the output of `pulumi stack export`"},
+		"not JSON":          {`Enter your passphrase`, "parsing stack state"},
+		"newer version":     {`{"version":4,"deployment":{}}`, "version 4"},
+		"bad digest":        {image(`{"repository":"r","inventory":{"md5:x":1}}`), `outputs.inventory: key "md5:x"`},
+		"negative size":     {image(`{"repository":"r","inventory":{"` + d + `":-1}}`), "not -1"},
+		"fractional size":   {image(`{"repository":"r","inventory":{"` + d + `":1.5}}`), "not 1.5"},
+		"size not a number": {image(`{"repository":"r","inventory":{"` + d + `":"1"}}`), "want a size in bytes"},
+		"not an object":     {image(`{"repository":"r","inventory":[1]}`), "want an object of digest: size"},
+		"no repository":     {image(`{"inventory":{"` + d + `":1}}`), "outputs.repository: missing"},
+		"secret":            {image(`{"repository":"r","inventory":{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext":"v1:x"}}`), "is a secret"},
+		"two sizes": {`{"version":3,"deployment":{"resources":[` +
+			`{"urn":"urn:a","type":"airgap:index:Image","outputs":{"repository":"a","inventory":{"` + d + `":1}}},` +
+			`{"urn":"urn:b","type":"airgap:index:Image","outputs":{"repository":"b","inventory":{"` + d + `":2}}}]}}`, "2 bytes, but urn:a records 1"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := inventory.Parse(strings.NewReader(c.state))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse = %v, want an error naming %q", err, c.want)
+			}
+			if strings.Contains(c.state, urn) && !strings.Contains(err.Error(), urn) {
+				t.Errorf("error %q does not name the resource", err)
+			}
+		})
+	}
+}
