@@ -250,6 +250,10 @@ func own(m resource.PropertyMap) resource.PropertyMap {
 // result's SentBytes and BlobsUploaded cover every try, each blob sent by several tries counted
 // once; its Contents are the image's and the attachments'.
 func (k *image) copy(ctx context.Context, urn string, c *siteConfig, in imageInputs, src imagesync.Source, attached []imagesync.Attachment) (*imagesync.Result, name.Tag, string, error) {
+	assumed, err := k.assumed(c, in, src)
+	if err != nil {
+		return nil, name.Tag{}, "", err
+	}
 	sent := imagesync.Sizes{}
 	var uploaded int
 	var res *imagesync.Result
@@ -267,6 +271,14 @@ func (k *image) copy(ctx context.Context, urn string, c *siteConfig, in imageInp
 			Progress: func(streamed, total int64) {
 				k.s.status(ctx, urn, "copying to %s: %s of at most %s sent", t, mb(streamed), mb(total))
 			},
+		}
+		// A delta bundle does not carry the blobs it assumes the site holds: each is found (or
+		// mounted) in the registry before anything of the image is pushed.
+		if _, err := imagesync.CheckAssumed(ctx, in.SourceRef, assumed, t, o); err != nil {
+			if errors.Is(err, imagesync.ErrAssumedMissing) {
+				return permanentError{err}
+			}
+			return err
 		}
 		r, err := imagesync.Copy(ctx, src, t, o)
 		if r != nil {
@@ -293,6 +305,30 @@ func (k *image) copy(ctx context.Context, urn string, c *siteConfig, in imageInp
 	res.Sent, res.SentBytes, res.BlobsUploaded, res.Contents = sent, sent.Bytes(), uploaded, contents
 	return res, target, ep, nil
 }
+
+// assumed are the blobs a delta bundle assumes the site holds for the image and what is
+// attached to it; none for a full bundle or a source registry.
+func (k *image) assumed(c *siteConfig, in imageInputs, src imagesync.Source) (map[v1.Hash]bundle.AssumedBlob, error) {
+	if !in.fromBundle() {
+		return nil, nil
+	}
+	b, err := k.bundle(c)
+	if err != nil {
+		return nil, err
+	}
+	d, err := src.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return imagesync.AssumedOf(b, in.SourceRef, d)
+}
+
+// permanentError is a failure no retry or other endpoint helps (siteregistry.Endpoints).
+type permanentError struct{ error }
+
+func (permanentError) Permanent() bool { return true }
+
+func (e permanentError) Unwrap() error { return e.error }
 
 // mountCandidates are the repositories of the site registry that may hold some of src's blobs:
 // those of the other images of the provider's bundle that share a blob with it. They are

@@ -62,7 +62,7 @@ func CheckAssumed(ctx context.Context, image string, assumed map[v1.Hash]bundle.
 		return res, err
 	}
 	c := &copier{repo: dst.Context(), opts: opts, ropts: append(base, remote.Reuse(puller), remote.Reuse(pusher)),
-		streamed: &atomic.Int64{}, sent: &sentSet{m: Sent{}}}
+		streamed: &atomic.Int64{}, sent: &sentSet{m: Sizes{}}}
 	site, repo := opts.Site, c.repo.RepositoryStr()
 	for _, h := range slices.SortedFunc(maps.Keys(assumed), func(a, b v1.Hash) int { return strings.Compare(a.String(), b.String()) }) {
 		a := assumed[h]
@@ -79,11 +79,11 @@ func CheckAssumed(ctx context.Context, image string, assumed map[v1.Hash]bundle.
 			res.Present++
 			continue
 		}
-		tried, err := c.mountAssumed(h, a)
+		mounted, tried, err := c.mountAssumed(h, a)
 		if err != nil {
 			return res, err
 		}
-		if tried == nil {
+		if mounted {
 			res.Mounted++
 			continue
 		}
@@ -120,9 +120,9 @@ func AssumedOf(b *bundle.Bundle, ref string, d v1.Hash) (map[v1.Hash]bundle.Assu
 }
 
 // mountAssumed mounts the blob h into c.repo from a repository that holds it: the one the
-// bundle records, then those Known or MountFrom name. It returns nil once mounted, else the
-// repositories it looked in; an error is a failure to ask.
-func (c *copier) mountAssumed(h v1.Hash, a bundle.AssumedBlob) ([]string, error) {
+// bundle records, then those Known or MountFrom name. It reports whether it mounted it, else
+// the repositories it looked in; an error is a failure to ask.
+func (c *copier) mountAssumed(h v1.Hash, a bundle.AssumedBlob) (mounted bool, tried []string, err error) {
 	site, repo := c.opts.Site, c.repo.RepositoryStr()
 	var cands []string
 	add := func(r string) {
@@ -145,7 +145,7 @@ func (c *copier) mountAssumed(h v1.Hash, a bundle.AssumedBlob) ([]string, error)
 		// cannot mount opens an upload session instead, which nothing would use.
 		ok, err := c.exists(fromRepo, h)
 		if err != nil {
-			return nil, err
+			return false, nil, err
 		}
 		if !ok {
 			continue
@@ -153,17 +153,17 @@ func (c *copier) mountAssumed(h v1.Hash, a bundle.AssumedBlob) ([]string, error)
 		c.opts.Known.add(site, from, h)
 		ml := &remote.MountableLayer{Layer: notCarried{hash: h, size: a.Size}, Reference: fromRepo.Digest(h.String())}
 		if err := remote.WriteLayer(c.repo, ml, c.ropts...); err != nil && !errors.Is(err, errNotCarried) {
-			return nil, fmt.Errorf("mounting blob %s into %s from %s: %w", h, c.repo, from, err)
+			return false, nil, fmt.Errorf("mounting blob %s into %s from %s: %w", h, c.repo, from, err)
 		}
 		// Declined (the content was asked for, and refused) or done: the registry says which.
 		if ok, err := c.exists(c.repo, h); err != nil {
-			return nil, err
+			return false, nil, err
 		} else if ok {
 			c.opts.Known.add(site, repo, h)
-			return nil, nil
+			return true, nil, nil
 		}
 	}
-	return cands, nil
+	return false, cands, nil
 }
 
 // errNotCarried is notCarried's answer when asked for content.
