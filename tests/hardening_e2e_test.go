@@ -111,7 +111,7 @@ func testS3LeastPrivilege(t *testing.T, pull, push deployed) {
 // rendered: the registry port open, the debug port only to the nodes' addresses. Whether the
 // policy binds depends on the CNI (the test bed's real node runs the bridge plugin, which
 // enforces none): this proves the object, not the enforcement.
-func testNetworkPolicies(t *testing.T, cs *kubernetes.Clientset, nodeIPs []string) {
+func testNetworkPolicies(t *testing.T, cs *kubernetes.Clientset, namespace string, nodeIPs []string) {
 	t.Helper()
 	np, err := cs.NetworkingV1().NetworkPolicies(namespace).Get(context.Background(), registry.NetworkPolicyName, metav1.GetOptions{})
 	if err != nil {
