@@ -27,7 +27,8 @@
 // quick, and pulls must not fail while a registry pod is replaced; a second test sharing the
 // two cores would make those figures the other test's.
 //
-// The programs are built once per run and the suite's projects run the binaries
-// (runtime.options.binary); TestProviderUpgradeFrom03 runs provider 0.3.0's program through
-// the Go language host's own build, the path a user's checkout takes.
+// The programs are built once per run and the suite's projects run them through a launcher
+// the language host builds in a fraction of a second (buildProgram); TestProviderUpgradeFrom03
+// runs provider 0.3.0's program through the language host's own build of the whole program,
+// the path a user's checkout takes.
 package tests

@@ -3,6 +3,7 @@
 package tests
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,9 +45,9 @@ import (
 
 // makeProject writes a project that runs the program in mainDir (Pulumi.yaml `main`) with
 // stack files of its own, starting from the dev stack, so the suite never writes into the
-// repository. It returns dir. A program the suite built (e2e.programs) runs as that binary
-// (runtime.options.binary); any other (an old release's) is built by the language host on
-// each run, as a user's checkout is.
+// repository. It returns dir. A program the suite built (e2e.programs) runs through its
+// launcher (main is the launcher's directory; the program still runs in mainDir); any other
+// (an old release's) is built by the language host on each run, as a user's checkout is.
 func makeProject(repo, mainDir, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -60,12 +61,9 @@ func makeProject(repo, mainDir, dir string) (string, error) {
 		if strings.HasPrefix(line, "stackConfigDir:") {
 			continue
 		}
-		if bin := e2e.programs[mainDir]; bin != "" && strings.TrimSpace(line) == "runtime: go" {
-			line = "runtime:\n  name: go\n  options:\n    binary: " + bin
-		}
 		out = append(out, line)
 		if strings.HasPrefix(line, "runtime:") {
-			out = append(out, "main: "+mainDir)
+			out = append(out, "main: "+cmp.Or(e2e.programs[mainDir], mainDir))
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), []byte(strings.Join(out, "\n")), 0o644); err != nil {
