@@ -10,7 +10,8 @@
 // (access, hardening, containerd).
 //
 // All tests share one local site, and all but TestRealNode call t.Parallel: Go runs
-// TestRealNode first, alone, then the others two at a time (-parallel defaults to GOMAXPROCS).
+// TestRealNode first, alone, then the others four at a time (scripts/e2e.sh: -parallel 4;
+// they mostly wait, and two at a time left more than half of the two cores idle).
 // Running together is safe because no two tests share anything they change:
 //   - each has its own stacks (unique names in the shared file backend), its own registry
 //     namespace and NodePorts (newTestStack hands them out; the fixed ones: the dev stack's

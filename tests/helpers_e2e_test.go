@@ -1,5 +1,9 @@
 //go:build e2e
 
+// The helpers the e2e tests share: the pulumi runners and projects, the cluster, registries
+// run by hand and the counters in front of them, bundles and keys, and the test stack fixture
+// (newTestStack) with the relay and the private S3 server that some tests take away.
+
 package tests
 
 import (
@@ -792,15 +796,14 @@ type stackOptions struct {
 	images map[string]any
 }
 
-// stackNodePorts hands out NodePorts to the suite's test stacks, two at a time: tests that run
-// together never ask the API server for the same port. The range is above the ports tests name
-// themselves (32000-32099: the dev stack, the kwok, tenant, fleet and kit stacks).
+// stackNodePorts counts the NodePorts handed out to the suite's test stacks, two at a time
+// from 32100: tests that run together never ask the API server for the same port. The range
+// is above the ports tests name themselves (32000-32099: the dev stack, the kwok, tenant,
+// fleet and kit stacks).
 var stackNodePorts atomic.Int32
 
-func init() { stackNodePorts.Store(32100) }
-
 // allocNodePorts returns a pull NodePort no other test stack has; the push one is its next.
-func allocNodePorts() int { return int(stackNodePorts.Add(2)) - 2 }
+func allocNodePorts() int { return 32100 + int(stackNodePorts.Add(2)) - 2 }
 
 // newTestStack inits stack name in the suite's project, writes its config and sets its
 // secrets; it is destroyed when the test ends (unless the test destroyed it itself), while the
