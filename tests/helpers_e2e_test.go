@@ -754,7 +754,7 @@ func insecureRef(t *testing.T, s string) name.Reference {
 	return r
 }
 
-// waitFor polls cond every half second until it holds or the timeout passes.
+// waitFor polls cond every 200 ms (the conditions are cheap: a counter, a local HTTP GET, a pod list) until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -765,7 +765,7 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
