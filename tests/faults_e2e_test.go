@@ -3,7 +3,9 @@
 package tests
 
 import (
+	"airgap-site/provider/contract"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -179,9 +181,29 @@ func TestImageFaults(t *testing.T) {
 
 	t.Run("push address changed: no image lost", func(t *testing.T) {
 		st.config(t, "images.registry", proxy.addr)
-		out, err := st.preview(t, "--diff")
-		if err != nil || strings.Contains(out, "replace") {
-			t.Fatalf("a new push address must update in place, not replace: %v\n%s", err, lastLines(out, 30))
+		out, err := st.preview(t, "--json")
+		if err != nil {
+			t.Fatalf("preview: %v\n%s", err, lastLines(out, 30))
+		}
+		var plan struct {
+			Steps []struct{ Op, URN string } `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(out), &plan); err != nil {
+			t.Fatalf("preview --json: %v\n%s", err, lastLines(out, 30))
+		}
+		// The push address is the site provider's setting: the provider is updated in place,
+		// no image changes at all (provider 0.5.0).
+		var provider string
+		for _, s := range plan.Steps {
+			switch {
+			case strings.Contains(s.URN, "pulumi:providers:airgap::"):
+				provider = s.Op
+			case strings.Contains(s.URN, contract.ImageToken+"::") && s.Op != "same":
+				t.Errorf("a new push address would %s %s", s.Op, s.URN)
+			}
+		}
+		if provider != "update" {
+			t.Errorf("a new push address: the airgap provider's step is %q, want update: %+v", provider, plan.Steps)
 		}
 		st.up(t)
 		verify(t)

@@ -90,7 +90,7 @@ func makeProject(repo, mainDir, dir string) (string, error) {
 // stackProject makes a project of the test's own (makeProject, running the program in
 // mainDir) whose stack file Pulumi.<stack>.yaml is a copy of the suite's Pulumi.<from>.yaml
 // (dev: the dev stack; kwok: the dev stack on the kwok nodes), and returns its directory.
-func stackProject(t *testing.T, mainDir, stack, from string) string {
+func stackProject(t testing.TB, mainDir, stack, from string) string {
 	t.Helper()
 	project, err := makeProject(e2e.repo, mainDir, filepath.Join(t.TempDir(), stack))
 	if err != nil {
@@ -146,13 +146,13 @@ func kwokStack(dev []byte) ([]byte, error) {
 }
 
 // pulumi runs the real CLI in the temp project and returns its combined output.
-func (s *suite) pulumi(t *testing.T, args ...string) (string, error) {
+func (s *suite) pulumi(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	return s.pulumiIn(t, s.project, args...)
 }
 
 // pulumiIn runs the real CLI in a project directory.
-func (s *suite) pulumiIn(t *testing.T, project string, args ...string) (string, error) {
+func (s *suite) pulumiIn(t testing.TB, project string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -187,7 +187,7 @@ func (s *suite) pulumiEnv() []string {
 }
 
 // mustPulumi is pulumi that fails the test on a non-zero exit, showing the output.
-func (s *suite) mustPulumi(t *testing.T, args ...string) string {
+func (s *suite) mustPulumi(t testing.TB, args ...string) string {
 	t.Helper()
 	out, err := s.pulumi(t, args...)
 	if err != nil {
@@ -197,7 +197,7 @@ func (s *suite) mustPulumi(t *testing.T, args ...string) string {
 }
 
 // outputs returns the stack outputs.
-func (s *suite) outputs(t *testing.T, stack string) map[string]any {
+func (s *suite) outputs(t testing.TB, stack string) map[string]any {
 	t.Helper()
 	return s.outputsWith(t, stack)
 }
@@ -208,7 +208,7 @@ func (s *suite) secretOutputs(t *testing.T, stack string) map[string]any {
 	return s.outputsWith(t, stack, "--show-secrets")
 }
 
-func (s *suite) outputsWith(t *testing.T, stack string, flags ...string) map[string]any {
+func (s *suite) outputsWith(t testing.TB, stack string, flags ...string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	out := s.mustPulumi(t, append([]string{"stack", "output", "-s", stack, "--json"}, flags...)...)
@@ -288,7 +288,7 @@ func startRegistryAt(t *testing.T, configYAML string, env []string, addr string)
 // on addr instead of the pod's :5000 (and its debug listener on a free loopback port instead
 // of :5001), waits until the health endpoint kubelet probes answers 200, and returns its stop
 // function (safe to call twice). It is stopped when the test ends in any case.
-func runRegistry(t *testing.T, configYAML string, env []string, addr string) (stop func()) {
+func runRegistry(t testing.TB, configYAML string, env []string, addr string) (stop func()) {
 	t.Helper()
 	var doc map[string]any
 	if err := yaml.Unmarshal([]byte(configYAML), &doc); err != nil {
@@ -422,7 +422,7 @@ func cleanEnv() []string {
 	return env
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -450,12 +450,12 @@ type registryCounter struct {
 	throttle int64
 }
 
-func newRegistryCounter(t *testing.T, backend string) *registryCounter {
+func newRegistryCounter(t testing.TB, backend string) *registryCounter {
 	t.Helper()
 	return newThrottledCounter(t, backend, 0)
 }
 
-func newThrottledCounter(t *testing.T, backend string, bytesPerSecond int64) *registryCounter {
+func newThrottledCounter(t testing.TB, backend string, bytesPerSecond int64) *registryCounter {
 	t.Helper()
 	c := &registryCounter{throttle: bytesPerSecond}
 	target, _ := url.Parse("http://" + backend)
@@ -489,14 +489,14 @@ func (c *registryCounter) snapshot() [3]int64 {
 
 // s3Registry runs the real registry with the rendered config on the test bed's S3 server,
 // in a bucket prefix of its own.
-func s3Registry(t *testing.T, addr, root string) (stop func(), configYAML string, env []string) {
+func s3Registry(t testing.TB, addr, root string) (stop func(), configYAML string, env []string) {
 	t.Helper()
 	return s3RegistryOn(t, e2e.site, addr, root)
 }
 
 // s3RegistryOn is s3Registry on the S3 server of store (the site's, or a test's own), with
 // extraEnv added to its environment (configuration overrides, REGISTRY_...).
-func s3RegistryOn(t *testing.T, store *harness.Site, addr, root string, extraEnv ...string) (stop func(), configYAML string, env []string) {
+func s3RegistryOn(t testing.TB, store *harness.Site, addr, root string, extraEnv ...string) (stop func(), configYAML string, env []string) {
 	t.Helper()
 	cfg, err := registry.Render(registry.Input{
 		Storage:  registry.StorageInput{Endpoint: store.S3Endpoint, Region: store.S3Region, Bucket: store.Bucket, RootDirectory: root},
@@ -519,11 +519,11 @@ func s3RegistryOn(t *testing.T, store *harness.Site, addr, root string, extraEnv
 }
 
 // layeredImages returns images that share one base layer, as real bundles do.
-func layeredImages(t *testing.T, n int, baseSize, topSize int64) []v1.Image {
+func layeredImages(t testing.TB, n int, baseSize, topSize int64) []v1.Image {
 	return imagetest.SharedBase(t, n, baseSize, topSize)
 }
 
-func writeBundle(t *testing.T, dir string, images map[string]v1.Image, indexes map[string]v1.ImageIndex) {
+func writeBundle(t testing.TB, dir string, images map[string]v1.Image, indexes map[string]v1.ImageIndex) {
 	t.Helper()
 	w, err := bundle.Create(dir)
 	if err != nil {
@@ -554,7 +554,7 @@ var officeKey = sync.OnceValues(func() (*signing.Signer, error) {
 
 // signBundle signs the bundle at dir with the office key and writes the key's public half to
 // <dir>.pub, what the stack's images.trustedKeys names.
-func signBundle(t *testing.T, dir string) {
+func signBundle(t testing.TB, dir string) {
 	t.Helper()
 	s, err := officeKey()
 	if err != nil {
@@ -574,7 +574,7 @@ func signBundle(t *testing.T, dir string) {
 
 // writeStackConfig appends a config block to the stack file `stack init` wrote (nothing when
 // block is empty).
-func writeStackConfig(t *testing.T, stack, block string) {
+func writeStackConfig(t testing.TB, stack, block string) {
 	t.Helper()
 	if block == "" {
 		return
@@ -589,7 +589,7 @@ func writeStackConfig(t *testing.T, stack, block string) {
 	}
 }
 
-func setSecrets(t *testing.T, stack string, kv map[string]string) {
+func setSecrets(t testing.TB, stack string, kv map[string]string) {
 	t.Helper()
 	for k, v := range kv {
 		e2e.mustPulumi(t, "config", "set", "-s", stack, "--secret", "airgap-site:"+k, v)
@@ -808,7 +808,7 @@ func allocNodePorts() int { return 32100 + int(stackNodePorts.Add(2)) - 2 }
 // newTestStack inits stack name in the suite's project, writes its config and sets its
 // secrets; it is destroyed when the test ends (unless the test destroyed it itself), while the
 // registries the test started before it still run.
-func newTestStack(t *testing.T, name string, o stackOptions) *testStack {
+func newTestStack(t testing.TB, name string, o stackOptions) *testStack {
 	t.Helper()
 	s := &e2e
 	st := &testStack{name: name, nodePort: o.nodePort}
@@ -859,7 +859,7 @@ func newTestStack(t *testing.T, name string, o stackOptions) *testStack {
 
 // teardown destroys the stack unless it is destroyed already; a failure is logged, not
 // failed: what the test checked stands.
-func (st *testStack) teardown(t *testing.T) {
+func (st *testStack) teardown(t testing.TB) {
 	t.Helper()
 	if st.destroyed {
 		return
@@ -870,37 +870,37 @@ func (st *testStack) teardown(t *testing.T) {
 }
 
 // up runs pulumi up on the stack and fails the test if it fails.
-func (st *testStack) up(t *testing.T, flags ...string) string {
+func (st *testStack) up(t testing.TB, flags ...string) string {
 	t.Helper()
 	return e2e.mustPulumi(t, append([]string{"up", "-s", st.name, "--yes", "--skip-preview"}, flags...)...)
 }
 
 // tryUp runs pulumi up on the stack and returns its output and error.
-func (st *testStack) tryUp(t *testing.T, flags ...string) (string, error) {
+func (st *testStack) tryUp(t testing.TB, flags ...string) (string, error) {
 	t.Helper()
 	return e2e.pulumi(t, append([]string{"up", "-s", st.name, "--yes", "--skip-preview"}, flags...)...)
 }
 
 // preview runs pulumi preview on the stack and returns its output and error.
-func (st *testStack) preview(t *testing.T, flags ...string) (string, error) {
+func (st *testStack) preview(t testing.TB, flags ...string) (string, error) {
 	t.Helper()
 	return e2e.pulumi(t, append([]string{"preview", "-s", st.name}, flags...)...)
 }
 
 // config sets a config value by path (pulumi config set --path).
-func (st *testStack) config(t *testing.T, path, value string) {
+func (st *testStack) config(t testing.TB, path, value string) {
 	t.Helper()
 	e2e.mustPulumi(t, "config", "set", "-s", st.name, "--path", path, value)
 }
 
 // unset removes a config value by path.
-func (st *testStack) unset(t *testing.T, path string) {
+func (st *testStack) unset(t testing.TB, path string) {
 	t.Helper()
 	e2e.mustPulumi(t, "config", "rm", "-s", st.name, "--path", path)
 }
 
 // destroy destroys the stack now (and not again when the test ends).
-func (st *testStack) destroy(t *testing.T) (string, error) {
+func (st *testStack) destroy(t testing.TB) (string, error) {
 	t.Helper()
 	st.destroyed = true
 	return e2e.pulumi(t, "destroy", "-s", st.name, "--yes", "--skip-preview")
