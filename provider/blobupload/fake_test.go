@@ -40,6 +40,8 @@ type fake struct {
 	puts     int
 	received int64 // PATCH body bytes the server read
 	requests int
+	// forgetful loses every upload session after each PATCH.
+	forgetful bool
 	// user and pass, when set, are Basic credentials every request needs.
 	user, pass string
 }
@@ -176,6 +178,9 @@ func (f *fake) patch(w http.ResponseWriter, r *http.Request, id string) {
 		r.Body = io.NopCloser(cr)
 		rec := f.record(w, r)
 		f.account(id, cr.n, rec)
+		if f.forgetful {
+			f.forget()
+		}
 		return
 	}
 	buf := make([]byte, cut)

@@ -275,10 +275,19 @@ func (u *uploader) lost(ctx context.Context) error {
 	return u.restart()
 }
 
+// maxRestarts bounds how often one Upload starts a session again: a registry that loses
+// every session would otherwise take the blob in a loop that makes no progress.
+const maxRestarts = 3
+
 func (u *uploader) restart() error {
 	u.loc, u.offset, u.sync, u.put, u.misses = "", 0, false, false, 0
-	u.res.Restarts++
-	return u.opts.Sessions.remove(u.key)
+	if err := u.opts.Sessions.remove(u.key); err != nil {
+		return err
+	}
+	if u.res.Restarts++; u.res.Restarts > maxRestarts {
+		return &permanentError{fmt.Errorf("the registry lost the upload session %d times", u.res.Restarts)}
+	}
+	return nil
 }
 
 func (u *uploader) patch(ctx context.Context) error {

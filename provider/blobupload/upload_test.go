@@ -196,6 +196,18 @@ func TestUploadLimiterCapsTotalRate(t *testing.T) {
 	}
 }
 
+func TestUploadGivesUpOnRegistryThatLosesSessions(t *testing.T) {
+	f := newFake(t, true)
+	f.forgetful = true
+	data, d := testBlob(6*mib, 12)
+	opts := f.options()
+	opts.ChunkSize = 5 * mib
+	res, err := Upload(context.Background(), f.repo(t), FromReaderAt(bytes.NewReader(data), int64(len(data)), d), opts)
+	if err == nil || !strings.Contains(err.Error(), "lost the upload session") || res.Restarts != maxRestarts+1 {
+		t.Fatalf("result %+v, error %v: want to give up after %d restarts", res, err, maxRestarts)
+	}
+}
+
 func TestUploadDigestMismatchFails(t *testing.T) {
 	f := newFake(t, true)
 	data, _ := testBlob(6*mib, 4)
