@@ -25,9 +25,9 @@ func FromReaderAt(r io.ReaderAt, size int64, digest v1.Hash) Blob {
 	}}
 }
 
-// FromLayer is a layer's compressed bytes. Opening it at an offset reads the layer from its
-// start and skips offset bytes: cheap for a layer read from disk (a bundle's), which is what a
-// resumed upload reads from.
+// FromLayer is a layer's compressed bytes. Opening it at an offset seeks there when the
+// layer's reader can seek (a file: a bundle's or an OCI layout's layer); otherwise it reads
+// the layer from its start and skips offset bytes, which costs a read of the blob per chunk.
 func FromLayer(l v1.Layer) (Blob, error) {
 	d, err := l.Digest()
 	if err != nil {
@@ -41,6 +41,13 @@ func FromLayer(l v1.Layer) (Blob, error) {
 		rc, err := l.Compressed()
 		if err != nil {
 			return nil, err
+		}
+		if sk, ok := rc.(io.Seeker); ok {
+			if _, err := sk.Seek(offset, io.SeekStart); err != nil {
+				rc.Close()
+				return nil, fmt.Errorf("seeking to offset %d: %w", offset, err)
+			}
+			return rc, nil
 		}
 		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
 			rc.Close()
