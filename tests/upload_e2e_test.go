@@ -36,6 +36,7 @@ import (
 // from the offset the registry reports. An upload that started again from zero could never
 // finish through this link.
 func TestChunkedUploadResumes(t *testing.T) {
+	t.Parallel() // a registry and a link of its own
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s3Registry(t, regAddr, "/upload-e2e")
 	tox := startToxiproxy(t)
