@@ -10,7 +10,10 @@
 // retries with backoff until Options.Retry.For has passed without progress
 // (siteregistry.Endpoints, siteregistry.Retryable). The PUT with the blob's digest ends the
 // upload, and a HEAD checks the blob is there: the registry hashes what it holds, so a blob
-// whose bytes do not match its digest fails with ErrDigestMismatch.
+// whose bytes do not match its digest fails with ErrDigestMismatch. A resumed session that
+// fails its digest is sent once more, whole, in a new session first: the registry has no
+// per-upload lock, and a stalled request of the old connection may still write after the
+// resume.
 //
 // Sessions keeps each upload's Location in a small file (0600) under a directory the caller
 // gives (beside the stack's state), so an upload survives a failed process: the next Upload

@@ -128,7 +128,11 @@ type uploader struct {
 	sync    bool   // offset unknown (after a cut, or a saved session): GET the upload URL
 	put     bool   // the PUT was answered
 	misses  int    // PATCHes refused in a row for their offset
-	done    bool
+	resumed bool   // this session went on from a reported offset
+	// sentWhole is set when the blob is sent again in a new session after a resumed one
+	// failed its digest: a second mismatch is the source's.
+	sentWhole bool
+	done      bool
 
 	res  Result
 	sent atomic.Int64
@@ -254,7 +258,7 @@ func (u *uploader) status(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u.loc, u.offset, u.sync = loc, offset, false
+	u.loc, u.offset, u.sync, u.resumed = loc, offset, false, true
 	u.res.Resumes++
 	u.report(offset, true)
 	return u.save()
@@ -280,7 +284,7 @@ func (u *uploader) lost(ctx context.Context) error {
 const maxRestarts = 3
 
 func (u *uploader) restart() error {
-	u.loc, u.offset, u.sync, u.put, u.misses = "", 0, false, false, 0
+	u.loc, u.offset, u.sync, u.put, u.misses, u.resumed = "", 0, false, false, 0, false
 	if err := u.opts.Sessions.remove(u.key); err != nil {
 		return err
 	}
@@ -379,6 +383,13 @@ func (u *uploader) commit(ctx context.Context) error {
 	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
 		var terr *transport.Error
 		if errors.As(err, &terr) && terr.StatusCode == http.StatusBadRequest && hasCode(terr, transport.DigestInvalidErrorCode) {
+			if u.resumed && !u.sentWhole {
+				// A resumed session can be damaged by the request cut before it: the
+				// registry has no per-upload lock, and a stalled PATCH may still write after
+				// the resume. Send the blob once more, whole, in a new session.
+				u.sentWhole = true
+				return u.restart()
+			}
 			_ = u.opts.Sessions.remove(u.key)
 			return fmt.Errorf("%w (blob %s, %d bytes): the source is corrupt or its digest is wrong: %w",
 				ErrDigestMismatch, u.blob.Digest, u.blob.Size, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -228,6 +229,52 @@ func TestUploadDigestMismatchFails(t *testing.T) {
 	if r.has(other) {
 		t.Error("the registry serves the mismatched digest")
 	}
+}
+
+// A resumed session the registry assembled wrong (a write of the cut request landing after
+// the resume) is sent again whole, once; a source that is wrong fails after that.
+func TestUploadResendsWholeWhenResumedSessionFailsDigest(t *testing.T) {
+	r := newRegistry(t, registrytest.ServeTLS)
+	data, d := testBlob(12*mib, 14)
+	flip := func(_ http.ResponseWriter, req *http.Request) bool {
+		req.Body = flipFirstByte(req.Body) // what the registry stores is not what was sent
+		return false
+	}
+	r.faults(registrytest.When(registrytest.Method(http.MethodPatch, ""), registrytest.Sequence(nil, r.Cut(2*mib), flip)))
+	opts := r.options()
+	opts.ChunkSize = 5 * mib
+	res, err := Upload(context.Background(), r.repo(t), FromReaderAt(bytes.NewReader(data), int64(len(data)), d), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored(t, r, data)
+	if res.Resumes != 1 || res.Restarts != 1 || res.Sent > 2*int64(len(data))+opts.ChunkSize {
+		t.Errorf("result %+v: want 1 resume, then the blob sent whole once more", res)
+	}
+
+	// The same cut with a wrong digest: the second mismatch is the source's.
+	_, other := testBlob(12*mib, 15)
+	r.cutPatches(0, 2*mib)
+	res, err = Upload(context.Background(), r.repo(t), FromReaderAt(bytes.NewReader(data), int64(len(data)), other), opts)
+	if !errors.Is(err, ErrDigestMismatch) || res.Restarts != 1 {
+		t.Fatalf("result %+v, error %v: want ErrDigestMismatch after one whole resend", res, err)
+	}
+}
+
+type flipped struct {
+	io.ReadCloser
+	done bool
+}
+
+func flipFirstByte(rc io.ReadCloser) io.ReadCloser { return &flipped{ReadCloser: rc} }
+
+func (f *flipped) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if n > 0 && !f.done {
+		p[0] ^= 0xff
+		f.done = true
+	}
+	return n, err
 }
 
 func TestUploadShortSourceFails(t *testing.T) {
