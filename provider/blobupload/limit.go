@@ -64,3 +64,31 @@ func (b *body) Read(p []byte) (int, error) {
 }
 
 func (b *body) Close() error { return b.rc.Close() }
+
+// Reader is rc read at lim's pace (as is when lim is nil): the bytes a process sends another
+// way than Upload (small blobs, manifests) are charged to the same cap, so it holds for all.
+func Reader(ctx context.Context, rc io.ReadCloser, lim *rate.Limiter) io.ReadCloser {
+	if lim == nil || lim.Limit() == rate.Inf {
+		return rc
+	}
+	return &limited{ctx: ctx, rc: rc, lim: lim}
+}
+
+type limited struct {
+	ctx context.Context
+	rc  io.ReadCloser
+	lim *rate.Limiter
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	p = p[:min(len(p), l.lim.Burst())]
+	n, err := l.rc.Read(p)
+	if n > 0 {
+		if werr := l.lim.WaitN(l.ctx, n); werr != nil {
+			return 0, werr
+		}
+	}
+	return n, err
+}
+
+func (l *limited) Close() error { return l.rc.Close() }
