@@ -21,6 +21,8 @@
 //     (privateS3), TestKwokStack takes the API server away by stopping a relay to it (the
 //     stack's kubeconfig names the relay), TestImagesInterruptedCopy kills its own registry;
 //   - the loopback containerd is configured by TestKwokStack alone;
+//   - the update tests (TestAddingOneImage, TestDeltaBundle, TestUpdateOverLink,
+//     TestChunkedUploadResumes) have their own registries, vendor registry and Toxiproxy link;
 //   - projects that do not reach the site (TestExamplePreviews, TestMisspeltKeys,
 //     TestPolicyViolations, TestEnvRefusesDevPassphrase) have directories of their own.
 //
