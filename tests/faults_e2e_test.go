@@ -5,7 +5,6 @@ package tests
 import (
 	"airgap-site/provider/contract"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -181,20 +180,11 @@ func TestImageFaults(t *testing.T) {
 
 	t.Run("push address changed: no image lost", func(t *testing.T) {
 		st.config(t, "images.registry", proxy.addr)
-		out, err := st.preview(t, "--json")
-		if err != nil {
-			t.Fatalf("preview: %v\n%s", err, lastLines(out, 30))
-		}
-		var plan struct {
-			Steps []struct{ Op, URN string } `json:"steps"`
-		}
-		if err := json.Unmarshal([]byte(out), &plan); err != nil {
-			t.Fatalf("preview --json: %v\n%s", err, lastLines(out, 30))
-		}
+		steps := previewPlan(t, st.name)
 		// The push address is the site provider's setting: the provider is updated in place,
 		// no image changes at all (provider 0.5.0).
 		var provider string
-		for _, s := range plan.Steps {
+		for _, s := range steps {
 			switch {
 			case strings.Contains(s.URN, "pulumi:providers:airgap::"):
 				provider = s.Op
@@ -203,7 +193,7 @@ func TestImageFaults(t *testing.T) {
 			}
 		}
 		if provider != "update" {
-			t.Errorf("a new push address: the airgap provider's step is %q, want update: %+v", provider, plan.Steps)
+			t.Errorf("a new push address: the airgap provider's step is %q, want update: %+v", provider, steps)
 		}
 		st.up(t)
 		verify(t)

@@ -250,18 +250,9 @@ func providerUpgrade(t *testing.T, version, next string) {
 	}
 
 	uploads := counter.uploads.Load()
-	out := s.mustPulumi(t, "preview", "-s", stack, "--json")
-	var plan struct {
-		Steps []struct {
-			Op  string `json:"op"`
-			URN string `json:"urn"`
-		} `json:"steps"`
-	}
-	if err := json.Unmarshal([]byte(out), &plan); err != nil {
-		t.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
-	}
+	steps := previewPlan(t, stack)
 	var accepted, provider string
-	for _, st := range plan.Steps {
+	for _, st := range steps {
 		switch {
 		case strings.Contains(st.URN, "airgap:index:Image::") && st.Op != "same":
 			t.Errorf("the upgrade would %s %s, want no change", st.Op, st.URN)
@@ -275,10 +266,10 @@ func providerUpgrade(t *testing.T, version, next string) {
 		accepted = "same" // preview --json lists no step for most resources without a change
 	}
 	if want := map[bool]string{true: "same", false: "create"}[hadAccepted]; accepted != want {
-		t.Errorf("the upgrade would %q the AcceptedBundle, want %q: %+v", accepted, want, plan.Steps)
+		t.Errorf("the upgrade would %q the AcceptedBundle, want %q: %+v", accepted, want, steps)
 	}
 	if provider != "create" {
-		t.Errorf("the upgrade would %q the site's airgap provider, want create: %+v", provider, plan.Steps)
+		t.Errorf("the upgrade would %q the site's airgap provider, want create: %+v", provider, steps)
 	}
 	s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 	now := images(t)

@@ -1014,3 +1014,30 @@ func privateS3(t *testing.T) *harness.Site {
 	}
 	return site
 }
+
+// step is one step of a preview's plan: its operation and the resource's URN.
+type step struct {
+	Op  string `json:"op"`
+	URN string `json:"urn"`
+}
+
+// previewPlan runs `pulumi preview --json` on a stack (in the suite's project, or in project
+// when given) and returns its steps; most resources without a change have no step.
+func previewPlan(tb testing.TB, stack string, project ...string) []step {
+	tb.Helper()
+	dir := e2e.project
+	if len(project) > 0 {
+		dir = project[0]
+	}
+	out, err := e2e.pulumiIn(tb, dir, "preview", "-s", stack, "--json")
+	if err != nil {
+		tb.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
+	}
+	var plan struct {
+		Steps []step `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		tb.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
+	}
+	return plan.Steps
+}

@@ -3,7 +3,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,21 +52,8 @@ func newImageStack(tb testing.TB, name string, n, total int) *imageStack {
 // previewSteps counts the steps of a preview by operation, and the Image steps apart.
 func (is *imageStack) previewSteps(tb testing.TB) (ops, imageOps map[string]int) {
 	tb.Helper()
-	out, err := e2e.pulumi(tb, "preview", "-s", is.name, "--json")
-	if err != nil {
-		tb.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
-	}
-	var plan struct {
-		Steps []struct {
-			Op  string `json:"op"`
-			URN string `json:"urn"`
-		} `json:"steps"`
-	}
-	if err := json.Unmarshal([]byte(out), &plan); err != nil {
-		tb.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
-	}
 	ops, imageOps = map[string]int{}, map[string]int{}
-	for _, st := range plan.Steps {
+	for _, st := range previewPlan(tb, is.name) {
 		ops[st.Op]++
 		if strings.Contains(st.URN, contract.ImageToken+"::") {
 			imageOps[st.Op]++

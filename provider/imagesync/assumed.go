@@ -52,17 +52,11 @@ func CheckAssumed(ctx context.Context, image string, assumed map[v1.Hash]bundle.
 	if opts.Site == "" {
 		opts.Site = dst.Context().RegistryStr()
 	}
-	base := append([]remote.Option{remote.WithContext(ctx)}, opts.Remote...)
-	puller, err := remote.NewPuller(base...)
+	ropts, err := reusing(ctx, opts)
 	if err != nil {
 		return res, err
 	}
-	pusher, err := remote.NewPusher(base...)
-	if err != nil {
-		return res, err
-	}
-	c := &copier{repo: dst.Context(), opts: opts, ropts: append(base, remote.Reuse(puller), remote.Reuse(pusher)),
-		streamed: &atomic.Int64{}, sent: &sentSet{m: Sizes{}}}
+	c := &copier{repo: dst.Context(), opts: opts, ropts: ropts, streamed: &atomic.Int64{}, sent: &sentSet{m: Sizes{}}}
 	site, repo := opts.Site, c.repo.RepositoryStr()
 	for _, h := range slices.SortedFunc(maps.Keys(assumed), func(a, b v1.Hash) int { return strings.Compare(a.String(), b.String()) }) {
 		a := assumed[h]

@@ -152,18 +152,10 @@ func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*R
 	res.Contents = contentsOf(blobs, manifests)
 	res.TotalBytes = res.Contents.Bytes()
 
-	base := append([]remote.Option{remote.WithContext(ctx)}, opts.Remote...)
-	// One puller and one pusher per copy: they keep the registry transports (ping, token), so
-	// each blob check or upload is one request, not three.
-	puller, err := remote.NewPuller(base...)
+	ropts, err := reusing(ctx, opts)
 	if err != nil {
 		return res, err
 	}
-	pusher, err := remote.NewPusher(base...)
-	if err != nil {
-		return res, err
-	}
-	ropts := append(base, remote.Reuse(puller), remote.Reuse(pusher))
 
 	var streamed atomic.Int64
 	stopProgress := startProgress(opts, &streamed, res.TotalBytes)
@@ -177,6 +169,21 @@ func Copy(ctx context.Context, src Source, dst name.Reference, opts Options) (*R
 	res.Sent = sent.snapshot()
 	res.SentBytes = res.Sent.Bytes()
 	return res, err
+}
+
+// reusing are opts.Remote with ctx and one puller and one pusher for the whole copy: they keep
+// the registry transports (ping, token), so each blob check or upload is one request, not three.
+func reusing(ctx context.Context, opts Options) ([]remote.Option, error) {
+	base := append([]remote.Option{remote.WithContext(ctx)}, opts.Remote...)
+	puller, err := remote.NewPuller(base...)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(base...)
+	if err != nil {
+		return nil, err
+	}
+	return append(base, remote.Reuse(puller), remote.Reuse(pusher)), nil
 }
 
 // copyBlobs transfers the blobs, Jobs at a time; the first failure cancels the others.
