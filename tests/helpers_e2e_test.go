@@ -754,7 +754,8 @@ func insecureRef(t *testing.T, s string) name.Reference {
 	return r
 }
 
-// waitFor polls cond every 200 ms (the conditions are cheap: a counter, a local HTTP GET, a pod list) until it holds or the timeout passes.
+// waitFor polls cond every 200 ms until it holds or the timeout passes (the conditions are
+// cheap: a counter, a local HTTP GET, a pod list).
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
