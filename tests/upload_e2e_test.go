@@ -105,7 +105,80 @@ func TestChunkedUploadResumes(t *testing.T) {
 	}
 
 	// The registry, read directly, serves the blob, and it hashes to its digest.
-	direct, err := name.NewDigest(regAddr + "/upload/e2e@" + digest.String())
+	assertServes(t, regAddr+"/upload/e2e", digest, size)
+}
+
+// TestChunkedUploadRidesOutStall stalls the link in the middle of a chunk (Toxiproxy's
+// timeout toxic: nothing gets through, nothing is closed) for 3 s, as an LTE link that goes
+// silent does. The request fails on its idle bound, the retries wait, and once the link is
+// back the upload goes on from the offset the registry reports; the blob's digest verifies.
+func TestChunkedUploadRidesOutStall(t *testing.T) {
+	t.Parallel() // a registry and a link of its own
+	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s3Registry(t, regAddr, "/stall-e2e")
+	tox := startToxiproxy(t)
+	link := tox.proxy(t, "link", regAddr)
+
+	const size = 40 << 20
+	data := make([]byte, size)
+	_, _ = rand.NewChaCha8([32]byte{23}).Read(data)
+	sum := sha256.Sum256(data)
+	digest := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sum)}
+	repo, err := name.NewRepository(link + "/upload/stall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stalled := make(chan struct{})
+	opts := blobupload.Options{
+		Transport: siteregistry.Transport(nil, time.Second),
+		PlainHTTP: nodowngrade.PlainHTTP{Hosts: []string{link}},
+		Limiter:   blobupload.NewLimiter(8 << 20), // slow enough to stall in the middle of a chunk
+		Retry:     siteregistry.Policy{For: time.Minute, Initial: 200 * time.Millisecond, Max: time.Second},
+		Progress: func(done, _ int64) {
+			if done >= 14<<20 {
+				once.Do(func() { close(stalled) })
+			}
+		},
+	}
+	restored := make(chan struct{})
+	go func() {
+		defer close(restored)
+		<-stalled
+		// Not t.Fatal: this is not the test's goroutine.
+		if err := tox.send(http.MethodPost, "/proxies/link/toxics", map[string]any{"name": "stall", "type": "timeout",
+			"stream": "upstream", "toxicity": 1, "attributes": map[string]any{"timeout": 0}}); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(3 * time.Second)
+		if err := tox.send(http.MethodDelete, "/proxies/link/toxics/stall", nil); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := blobupload.Upload(ctx, repo, blobupload.FromReaderAt(bytes.NewReader(data), size, digest), opts)
+	select {
+	case <-stalled:
+		<-restored
+	default:
+		t.Fatalf("the upload ended (%+v, %v) before the link stalled", res, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v in %s", res, time.Since(start).Round(time.Millisecond))
+	if res.Resumes < 1 {
+		t.Errorf("result %+v: want the upload resumed after the stall", res)
+	}
+	assertServes(t, regAddr+"/upload/stall", digest, size)
+}
+
+// assertServes reads the blob from the registry directly and checks its size and digest.
+func assertServes(t *testing.T, repo string, digest v1.Hash, size int64) {
+	t.Helper()
+	direct, err := name.NewDigest(repo + "@" + digest.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,29 +241,43 @@ func startToxiproxy(t *testing.T) *toxiproxy {
 func (x *toxiproxy) proxy(t *testing.T, name, upstream string) string {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	x.post(t, "/proxies", map[string]any{"name": name, "listen": listen, "upstream": upstream, "enabled": true})
+	if err := x.send(http.MethodPost, "/proxies", map[string]any{"name": name, "listen": listen, "upstream": upstream, "enabled": true}); err != nil {
+		t.Fatal(err)
+	}
 	return listen
 }
 
-// toxic adds a toxic (type, stream, toxicity, attributes) to a proxy.
+// toxic adds a toxic (name, type, stream, toxicity, attributes) to a proxy.
 func (x *toxiproxy) toxic(t *testing.T, proxy string, toxic map[string]any) {
 	t.Helper()
-	x.post(t, "/proxies/"+proxy+"/toxics", toxic)
-}
-
-func (x *toxiproxy) post(t *testing.T, path string, body any) {
-	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
+	if err := x.send(http.MethodPost, "/proxies/"+proxy+"/toxics", toxic); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(x.api+path, "application/json", bytes.NewReader(b))
+}
+
+// send calls the API (body nil: none); any answer but 2xx is an error.
+func (x *toxiproxy) send(method, path string, body any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, x.api+path, r)
 	if err != nil {
-		t.Fatal(err)
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("toxiproxy %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		out, _ := io.ReadAll(resp.Body)
-		t.Fatalf("toxiproxy POST %s: %s: %s", path, resp.Status, out)
+		return fmt.Errorf("toxiproxy %s %s: %s: %s", method, path, resp.Status, out)
 	}
+	return nil
 }
