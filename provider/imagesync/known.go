@@ -47,6 +47,14 @@ func (k *Known) begin(site string, h v1.Hash, repo string) (f *flight, leader bo
 	return f, true
 }
 
+// uploading reports whether a copy of this process is uploading h to site now.
+func (k *Known) uploading(site string, h v1.Hash) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.inflight[site+"@"+h.String()]
+	return ok
+}
+
 func (k *Known) end(site string, h v1.Hash, f *flight, err error) {
 	k.mu.Lock()
 	delete(k.inflight, site+"@"+h.String())

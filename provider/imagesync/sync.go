@@ -311,19 +311,33 @@ func (c *copier) blob(ctx context.Context, b blob) (outcome, error) {
 	return uploaded, nil
 }
 
-// mountSource is a repository of the registry known to hold h, else the first MountFrom
-// candidate that does.
+// maxProbes bounds the MountFrom candidates asked for a blob no copy of this process has seen:
+// candidates are every image of the bundle that shares it, so at a site that holds it the first
+// ones do, and a blob new to the site would otherwise cost a request per sibling image.
+const maxProbes = 3
+
+// mountSource is a repository of the registry known to hold h, else one of the first MountFrom
+// candidates that does; none while another copy of this process is uploading h (the caller
+// waits for that upload and mounts from it).
 func (c *copier) mountSource(h v1.Hash) string {
 	site, repoName := c.opts.Site, c.repo.RepositoryStr()
 	if from := c.opts.Known.holder(site, h, repoName); from != "" {
 		return from
 	}
+	if c.opts.Known.uploading(site, h) {
+		return ""
+	}
+	probes := 0
 	for _, cand := range c.opts.MountFrom {
+		if probes == maxProbes {
+			break
+		}
 		cand = RepositoryName(cand, c.repo.RegistryStr())
 		candRepo, err := name.NewRepository(c.repo.RegistryStr()+"/"+cand, repoOpts(c.repo)...)
 		if err != nil || cand == repoName {
 			continue
 		}
+		probes++
 		if ok, _ := c.exists(candRepo, h); ok {
 			c.opts.Known.add(site, cand, h)
 			return cand
