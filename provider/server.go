@@ -236,13 +236,22 @@ func (s *Server) kindOf(typ, urn string) (kind, error) {
 	return k, nil
 }
 
+// begin finds the kind of a request and starts its operation (see operation).
+func (s *Server) begin(ctx context.Context, typ, urn string, timeout float64) (kind, context.Context, context.CancelFunc, error) {
+	k, err := s.kindOf(typ, urn)
+	if err != nil {
+		return nil, ctx, nil, err
+	}
+	ctx, done := s.operation(ctx, timeout)
+	return k, ctx, done, nil
+}
+
 // Check validates the inputs before anything is touched.
 func (s *Server) Check(ctx context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	k, err := s.kindOf(req.GetType(), req.GetUrn())
+	k, ctx, done, err := s.begin(ctx, req.GetType(), req.GetUrn(), 0)
 	if err != nil {
 		return nil, err
 	}
-	ctx, done := s.operation(ctx, 0)
 	defer done()
 	news, err := unmarshal(req.GetNews())
 	if err != nil {
@@ -257,11 +266,10 @@ func (s *Server) Check(ctx context.Context, req *pulumirpc.CheckRequest) (*pulum
 
 // Diff compares the state with the new inputs.
 func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
-	k, err := s.kindOf(req.GetType(), req.GetUrn())
+	k, ctx, done, err := s.begin(ctx, req.GetType(), req.GetUrn(), 0)
 	if err != nil {
 		return nil, err
 	}
-	ctx, done := s.operation(ctx, 0)
 	defer done()
 	olds, news, err := oldsAndNews(req)
 	if err != nil {
@@ -276,11 +284,10 @@ func (s *Server) Diff(ctx context.Context, req *pulumirpc.DiffRequest) (*pulumir
 
 // Create makes the resource (in preview: says what it will be).
 func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	k, err := s.kindOf(req.GetType(), req.GetUrn())
+	k, ctx, done, err := s.begin(ctx, req.GetType(), req.GetUrn(), req.GetTimeout())
 	if err != nil {
 		return nil, err
 	}
-	ctx, done := s.operation(ctx, req.GetTimeout())
 	defer done()
 	ins, err := unmarshal(req.GetProperties())
 	if err != nil {
@@ -299,11 +306,10 @@ func (s *Server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pul
 
 // Update changes the resource in place.
 func (s *Server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	k, err := s.kindOf(req.GetType(), req.GetUrn())
+	k, ctx, done, err := s.begin(ctx, req.GetType(), req.GetUrn(), req.GetTimeout())
 	if err != nil {
 		return nil, err
 	}
-	ctx, done := s.operation(ctx, req.GetTimeout())
 	defer done()
 	olds, news, err := oldsAndNews(req)
 	if err != nil {
@@ -322,11 +328,10 @@ func (s *Server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pul
 
 // Read reports the resource as found: gone (empty id) or its state.
 func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumirpc.ReadResponse, error) {
-	k, err := s.kindOf(req.GetType(), req.GetUrn())
+	k, ctx, done, err := s.begin(ctx, req.GetType(), req.GetUrn(), req.GetTimeout())
 	if err != nil {
 		return nil, err
 	}
-	ctx, done := s.operation(ctx, req.GetTimeout())
 	defer done()
 	state, err := unmarshal(req.GetProperties())
 	if err != nil {
@@ -353,11 +358,10 @@ func (s *Server) Read(ctx context.Context, req *pulumirpc.ReadRequest) (*pulumir
 
 // Delete removes the resource.
 func (s *Server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
-	k, err := s.kindOf(req.GetType(), req.GetUrn())
+	k, ctx, done, err := s.begin(ctx, req.GetType(), req.GetUrn(), req.GetTimeout())
 	if err != nil {
 		return nil, err
 	}
-	ctx, done := s.operation(ctx, req.GetTimeout())
 	defer done()
 	state, err := unmarshal(req.GetProperties())
 	if err != nil {
