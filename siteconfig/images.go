@@ -42,6 +42,11 @@ type Images struct {
 	// TimeoutSeconds bounds one request to the registry that makes no progress (a hung
 	// registry); 0 means the provider's default.
 	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
+	// LinkBytesPerSecond is the rate, in bytes per second, at which the site's link carries an
+	// update from the office (a throttled LTE router's upload): with it, previews say how long
+	// the bytes an up will send take at that rate. Unset, they give the bytes only. It throttles
+	// nothing.
+	LinkBytesPerSecond *int64 `json:"linkBytesPerSecond,omitempty"`
 	// Docker is the Docker daemon that builds the images with a build context.
 	Docker *Docker `json:"docker,omitempty"`
 	// List are the images, by original reference.
@@ -159,6 +164,7 @@ func (v *validator) images(c *Config) {
 	if im.TimeoutSeconds < 0 || im.TimeoutSeconds > 3600 {
 		v.fail("images.timeoutSeconds", "%d: between 1 and 3600 seconds (0 means the default)", im.TimeoutSeconds)
 	}
+	v.linkRate(im)
 }
 
 // ImageRegistry is where images are pushed first: images.registry, or the first node's

@@ -1,0 +1,16 @@
+package siteconfig
+
+// linkRate checks images.linkBytesPerSecond: a rate, so above 0 when it is set.
+func (v *validator) linkRate(im *Images) {
+	if r := im.LinkBytesPerSecond; r != nil && *r <= 0 {
+		v.fail("images.linkBytesPerSecond", "%d: the link's rate in bytes per second, above 0 (a 2 Mbit/s uplink is 250000); leave it out when the rate is not known", *r)
+	}
+}
+
+// LinkRate is images.linkBytesPerSecond; 0 when it is not set.
+func (im Images) LinkRate() int64 {
+	if im.LinkBytesPerSecond == nil {
+		return 0
+	}
+	return *im.LinkBytesPerSecond
+}
