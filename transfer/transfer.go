@@ -155,7 +155,7 @@ func (s *estimator) image(b *bundle.Bundle, ref string) (Image, error) {
 // tag, and the digest that tag names ("" when the state has no such image).
 func (s *estimator) stateOf(t mirror.Target) (known bool, digest string) {
 	if s.site == nil {
-		return false, ""
+		return true, "" // never deployed: the site holds nothing of it
 	}
 	for _, img := range s.site.Images() {
 		if img.Repository == t.Repository && img.Tag == t.Tag {

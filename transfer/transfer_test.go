@@ -197,6 +197,11 @@ func TestNeverDeployed(t *testing.T) {
 	if got := est.Images[1]; got.Bytes != want1 || got.Shared != layerSize(t, s.base) || got.Total != want1+layerSize(t, s.base) {
 		t.Errorf("app: %+v; want %d bytes, the base (%d) mounted", got, want1, layerSize(t, s.base))
 	}
+	for _, img := range est.Images {
+		if img.NoInventory || img.Unchanged || len(img.Missing) > 0 {
+			t.Errorf("%s: %+v; a stack never deployed holds nothing, which is known", img.Reference, img)
+		}
+	}
 	if est.Bytes != want0+want1 || len(est.Sending()) != 2 || len(est.Without) != 0 {
 		t.Errorf("total %d, want %d; sending %d", est.Bytes, want0+want1, len(est.Sending()))
 	}
