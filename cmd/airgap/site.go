@@ -58,7 +58,7 @@ the bytes the up will send to the site registry: every manifest and blob of an i
 registry lacks, read from the stack's state (what each image's inventory records) and the bundle,
 without reaching the site. With images.linkBytesPerSecond set it also prints how long that takes
 at that rate.`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stack, packs, err := o.open(cmd, true, policyPack)
 			if err != nil {
