@@ -9,15 +9,6 @@ import (
 	"airgap-site/internal/progress"
 )
 
-// Amount says n bytes for people, with the time they take at rate bytes per second when it is
-// known (above 0): "12.3 MB (about 49s at 250.0 kB/s)".
-func Amount(n, rate int64) string {
-	if rate <= 0 || n == 0 {
-		return progress.Bytes(n)
-	}
-	return fmt.Sprintf("%s (about %s at %s/s)", progress.Bytes(n), progress.Duration(Duration(n, rate)), progress.Bytes(rate))
-}
-
 // Write prints the estimate for people: one line per image, then the total, with the time at
 // rate bytes per second when it is known (images.linkBytesPerSecond; 0: not known).
 func (e *Estimate) Write(w io.Writer, rate int64) error {
@@ -31,8 +22,11 @@ func (e *Estimate) Write(w io.Writer, rate int64) error {
 		return err
 	}
 	sending := len(e.Sending())
-	fmt.Fprintf(w, "Total: %s, by %d of %d %s", Amount(e.Bytes, rate), sending, len(e.Images), plural(len(e.Images), "image", "images"))
-	if rate <= 0 && e.Bytes > 0 {
+	fmt.Fprintf(w, "Total: %s (%d bytes), by %d of %d %s", progress.Bytes(e.Bytes), e.Bytes, sending, len(e.Images), plural(len(e.Images), "image", "images"))
+	switch {
+	case rate > 0 && e.Bytes > 0:
+		fmt.Fprintf(w, ": about %s at images.linkBytesPerSecond %d (%s/s)", progress.Duration(Duration(e.Bytes, rate)), rate, progress.Bytes(rate))
+	case e.Bytes > 0:
 		fmt.Fprint(w, " (set images.linkBytesPerSecond to the link's rate to see how long it takes)")
 	}
 	fmt.Fprintln(w)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,7 +77,7 @@ func TestPreviewSaysWhatWillCross(t *testing.T) {
 	var out, errOut bytes.Buffer
 	reportToSend(context.Background(), &out, &errOut, fakeState{dep: apitype.UntypedDeployment{Version: 3}}, cfg, project)
 	for _, want := range []string{"Bytes the up will send", "docker.io/library/one:1", "ghcr.io/org/two:2",
-		"Total: " + progress.Bytes(total) + " (about ", "at 25.0 kB/s), by 2 of 2 images"} {
+		fmt.Sprintf("Total: %s (%d bytes), by 2 of 2 images: about ", progress.Bytes(total), total), "at images.linkBytesPerSecond 25000 (25.0 kB/s)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("never deployed: output lacks %q:\n%s", want, out.String())
 		}
@@ -96,7 +97,7 @@ func TestPreviewSaysWhatWillCross(t *testing.T) {
 			added += n
 		}
 	}
-	for _, want := range []string{"unchanged", "Total: " + progress.Bytes(added) + " (about ", "by 1 of 2 images"} {
+	for _, want := range []string{"unchanged", fmt.Sprintf("Total: %s (%d bytes), by 1 of 2 images: about ", progress.Bytes(added), added)} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("after an image is added: output lacks %q:\n%s", want, out.String())
 		}
