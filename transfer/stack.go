@@ -9,7 +9,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"airgap-site/bundle"
-	"airgap-site/components/site"
 	"airgap-site/inventory"
 	"airgap-site/mirror"
 	"airgap-site/siteconfig"
@@ -47,7 +46,7 @@ func ForStack(ctx context.Context, st State, cfg *siteconfig.Config, projectDir 
 	if err != nil || len(refs) == 0 {
 		return nil, err
 	}
-	_, trust, err := site.TrustedKeys(cfg, projectDir)
+	_, trust, err := cfg.Images.Trust(projectDir)
 	if err != nil {
 		return nil, err
 	}
