@@ -75,14 +75,13 @@ at that rate.`,
 				return o.result("preview", err)
 			}
 			// What the up will send, from the state and the bundle: the site is not reached.
+			// The preview succeeded: not being able to tell is a warning.
 			cfg, _, err := stackconfig.Load(cmd.Context(), stack)
 			if err != nil {
-				return err
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: cannot say what the up will send to the site registry: %v\n", err)
+				return nil
 			}
-			project, err := os.Getwd() // open moved into the project
-			if err != nil {
-				return err
-			}
+			project, _ := os.Getwd() // open moved into the project
 			reportToSend(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &stack, cfg, project)
 			return nil
 		},
