@@ -44,6 +44,9 @@ type Options struct {
 	Refresh bool
 	// Progress, when set, receives a line as each site finishes.
 	Progress io.Writer
+	// Env, when set, adds to (or overrides) this process's environment for the pulumi runs:
+	// the backend, the passphrase, the kubeconfig.
+	Env map[string]string
 }
 
 // Row is one site.
@@ -135,7 +138,7 @@ func Preview(ctx context.Context, opts Options) ([]Row, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no stack files (Pulumi.<site>.yaml) in %s", opts.StacksDir)
 	}
-	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(opts.ProjectDir))
+	ws, err := auto.NewLocalWorkspace(ctx, auto.WorkDir(opts.ProjectDir), auto.EnvVars(opts.Env))
 	if err != nil {
 		return nil, fmt.Errorf("opening the project in %s: %w", opts.ProjectDir, err)
 	}

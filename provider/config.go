@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,10 +17,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"golang.org/x/time/rate"
 
 	"airgap-site/bundle"
 	"airgap-site/internal/nodowngrade"
 	"airgap-site/mirror"
+	"airgap-site/provider/blobupload"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/siteregistry"
 	"airgap-site/signing"
@@ -85,6 +88,9 @@ func (c siteConfig) validate() failures {
 	if c.RequestTimeout < 0 {
 		f.add("requestTimeout", "seconds, 0 or more (0 means %d)", contract.DefaultRequestTimeoutSeconds)
 	}
+	if c.MaxBytesPerSecond < 0 {
+		f.add("maxBytesPerSecond", "bytes per second, 0 or more (0: no cap)")
+	}
 	return f
 }
 
@@ -143,10 +149,28 @@ func (c siteConfig) site() string {
 // falls back to plain http (nodowngrade) except to the endpoints of a site whose registry is
 // plain http (insecure: registry.plainHTTP); a sourceRemote is reached over https only.
 func (c siteConfig) remoteOptions(ctx context.Context) ([]remote.Option, error) {
-	auth := authn.Anonymous
-	if c.Username != "" {
-		auth = authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Password})
+	base, err := c.transport()
+	if err != nil {
+		return nil, err
 	}
+	opts := []remote.Option{
+		remote.WithAuth(c.auth()),
+		remote.WithTransport(nodowngrade.Transport(base, c.plainHTTP())),
+		remote.WithContext(ctx),
+	}
+	return append(opts, siteregistry.NoRetries()...), nil
+}
+
+// auth is the push identity (anonymous without a username).
+func (c siteConfig) auth() authn.Authenticator {
+	if c.Username == "" {
+		return authn.Anonymous
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Password})
+}
+
+// transport trusts the site CA and bounds a request that moves no byte.
+func (c siteConfig) transport() (http.RoundTripper, error) {
 	var tlsConfig *tls.Config
 	if c.CA != "" {
 		pool := x509.NewCertPool()
@@ -155,12 +179,19 @@ func (c siteConfig) remoteOptions(ctx context.Context) ([]remote.Option, error) 
 		}
 		tlsConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	opts := []remote.Option{
-		remote.WithAuth(auth),
-		remote.WithTransport(nodowngrade.Transport(siteregistry.Transport(tlsConfig, c.requestTimeout()), c.plainHTTP())),
-		remote.WithContext(ctx),
+	return siteregistry.Transport(tlsConfig, c.requestTimeout()), nil
+}
+
+// uploads are the options of the chunked uploads (package blobupload) of the copies of one
+// process: sessions and limiter are the process's, shared by every copy, so the cap holds for
+// all of them together.
+func (c siteConfig) uploads(sessions *blobupload.Sessions, limiter *rate.Limiter, retry siteregistry.Policy) (*blobupload.Options, error) {
+	base, err := c.transport()
+	if err != nil {
+		return nil, err
 	}
-	return append(opts, siteregistry.NoRetries()...), nil
+	return &blobupload.Options{Auth: c.auth(), Transport: base, PlainHTTP: c.plainHTTP(),
+		Sessions: sessions, Limiter: limiter, Retry: retry}, nil
 }
 
 // trust is what the bundle must be signed by.

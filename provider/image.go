@@ -260,6 +260,15 @@ func (k *image) copy(ctx context.Context, urn string, c *siteConfig, in imageInp
 	var contents imagesync.Sizes
 	var target name.Tag
 	mountFrom := k.mountCandidates(c, in, src)
+	k.s.mu.Lock()
+	sessions, limiter := k.s.sessions, k.s.limiter
+	k.s.mu.Unlock()
+	retry := k.s.backoff
+	retry.For = c.retryFor()
+	uploads, err := c.uploads(sessions, limiter, retry)
+	if err != nil {
+		return nil, name.Tag{}, "", err
+	}
 	ep, err := k.s.atSite(ctx, urn, c, in, "copying", func(ctx context.Context, t name.Tag, opts []remote.Option) error {
 		k.s.status(ctx, urn, "copying to %s ...", t)
 		o := imagesync.Options{
@@ -268,9 +277,8 @@ func (k *image) copy(ctx context.Context, urn string, c *siteConfig, in imageInp
 			Remote:    opts,
 			Known:     k.s.known,
 			Site:      c.site(),
-			Progress: func(streamed, total int64) {
-				k.s.status(ctx, urn, "copying to %s: %s of at most %s sent", t, mb(streamed), mb(total))
-			},
+			Upload:    uploads,
+			Progress:  progressLine(func(line string) { k.s.status(ctx, urn, "copying to %s: %s", t, line) }),
 		}
 		// A delta bundle does not carry the blobs it assumes the site holds: each is found (or
 		// mounted) in the registry before anything of the image is pushed.
@@ -304,6 +312,26 @@ func (k *image) copy(ctx context.Context, urn string, c *siteConfig, in imageInp
 	}
 	res.Sent, res.SentBytes, res.BlobsUploaded, res.Contents = sent, sent.Bytes(), uploaded, contents
 	return res, target, ep, nil
+}
+
+// progressLine reports a copy's progress, every few seconds, as bytes done of the most it may
+// send, the rate since the last report and the time left at that rate.
+func progressLine(report func(string)) func(streamed, total int64) {
+	var last int64
+	lastAt := time.Now()
+	return func(streamed, total int64) {
+		now := time.Now()
+		line := fmt.Sprintf("%s of at most %s sent", mb(streamed), mb(total))
+		if d := now.Sub(lastAt).Seconds(); d > 0 && streamed > last {
+			rate := float64(streamed-last) / d
+			line += fmt.Sprintf(", %.2f MB/s", rate/1e6)
+			if total > streamed {
+				line += fmt.Sprintf(", about %s left", time.Duration(float64(total-streamed)/rate*float64(time.Second)).Round(time.Second))
+			}
+		}
+		last, lastAt = streamed, now
+		report(line)
+	}
 }
 
 // assumed are the blobs a delta bundle assumes the site holds for the image and what is

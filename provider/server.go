@@ -13,11 +13,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/provider"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"airgap-site/provider/blobupload"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
 	"airgap-site/provider/siteregistry"
@@ -37,9 +39,12 @@ type Server struct {
 	log   Logger
 	kinds map[string]kind
 
-	// mu guards cfg, the provider's configuration (Configure).
-	mu  sync.Mutex
-	cfg *siteConfig
+	// mu guards cfg, the provider's configuration (Configure), and what is made of it once
+	// per process: the rate cap of every upload and where upload sessions are kept.
+	mu       sync.Mutex
+	cfg      *siteConfig
+	limiter  *rate.Limiter
+	sessions *blobupload.Sessions
 	// bundles opens each bundle verified once per process (config.go); contents are its
 	// images' blobs, for mount candidates (image.go).
 	bundles  bundles
@@ -178,6 +183,11 @@ func (s *Server) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (
 	}
 	s.mu.Lock()
 	s.cfg = &cfg
+	s.limiter = blobupload.NewLimiter(int64(cfg.MaxBytesPerSecond))
+	s.sessions = nil
+	if cfg.UploadSessions != "" {
+		s.sessions = blobupload.NewSessions(cfg.UploadSessions)
+	}
 	s.mu.Unlock()
 	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true}, nil
 }

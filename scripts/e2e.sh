@@ -11,7 +11,9 @@ run_suite() {
 	local label=$1 log status passed failed
 	shift
 	log=$(mktemp)
-	"$@" go test -tags e2e -count=1 -v -timeout 40m ./tests/ 2>&1 | tee "$log"
+	# Four tests at a time on two cores: they mostly wait (pulumi's engine, the API server,
+	# retries, paced uploads); with two at a time the suite used 0.7 of a core on average.
+	"$@" go test -tags e2e -count=1 -v -parallel 4 -timeout 40m ./tests/ 2>&1 | tee "$log"
 	status=${PIPESTATUS[0]}
 	passed=$(grep -cE '^\s*--- PASS' "$log")
 	failed=$(grep -cE '^\s*--- FAIL' "$log")

@@ -22,6 +22,7 @@ K8S_PROVIDER_VERSION=4.25.0
 # The proxy serves provider/v4 only as this pseudo-version, which is the v4.25.0 source.
 K8S_PROVIDER_MODULE_VERSION=v4.0.0-20260115033456-f47bc2d6f199
 K8S_VERSION=1.33.13
+TOXIPROXY_VERSION=v2.5.0
 AIRGAP_PROVIDER_VERSION=$(cat "$REPO/provider/contract/VERSION") # what the plugin reports (package contract embeds it)
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 mkdir -p "$BIN" "$PROVIDERS" "$SRC"
@@ -133,6 +134,9 @@ test_bed_tools() {
 	build crane go-containerregistry github.com/google/go-containerregistry/cmd/crane "-s -w"
 	build crictl cri-tools sigs.k8s.io/cri-tools/cmd/crictl "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.37.0"
 	build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w"
+	# The factory's link in the day-2 tests: a TCP proxy whose toxics throttle, delay and cut.
+	build toxiproxy-server toxiproxy github.com/Shopify/toxiproxy/v2/cmd/server \
+		"-s -w -X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION"
 }
 
 # cosign signs and verifies blobs and images with a key pair, offline. Its main module is the

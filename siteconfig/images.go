@@ -42,6 +42,9 @@ type Images struct {
 	// TimeoutSeconds bounds one request to the registry that makes no progress (a hung
 	// registry); 0 means the provider's default.
 	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
+	// MaxBytesPerSecond caps the total upload rate of an up (every copy together), so the
+	// factory's own traffic keeps the rest of a shared link; 0 means no cap.
+	MaxBytesPerSecond int64 `json:"maxBytesPerSecond,omitempty"`
 	// LinkBytesPerSecond is the rate, in bytes per second, at which the site's link carries an
 	// update from the office (a throttled LTE router's upload): with it, previews say how long
 	// the bytes an up will send take at that rate. Unset, they give the bytes only. It throttles
@@ -163,6 +166,9 @@ func (v *validator) images(c *Config) {
 	}
 	if im.TimeoutSeconds < 0 || im.TimeoutSeconds > 3600 {
 		v.fail("images.timeoutSeconds", "%d: between 1 and 3600 seconds (0 means the default)", im.TimeoutSeconds)
+	}
+	if im.MaxBytesPerSecond < 0 || (im.MaxBytesPerSecond > 0 && im.MaxBytesPerSecond < 16<<10) {
+		v.fail("images.maxBytesPerSecond", "%d: bytes per second, at least 16384 (0 means no cap)", im.MaxBytesPerSecond)
 	}
 	v.linkRate(im)
 }

@@ -134,7 +134,7 @@ type deployed struct {
 	env    []string
 }
 
-func deployedEndpoint(t *testing.T, cs *kubernetes.Clientset, deployment string) deployed {
+func deployedEndpoint(t *testing.T, cs *kubernetes.Clientset, namespace, deployment string) deployed {
 	t.Helper()
 	dep, err := cs.AppsV1().Deployments(namespace).Get(context.Background(), deployment, metav1.GetOptions{})
 	if err != nil {

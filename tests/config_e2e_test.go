@@ -3,9 +3,7 @@
 package tests
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,17 +14,7 @@ import (
 func TestMisspeltKeys(t *testing.T) {
 	t.Parallel() // a stack of its own; it never reaches the site
 	s := &e2e
-	project, err := makeProject(s.repo, s.repo, filepath.Join(t.TempDir(), "typo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := os.ReadFile(filepath.Join(project, "Pulumi.dev.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(project, "Pulumi.typo.yaml"), dev, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	project := stackProject(t, s.repo, "typo", "dev")
 	for _, args := range [][]string{
 		{"stack", "init", "typo"},
 		{"config", "set", "-s", "typo", "--path", "regsitry.replicas", "3"},

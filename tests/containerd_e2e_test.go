@@ -65,7 +65,7 @@ func testContainerdPulls(t *testing.T, cs *kubernetes.Clientset, outputs map[str
 	if len(endpoints) != 3 {
 		t.Fatalf("docker.io mirror has %d endpoints, want 3 nodes", len(endpoints))
 	}
-	pull, push := deployedEndpoint(t, cs, registry.AppName), deployedEndpoint(t, cs, registry.PushName)
+	pull, push := deployedEndpoint(t, cs, kwokNamespace, registry.AppName), deployedEndpoint(t, cs, kwokNamespace, registry.PushName)
 	var stops []func()
 	for _, e := range endpoints[1:] {
 		stop := runRegistry(t, pull.config, pull.env, e.Host)

@@ -2,9 +2,36 @@
 // the harness that starts the local site. The suite drives the real pulumi CLI with a file
 // backend against a real kube-apiserver, a real S3 server and the real registry binary.
 //
-// All tests share one local site. The tests that stop or reconfigure a shared part (S3 in
-// TestImageFaults, the API server in TestKwokStack, the real node and the loopback
-// containerd) run one after another; the ones that only use the site through a stack, a
-// namespace, NodePorts and a registry of their own call t.Parallel, so Go runs them together
-// after the others, two at a time (-parallel defaults to GOMAXPROCS).
+// Files: main_e2e_test.go starts the site and builds what the run needs (TestMain);
+// helpers_e2e_test.go holds every helper the tests share: the pulumi runners, the projects,
+// the test stack fixture (newTestStack: a stack with a registry namespace and NodePorts of its
+// own, the S3 keys as secrets, destroyed when the test ends), registries, counters, bundles.
+// The other files are tests, and the checks that TestKwokStack and TestRealNode share
+// (access, hardening, containerd).
+//
+// All tests share one local site, and all but TestRealNode call t.Parallel: Go runs
+// TestRealNode first, alone, then the others four at a time (scripts/e2e.sh: -parallel 4;
+// they mostly wait, and two at a time left more than half of the two cores idle).
+// Running together is safe because no two tests share anything they change:
+//   - each has its own stacks (unique names in the shared file backend), its own registry
+//     namespace and NodePorts (newTestStack hands them out; the fixed ones: the dev stack's
+//     32000, the kwok stack's 32010, tenant 32006, fleet 32020-32025, kit 32030) and its own
+//     registries, in bucket prefixes of their own;
+//   - what a test takes away is its own: TestImageFaults stops an S3 server it started
+//     (privateS3), TestKwokStack takes the API server away by stopping a relay to it (the
+//     stack's kubeconfig names the relay), TestImagesInterruptedCopy kills its own registry;
+//   - the loopback containerd is configured by TestKwokStack alone;
+//   - the update tests (TestAddingOneImage, TestDeltaBundle, TestUpdateOverLink,
+//     TestChunkedUploadResumes) have their own registries, vendor registry and Toxiproxy link;
+//   - projects that do not reach the site (TestExamplePreviews, TestMisspeltKeys,
+//     TestPolicyViolations, TestEnvRefusesDevPassphrase) have directories of their own.
+//
+// TestRealNode runs alone because it measures: 200 unauthenticated requests/s must leave pulls
+// quick, and pulls must not fail while a registry pod is replaced; a second test sharing the
+// two cores would make those figures the other test's.
+//
+// The programs are built once per run and the suite's projects run them through a launcher
+// the language host builds in a fraction of a second (buildProgram); TestProviderUpgradeFrom03
+// runs provider 0.3.0's program through the language host's own build of the whole program,
+// the path a user's checkout takes.
 package tests

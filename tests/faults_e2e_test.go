@@ -3,6 +3,7 @@
 package tests
 
 import (
+	"airgap-site/provider/contract"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,18 +19,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"airgap-site/mirror"
-	"airgap-site/provider/contract"
 )
 
 // faultProxy stands in front of the real registry on a node's endpoint and injects faults on
-// demand: every request answered 500 until a deadline, or held without an answer (a hung
+// demand: every request answered 500 for a while, or held without an answer (a hung
 // registry).
 type faultProxy struct {
 	addr      string
 	failUntil atomic.Int64 // unix nanoseconds
-	hang      atomic.Bool
+	// failFor, when set, starts an outage of that many nanoseconds at the next request: the
+	// outage is met however long pulumi takes to get to its first request.
+	failFor atomic.Int64
+	hang    atomic.Bool
 	// throttle, when set, slows upload bodies to about this many bytes per second.
 	throttle atomic.Int64
 	requests atomic.Int64
@@ -50,6 +51,9 @@ func newFaultProxy(t *testing.T, listen, backend string) *faultProxy {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.requests.Add(1)
+		if d := p.failFor.Swap(0); d > 0 {
+			p.failUntil.Store(time.Now().Add(time.Duration(d)).UnixNano())
+		}
 		if p.hang.Load() {
 			select { // accepted, never answered
 			case <-r.Context().Done():
@@ -79,14 +83,18 @@ func newFaultProxy(t *testing.T, listen, backend string) *faultProxy {
 }
 
 // TestImageFaults injects the faults of a factory into image sync against the real registry
-// on the real S3 server, and checks that the next up (or the same one) converges with every
-// digest verified and nothing already stored lost. docs/RELIABILITY.md lists the cases.
+// on an S3 server of its own, and checks that the next up (or the same one) converges with
+// every digest verified and nothing already stored lost. docs/RELIABILITY.md lists the cases.
 func TestImageFaults(t *testing.T) {
-	s := &e2e
-	const port = 32040
+	// Parallel: the S3 server it stops is its own (see tests/doc.go).
+	t.Parallel()
+	store := privateS3(t)
+	port := allocNodePorts() + 1           // the push NodePort, where the proxy listens
 	down, up := "127.0.0.21", "127.0.0.22" // node-1 is down; node-2 serves the registry
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s3Registry(t, regAddr, "/faults-e2e")
+	// The deployed storage health check (threshold 3) every 2 s instead of every 10 s: the
+	// registry answers 503 within about 6 s of S3 going away, and 200 within 2 s of its return.
+	s3RegistryOn(t, store, regAddr, "/faults-e2e", "REGISTRY_HEALTH_STORAGEDRIVER_INTERVAL=2s")
 	proxy := newFaultProxy(t, net.JoinHostPort(up, fmt.Sprint(port)), regAddr)
 
 	bundleDir := t.TempDir() + "/bundle"
@@ -99,27 +107,16 @@ func TestImageFaults(t *testing.T) {
 	}
 	writeBundle(t, bundleDir, images, nil)
 
-	stack := "faults"
-	s.mustPulumi(t, "stack", "init", stack)
-	writeStackConfig(t, stack, fmt.Sprintf(`config:
-  airgap-site:nodes:
-    - {name: node-1, ip: %s, role: controlplane}
-    - {name: node-2, ip: %s, role: worker}
-  airgap-site:registry: {namespace: faults-registry, nodePort: %d, pushNodePort: %d, replicas: 1, plainHTTP: true, image: %s}
-  airgap-site:objectStore: {kind: external, endpoint: %q}
-  airgap-site:images:
-    bundle: %q
-    trustedKeys: [%q]
-    retrySeconds: 45
-    timeoutSeconds: 10
-    list: [docker.io/library/alpha:1, docker.io/library/beta:1]
-`, down, up, port+1, port, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, bundleDir+".pub"))
-	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
-	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
+	// retrySeconds rides out the 500s below (5 s of them, met after about 7 s of backoff:
+	// tries at 0, 1, 3 and 7 s) with a wide margin; timeoutSeconds only bounds a hung request.
+	st := newTestStack(t, "faults", stackOptions{nodeIPs: []string{down, up}, nodePort: port - 1, s3Endpoint: store.S3Endpoint,
+		images: map[string]any{"bundle": bundleDir, "trustedKeys": []string{bundleDir + ".pub"}, "retrySeconds": 45, "timeoutSeconds": 10,
+			"list": []string{"docker.io/library/alpha:1", "docker.io/library/beta:1"}}})
+	stack := st.name
 	listed := []string{"docker.io/library/alpha:1", "docker.io/library/beta:1"}
 	add := func(t *testing.T, ref string) {
 		t.Helper()
-		s.mustPulumi(t, "config", "set", "-s", stack, "--path", fmt.Sprintf("images.list[%d]", len(listed)), ref)
+		st.config(t, fmt.Sprintf("images.list[%d]", len(listed)), ref)
 		listed = append(listed, ref)
 	}
 	verify := func(t *testing.T) {
@@ -133,7 +130,7 @@ func TestImageFaults(t *testing.T) {
 	}
 
 	t.Run("node 1 down: the push fails over", func(t *testing.T) {
-		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		st.up(t)
 		verify(t)
 		for urn, ep := range imageOutputs(t, stack, "endpoint") {
 			if ep != proxy.addr {
@@ -142,17 +139,23 @@ func TestImageFaults(t *testing.T) {
 		}
 	})
 
-	t.Run("registry answering 500 for 30 s: the same up converges", func(t *testing.T) {
+	// The outage starts at the first request the up sends, so it is met whatever the up's
+	// start-up takes; 5 s of 500s are three failed rounds of backoff before the fourth serves.
+	const outage = 5 * time.Second
+	t.Run("registry answering 500 for 5 s: the same up converges", func(t *testing.T) {
 		add(t, "docker.io/library/gamma:1")
-		proxy.failUntil.Store(time.Now().Add(30 * time.Second).UnixNano())
+		proxy.failFor.Store(int64(outage))
 		start := time.Now()
-		out, err := s.pulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		out, err := st.tryUp(t)
 		if err != nil {
-			t.Fatalf("up during 30 s of 500s failed: %v\n%s", err, lastLines(out, 25))
+			t.Fatalf("up during %s of 500s failed: %v\n%s", outage, err, lastLines(out, 25))
 		}
 		t.Logf("converged in %.0fs; %d requests answered 500", time.Since(start).Seconds(), proxy.failed.Load())
 		if proxy.failed.Load() == 0 {
 			t.Errorf("no request met the fault")
+		}
+		if ends := time.Unix(0, proxy.failUntil.Load()); time.Now().Before(ends) {
+			t.Errorf("the up converged before the outage ended")
 		}
 		verify(t)
 	})
@@ -163,9 +166,9 @@ func TestImageFaults(t *testing.T) {
 		if err := remote.Tag(sibling.Context().Tag("stable"), images["docker.io/library/alpha:1"], remote.WithTransport(http.DefaultTransport)); err != nil {
 			t.Fatal(err)
 		}
-		s.mustPulumi(t, "config", "rm", "-s", stack, "--path", "images.list[0]")
+		st.unset(t, "images.list[0]")
 		listed = listed[1:]
-		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		st.up(t)
 		if _, err := registryDigest(regAddr, "docker.io/library/alpha:1"); err == nil {
 			t.Errorf("alpha:1 is still tagged after its resource was deleted")
 		}
@@ -177,18 +180,38 @@ func TestImageFaults(t *testing.T) {
 	})
 
 	t.Run("push address changed: no image lost", func(t *testing.T) {
-		s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.registry", proxy.addr)
-		out, err := s.pulumi(t, "preview", "-s", stack, "--diff")
-		if err != nil || strings.Contains(out, "replace") {
-			t.Fatalf("a new push address must update in place, not replace: %v\n%s", err, lastLines(out, 30))
+		st.config(t, "images.registry", proxy.addr)
+		out, err := st.preview(t, "--json")
+		if err != nil {
+			t.Fatalf("preview: %v\n%s", err, lastLines(out, 30))
 		}
-		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		var plan struct {
+			Steps []struct{ Op, URN string } `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(out), &plan); err != nil {
+			t.Fatalf("preview --json: %v\n%s", err, lastLines(out, 30))
+		}
+		// The push address is the site provider's setting: the provider is updated in place,
+		// no image changes at all (provider 0.5.0).
+		var provider string
+		for _, s := range plan.Steps {
+			switch {
+			case strings.Contains(s.URN, "pulumi:providers:airgap::"):
+				provider = s.Op
+			case strings.Contains(s.URN, contract.ImageToken+"::") && s.Op != "same":
+				t.Errorf("a new push address would %s %s", s.Op, s.URN)
+			}
+		}
+		if provider != "update" {
+			t.Errorf("a new push address: the airgap provider's step is %q, want update: %+v", provider, plan.Steps)
+		}
+		st.up(t)
 		verify(t)
 	})
 
-	// The faults below are not ridden out: a shorter retry budget makes the ups that must fail
-	// fail sooner (the 500s above needed more than their 30 s).
-	s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.retrySeconds", "15")
+	// The faults below are not ridden out: the shortest retry budget makes the ups that must
+	// fail fail soon after the fault; the ups that recover meet no fault.
+	st.config(t, "images.retrySeconds", "5")
 
 	t.Run("S3 stopped during up: a clear error, state intact, registry not Ready", func(t *testing.T) {
 		before := imageOutputs(t, stack, "digest")
@@ -203,19 +226,19 @@ func TestImageFaults(t *testing.T) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			out, err := s.pulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+			out, err := st.tryUp(t)
 			done <- result{out, err}
 		}()
 		// Wait until the copy of delta:1 has begun, then take the storage away.
 		waitFor(t, 2*time.Minute, func() bool { return proxy.uploads.Load() > uploads })
-		if err := s.site.StopS3(); err != nil {
+		if err := store.StopS3(); err != nil {
 			t.Fatal(err)
 		}
 		proxy.throttle.Store(0)
 		restarted := false
 		defer func() {
 			if !restarted {
-				_ = s.site.StartS3(context.Background())
+				_ = store.StartS3(context.Background())
 			}
 		}()
 		if !waitFor(t, time.Minute, func() bool { return v2Status(regAddr) == http.StatusServiceUnavailable }) {
@@ -235,89 +258,38 @@ func TestImageFaults(t *testing.T) {
 				t.Errorf("state of %s changed from %v to %v by a failed up", urn, d, after[urn])
 			}
 		}
-		if err := s.site.StartS3(context.Background()); err != nil {
+		if err := store.StartS3(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		restarted = true
 		waitFor(t, time.Minute, func() bool { return v2Status(regAddr) == http.StatusOK })
-		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		st.up(t)
 		verify(t)
 	})
 
 	t.Run("hung registry: up fails within its timeout", func(t *testing.T) {
+		// A request that moves no byte for 5 s is hung: two tries (5 s each, 1 s apart) use
+		// up the 5 s retry budget.
+		st.config(t, "images.timeoutSeconds", "5")
 		add(t, "docker.io/library/epsilon:1")
 		proxy.hang.Store(true)
 		start := time.Now()
-		out, err := s.pulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		out, err := st.tryUp(t)
 		took := time.Since(start)
 		proxy.hang.Store(false)
 		if err == nil {
 			t.Fatalf("up succeeded against a registry that never answers:\n%s", lastLines(out, 20))
 		}
-		// retrySeconds 15 and timeoutSeconds 10: the up gives up well inside two minutes.
-		if took > 2*time.Minute {
+		// retrySeconds 5 and timeoutSeconds 5: the up gives up well inside a minute.
+		if took > time.Minute {
 			t.Errorf("up took %s to fail against a hung registry", took)
 		}
 		if !strings.Contains(out, proxy.addr) {
 			t.Errorf("the error does not name the endpoint that hung:\n%s", lastLines(out, 25))
 		}
 		t.Logf("failed after %.0fs:\n%s", took.Seconds(), lastLines(out, 8))
-		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview")
+		st.config(t, "images.timeoutSeconds", "10")
+		st.up(t)
 		verify(t)
 	})
-}
-
-// registryDigest is the digest an original reference has in the site registry at addr.
-func registryDigest(addr, ref string) (v1.Hash, error) {
-	target, err := mirror.TargetOf(ref)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	r, err := name.ParseReference(addr+"/"+target.Repository+":"+target.Tag, name.Insecure)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	desc, err := remote.Head(r)
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	return desc.Digest, nil
-}
-
-func v2Status(addr string) int {
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/v2/")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// imageOutputs maps each Image resource of a stack to one of its outputs, from the state.
-func imageOutputs(t *testing.T, stack, output string) map[string]any {
-	t.Helper()
-	var state struct {
-		Deployment struct {
-			Resources []struct {
-				URN     string         `json:"urn"`
-				Type    string         `json:"type"`
-				Outputs map[string]any `json:"outputs"`
-			} `json:"resources"`
-		} `json:"deployment"`
-	}
-	out := e2e.mustPulumi(t, "stack", "export", "-s", stack)
-	if err := json.Unmarshal([]byte(out), &state); err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]any{}
-	for _, r := range state.Deployment.Resources {
-		if r.Type == contract.ImageToken {
-			m[r.URN] = r.Outputs[output]
-		}
-	}
-	if len(m) == 0 {
-		t.Fatalf("no %s resource in the state of %s", contract.ImageToken, stack)
-	}
-	return m
 }

@@ -19,6 +19,8 @@ import (
 // TestFleet previews three sites at once: one converged, two never deployed, and checks each
 // row; then the CLI prints the same as JSON.
 func TestFleet(t *testing.T) {
+	// Parallel: its own project, stacks, namespaces and NodePorts (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	project, err := makeProject(s.repo, s.repo, filepath.Join(t.TempDir(), "fleet"))
 	if err != nil {
@@ -41,6 +43,8 @@ func TestFleet(t *testing.T) {
 			{"config", "set", "-s", site, "--path", "objectStore.endpoint", s.site.S3Endpoint},
 			{"config", "set", "-s", site, "--path", "registry.namespace", site},
 			{"config", "set", "-s", site, "--path", "registry.nodePort", fmt.Sprint(32020 + 2*i)},
+			// Named in the config, not by $KUBECONFIG: fleet probes each site in this process.
+			{"config", "set", "-s", site, "--path", "kubernetes.kubeconfig", s.site.Kubeconfig},
 		} {
 			if out, err := s.pulumiIn(t, project, args...); err != nil {
 				t.Fatalf("pulumi %v: %v\n%s", args, err, out)
@@ -71,13 +75,14 @@ func TestFleet(t *testing.T) {
 	}
 	defer s.pulumiIn(t, project, "destroy", "-s", "fleet-a", "--yes", "--skip-preview")
 
-	// The Automation API runs the pulumi CLI with this process's environment.
+	// The Automation API runs the pulumi CLI with this process's environment and these.
+	env := map[string]string{}
 	for _, kv := range s.pulumiEnv()[len(os.Environ()):] {
 		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
+		env[k] = v
 	}
 	rows, err := fleet.Preview(context.Background(), fleet.Options{
-		ProjectDir: project, StacksDir: project, Concurrency: 2, PolicyPack: s.policyPack, Refresh: true,
+		ProjectDir: project, StacksDir: project, Concurrency: 2, PolicyPack: s.policyPack, Refresh: true, Env: env,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +124,7 @@ func TestFleet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	fleetCmd := exec.CommandContext(ctx, airgap, "fleet", "--project", project, "--stacks-dir", project, "fleet-locked", "fleet-b")
+	fleetCmd.Env = s.pulumiEnv()
 	start := time.Now()
 	out, err := fleetCmd.CombinedOutput()
 	t.Logf("airgap fleet (%.1fs):\n%s", time.Since(start).Seconds(), out)
@@ -134,7 +140,9 @@ func TestFleet(t *testing.T) {
 		}
 	}
 
-	out, err = exec.Command(airgap, "fleet", "--json", "--project", project, "--stacks-dir", project, "fleet-a", "fleet-b").Output()
+	jsonCmd := exec.Command(airgap, "fleet", "--json", "--project", project, "--stacks-dir", project, "fleet-a", "fleet-b")
+	jsonCmd.Env = s.pulumiEnv()
+	out, err = jsonCmd.Output()
 	if err != nil {
 		t.Fatalf("airgap fleet --json: %v", err)
 	}

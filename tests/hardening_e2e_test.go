@@ -56,13 +56,15 @@ func testS3LeastPrivilege(t *testing.T, pull, push deployed) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A blob the push endpoint wrote: the pull identity reads it.
+	// A blob the push endpoint wrote: the pull identity reads it. A committed blob
+	// (blobs/sha256/…/data, content-addressed) never changes, while the tests running beside
+	// this one write uploads (_uploads/…/data) that come and go.
 	var blob string
 	for o := range asPull.ListObjects(ctx, site.Bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if o.Err != nil {
 			t.Fatalf("the pull identity cannot list the bucket: %v", o.Err)
 		}
-		if strings.HasSuffix(o.Key, "/data") {
+		if strings.Contains(o.Key, "/blobs/sha256/") && strings.HasSuffix(o.Key, "/data") {
 			blob = o.Key
 			break
 		}
@@ -111,7 +113,7 @@ func testS3LeastPrivilege(t *testing.T, pull, push deployed) {
 // rendered: the registry port open, the debug port only to the nodes' addresses. Whether the
 // policy binds depends on the CNI (the test bed's real node runs the bridge plugin, which
 // enforces none): this proves the object, not the enforcement.
-func testNetworkPolicies(t *testing.T, cs *kubernetes.Clientset, nodeIPs []string) {
+func testNetworkPolicies(t *testing.T, cs *kubernetes.Clientset, namespace string, nodeIPs []string) {
 	t.Helper()
 	np, err := cs.NetworkingV1().NetworkPolicies(namespace).Get(context.Background(), registry.NetworkPolicyName, metav1.GetOptions{})
 	if err != nil {

@@ -140,22 +140,14 @@ func TestNoDowngrade(t *testing.T) {
 	t.Run("pulumi up does not send the push password over plain http", func(t *testing.T) {
 		bundleDir := filepath.Join(t.TempDir(), "bundle")
 		writeBundle(t, bundleDir, map[string]v1.Image{"docker.io/library/app:1": layeredImages(t, 1, 64<<10, 64<<10)[0]}, nil)
-		stack := "nodowngrade"
-		s.mustPulumi(t, "stack", "init", stack)
 		// A TLS site (no plainHTTP): the push identity and the site CA are generated; the MITM
 		// is images.registry, the endpoint tried first.
-		writeStackConfig(t, stack, fmt.Sprintf(`config:
-  airgap-site:nodes:
-    - {name: node-1, ip: 127.0.0.11, role: controlplane}
-  airgap-site:registry: {namespace: nodowngrade-registry, nodePort: 32070, pushNodePort: 32071, replicas: 1, image: %s}
-  airgap-site:objectStore: {kind: external, endpoint: %q}
-  airgap-site:talos:
-    upstreams: [docker.io]
-  airgap-site:images: {bundle: %q, trustedKeys: [%q], registry: %q, retrySeconds: 30, timeoutSeconds: 10, list: [docker.io/library/app:1]}
-`, pinnedRegistryImage, s.site.S3Endpoint, bundleDir, bundleDir+".pub", mitm.addr()))
-		setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
+		st := newTestStack(t, "nodowngrade", stackOptions{tls: true, upstreams: []string{"docker.io"},
+			images: map[string]any{"bundle": bundleDir, "trustedKeys": []string{bundleDir + ".pub"}, "registry": mitm.addr(),
+				"retrySeconds": 30, "timeoutSeconds": 10, "list": []string{"docker.io/library/app:1"}}})
+		stack := st.name
 		defer func() {
-			if out, err := s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview"); err != nil {
+			if out, err := st.destroy(t); err != nil {
 				t.Errorf("destroy: %v\n%s", err, lastLines(out, 20))
 			}
 		}()

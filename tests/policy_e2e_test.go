@@ -3,7 +3,6 @@
 package tests
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,18 +12,11 @@ import (
 // violation of each mandatory policy (tests/policyfixture): every preview must fail, and its
 // output must name the policy, the resource and how to fix it.
 func TestPolicyViolations(t *testing.T) {
+	// Parallel: a project and a stack of its own; its previews never reach the site (see
+	// tests/doc.go).
+	t.Parallel()
 	s := &e2e
-	project, err := makeProject(s.repo, filepath.Join(s.repo, "tests", "policyfixture"), filepath.Join(t.TempDir(), "fixture"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev, err := os.ReadFile(filepath.Join(project, "Pulumi.kwok.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(project, "Pulumi.policy.yaml"), dev, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	project := stackProject(t, filepath.Join(s.repo, "tests", "policyfixture"), "policy", "kwok")
 	mustIn := func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, err := s.pulumiIn(t, project, args...)

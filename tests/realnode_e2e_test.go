@@ -645,18 +645,3 @@ func runApp(t *testing.T, cs *kubernetes.Clientset, podName string) {
 	}
 	t.Logf("pod %s Ready on %s, image %s", p.Name, p.Spec.NodeName, p.Status.ContainerStatuses[0].ImageID)
 }
-
-// waitFor polls cond every half second until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}

@@ -34,15 +34,7 @@ func TestVendorSignatures(t *testing.T) {
 	t.Parallel()
 	s := &e2e
 	work := t.TempDir()
-	keyDir := func(who string) string {
-		dir := filepath.Join(work, who)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cosignCLI(t, dir, []string{"COSIGN_PASSWORD=" + who + "-password"}, "generate-key-pair")
-		return dir
-	}
-	vendorKeys, officeKeys := keyDir("vendor"), keyDir("office")
+	vendorKeys, officeKeys := cosignKeyPair(t, work, "vendor"), cosignKeyPair(t, work, "office")
 	pub, err := os.ReadFile(filepath.Join(vendorKeys, "cosign.pub"))
 	if err != nil {
 		t.Fatal(err)
@@ -157,32 +149,13 @@ func TestVendorSignatures(t *testing.T) {
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	s3Registry(t, regAddr, "/signatures-e2e")
 	counter := newRegistryCounter(t, regAddr)
-	stack := "signatures"
-	s.mustPulumi(t, "stack", "init", stack)
-	writeStackConfig(t, stack, fmt.Sprintf(`config:
-  airgap-site:nodes:
-    - {name: node-1, ip: 127.0.0.11, role: controlplane}
-  airgap-site:registry: {namespace: signatures-registry, nodePort: 32060, pushNodePort: 32061, replicas: 1, plainHTTP: true, image: %s}
-  airgap-site:objectStore: {kind: external, endpoint: %q}
-  airgap-site:talos:
-    upstreams: [docker.io, %q]
-  airgap-site:images:
-    bundle: %q
-    trustedKeys: [%q]
-    registry: %q
-    list: [%q]
-`, pinnedRegistryImage, s.site.S3Endpoint, target.Upstream, site, filepath.Join(officeKeys, "cosign.pub"), counter.addr, signedRef))
-	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
-	destroyed := false
-	defer func() {
-		if !destroyed {
-			s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
-		}
-	}()
+	st := newTestStack(t, "signatures", stackOptions{upstreams: []string{"docker.io", target.Upstream},
+		images: map[string]any{"bundle": site, "trustedKeys": []string{filepath.Join(officeKeys, "cosign.pub")}, "registry": counter.addr,
+			"list": []string{signedRef}}})
 
 	siteRepo := regAddr + "/" + target.Repository
 	ok = t.Run("up pushes them beside the image", func(t *testing.T) {
-		out := s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		out := st.up(t, "--policy-pack", s.policyPack)
 		if !strings.Contains(out, "3 attached artifacts") {
 			t.Errorf("up does not report the attached artifacts:\n%s", lastLines(out, 20))
 		}
@@ -223,15 +196,16 @@ func TestVendorSignatures(t *testing.T) {
 
 	t.Run("a second up sends nothing", func(t *testing.T) {
 		before := counter.snapshot()
-		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		st.up(t, "--policy-pack", s.policyPack)
 		if after := counter.snapshot(); after != before {
 			t.Errorf("uploads/mounts/bytes %v -> %v", before, after)
 		}
 	})
 
 	t.Run("destroy deletes the image's tag and keeps the signatures", func(t *testing.T) {
-		destroyed = true
-		s.mustPulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
+		if out, err := st.destroy(t); err != nil {
+			t.Fatalf("destroy: %v\n%s", err, lastLines(out, 20))
+		}
 		if _, err := registryDigest(regAddr, signedRef); err == nil {
 			t.Errorf("%s is still tagged after destroy", signedRef)
 		}
@@ -261,13 +235,4 @@ func pushReferrer(t *testing.T, repo string, img v1.Image) v1.Hash {
 		t.Fatalf("pushing the SBOM referrer: %v", err)
 	}
 	return ad
-}
-
-func insecureRef(t *testing.T, s string) name.Reference {
-	t.Helper()
-	r, err := name.ParseReference(s, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }

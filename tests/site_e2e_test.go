@@ -4,65 +4,69 @@ package tests
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
 
 	"airgap-site/components/registry"
 	"airgap-site/siteconfig"
 )
 
 const (
+	// The dev stack's registry, as TestRealNode deploys it.
 	namespace = "airgap-registry"
 	nodePort  = 32000
+	// The kwok stack's: a namespace and NodePorts of its own, so TestKwokStack and
+	// TestRealNode can run together.
+	kwokNamespace = "kwok-registry"
+	kwokNodePort  = 32010
 )
 
 // TestKwokStack converges the dev stack on the kwok nodes and checks each promise of the skeleton, in
 // order: up, what the cluster holds, the registry config working against real S3, a no-op
 // second preview, no plaintext secret in state, and destroy.
 func TestKwokStack(t *testing.T) {
+	// Parallel: its own namespace and NodePorts; the API server it takes away is a relay of
+	// its own, and the containerd it configures is only its (see tests/doc.go).
+	t.Parallel()
 	s := &e2e
 	// The dev stack on the kwok nodes (makeProject): registries run by hand on its loopback
-	// node addresses, against this run's S3 server.
+	// node addresses, against this run's S3 server. It reaches the API server through a relay
+	// that the test can take away.
+	api := newRelay(t, strings.TrimPrefix(s.site.APIServer, "https://"))
 	s.mustPulumi(t, "stack", "init", "kwok")
-	s.mustPulumi(t, "config", "set", "-s", "kwok", "--path", "objectStore.endpoint", s.site.S3Endpoint)
+	for path, value := range map[string]string{"objectStore.endpoint": s.site.S3Endpoint, "kubernetes.kubeconfig": api.kubeconfig(t),
+		"registry.namespace": kwokNamespace, "registry.nodePort": fmt.Sprint(kwokNodePort)} {
+		s.mustPulumi(t, "config", "set", "-s", "kwok", "--path", path, value)
+	}
 
 	ok := t.Run("up", func(t *testing.T) {
 		out := s.mustPulumi(t, "up", "-s", "kwok", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 		t.Log(lastLines(out, 12))
 		outputs := s.outputs(t, "kwok")
 		endpoints, _ := outputs["registryEndpoints"].([]any)
-		want := []any{"127.0.0.11:32000", "127.0.0.12:32000", "127.0.0.13:32000"}
+		var want []any
+		for _, ip := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"} {
+			want = append(want, fmt.Sprintf("%s:%d", ip, kwokNodePort))
+		}
 		if fmt.Sprint(endpoints) != fmt.Sprint(want) {
 			t.Errorf("registryEndpoints = %v, want %v", endpoints, want)
 		}
-		if outputs["registryNamespace"] != namespace || !strings.HasPrefix(fmt.Sprint(outputs["registryConfigDigest"]), "sha256:") {
+		if outputs["registryNamespace"] != kwokNamespace || !strings.HasPrefix(fmt.Sprint(outputs["registryConfigDigest"]), "sha256:") {
 			t.Errorf("outputs = %v", outputs)
 		}
 	})
@@ -73,19 +77,19 @@ func TestKwokStack(t *testing.T) {
 
 	t.Run("cluster", func(t *testing.T) {
 		ctx := context.Background()
-		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, "registry", metav1.GetOptions{})
+		dep, err := cs.AppsV1().Deployments(kwokNamespace).Get(ctx, "registry", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if dep.Status.ReadyReplicas != 2 || *dep.Spec.Replicas != 2 {
 			t.Errorf("deployment ready %d of %d, want 2 of 2", dep.Status.ReadyReplicas, *dep.Spec.Replicas)
 		}
-		svc, err := cs.CoreV1().Services(namespace).Get(ctx, "registry", metav1.GetOptions{})
+		svc, err := cs.CoreV1().Services(kwokNamespace).Get(ctx, "registry", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].NodePort != nodePort {
-			t.Errorf("service %s nodePort %d, want NodePort %d", svc.Spec.Type, svc.Spec.Ports[0].NodePort, nodePort)
+		if svc.Spec.Type != corev1.ServiceTypeNodePort || svc.Spec.Ports[0].NodePort != kwokNodePort {
+			t.Errorf("service %s nodePort %d, want NodePort %d", svc.Spec.Type, svc.Spec.Ports[0].NodePort, kwokNodePort)
 		}
 		cfg := mountedConfig(t, cs, dep)
 		for _, want := range []string{"disable: true", "forcepathstyle: true"} {
@@ -96,8 +100,8 @@ func TestKwokStack(t *testing.T) {
 		if strings.Contains(cfg, s.site.SecretKey) || strings.Contains(cfg, s.site.AccessKey) {
 			t.Errorf("S3 credentials in the ConfigMap")
 		}
-		testNetworkPolicies(t, cs, []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"})
-		pdb, err := cs.PolicyV1().PodDisruptionBudgets(namespace).Get(ctx, "registry", metav1.GetOptions{})
+		testNetworkPolicies(t, cs, kwokNamespace, []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"})
+		pdb, err := cs.PolicyV1().PodDisruptionBudgets(kwokNamespace).Get(ctx, "registry", metav1.GetOptions{})
 		if err != nil || pdb.Spec.MaxUnavailable.IntValue() != 1 {
 			t.Errorf("PodDisruptionBudget: %v %v", err, pdb)
 		}
@@ -106,7 +110,7 @@ func TestKwokStack(t *testing.T) {
 	access := readAccess(t, "kwok")
 
 	t.Run("registry-on-s3", func(t *testing.T) {
-		pull, push := deployedEndpoint(t, cs, registry.AppName), deployedEndpoint(t, cs, registry.PushName)
+		pull, push := deployedEndpoint(t, cs, kwokNamespace, registry.AppName), deployedEndpoint(t, cs, kwokNamespace, registry.PushName)
 		pullAddr, pushAddr := startRegistryOnNode(t, pull.config, pull.env), startRegistryOnNode(t, push.config, push.env)
 		img := pushRandom(t, pushAddr+"/docker.io/library/demo:1", access.push().options()...)
 		// One bucket: what the push endpoint wrote, the pull endpoint serves.
@@ -149,30 +153,16 @@ func TestKwokStack(t *testing.T) {
 	})
 
 	t.Run("preview-with-site-unreachable", func(t *testing.T) {
-		// At the office: the API server is away, and the registry gets a third replica.
-		if err := s.site.StopAPIServer(); err != nil {
-			t.Fatal(err)
-		}
-		// The address must refuse connections before the preview: one run saw the site
-		// reachable right after the stop (not reproduced since). Wait for it, then say who
-		// still listens if it does not go away.
-		addr := strings.TrimPrefix(s.site.APIServer, "https://")
-		refused := waitFor(t, 15*time.Second, func() bool {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err != nil
-		})
-		if !refused {
+		// At the office: the API server is away (its address refuses connections), and the
+		// registry gets a third replica.
+		api.stop()
+		defer api.start(t)
+		addr := api.addr
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
 			out, _ := exec.Command("ss", "-ltnp").CombinedOutput()
-			t.Fatalf("the API server's address %s still answers 15 s after it was stopped:\n%s", addr, out)
+			t.Fatalf("the API server's address %s still answers after the relay was stopped:\n%s", addr, out)
 		}
-		defer func() {
-			if err := s.site.StartAPIServer(context.Background()); err != nil {
-				t.Fatalf("restarting the API server: %v", err)
-			}
-		}()
 		s.mustPulumi(t, "config", "set", "-s", "kwok", "--path", "registry.replicas", "3")
 		defer s.mustPulumi(t, "config", "set", "-s", "kwok", "--path", "registry.replicas", "2")
 		out, err := s.pulumi(t, "preview", "-s", "kwok", "--diff", "--policy-pack", s.policyPack)
@@ -186,22 +176,22 @@ func TestKwokStack(t *testing.T) {
 		}
 		if t.Failed() {
 			listening, _ := exec.Command("ss", "-ltnp").CombinedOutput()
-			t.Logf("listening sockets after the preview (the API server was %s):\n%s", s.site.APIServer, listening)
+			t.Logf("listening sockets after the preview (the API server was %s):\n%s", addr, listening)
 		}
 	})
 
 	t.Run("destroy", func(t *testing.T) {
 		s.mustPulumi(t, "destroy", "-s", "kwok", "--yes", "--skip-preview")
 		ctx := context.Background()
-		if _, err := cs.AppsV1().Deployments(namespace).Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := cs.AppsV1().Deployments(kwokNamespace).Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("deployment still there after destroy: %v", err)
 		}
-		if _, err := cs.CoreV1().Services(namespace).Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := cs.CoreV1().Services(kwokNamespace).Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("service still there after destroy: %v", err)
 		}
-		ns, err := cs.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, kwokNamespace, metav1.GetOptions{})
 		if err == nil && ns.DeletionTimestamp == nil {
-			t.Errorf("namespace %s still active after destroy", namespace)
+			t.Errorf("namespace %s still active after destroy", kwokNamespace)
 		}
 		out := s.mustPulumi(t, "stack", "export", "-s", "kwok")
 		if strings.Contains(out, "kubernetes:apps/v1:Deployment") {
@@ -276,226 +266,4 @@ func TestTenantStack(t *testing.T) {
 		t.Errorf("registry is not pointed at the tenant:\n%s", cfg)
 	}
 	testTenantNetworkPolicy(t, cs, "tenant", siteconfig.DefaultTenant(), "tenant-registry", []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"})
-}
-
-func clientset(t *testing.T) *kubernetes.Clientset {
-	t.Helper()
-	cs, err := e2e.site.Clientset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
-
-// mountedConfig returns the config.yml of the ConfigMap the Deployment mounts.
-func mountedConfig(t *testing.T, cs *kubernetes.Clientset, dep *appsv1.Deployment) string {
-	t.Helper()
-	for _, v := range dep.Spec.Template.Spec.Volumes {
-		if v.ConfigMap == nil {
-			continue
-		}
-		cm, err := cs.CoreV1().ConfigMaps(dep.Namespace).Get(context.Background(), v.ConfigMap.Name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cm.Data["config.yml"]
-	}
-	t.Fatal("deployment mounts no ConfigMap")
-	return ""
-}
-
-// secretEnv resolves the container's secretKeyRef environment the way the kubelet would.
-func secretEnv(t *testing.T, cs *kubernetes.Clientset, dep *appsv1.Deployment) []string {
-	t.Helper()
-	var env []string
-	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
-		if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
-			env = append(env, e.Name+"="+e.Value)
-			continue
-		}
-		ref := e.ValueFrom.SecretKeyRef
-		sec, err := cs.CoreV1().Secrets(dep.Namespace).Get(context.Background(), ref.Name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		env = append(env, e.Name+"="+string(sec.Data[ref.Key]))
-	}
-	return env
-}
-
-// startRegistry runs the real registry binary with config.yml exactly as deployed, listening
-// on a loopback port instead of the pod's :5000.
-func startRegistry(t *testing.T, configYAML string, env []string) string {
-	t.Helper()
-	return startRegistryAt(t, configYAML, env, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-}
-
-// startRegistryOnNode is startRegistry on a free port of the first kwok node's address, which
-// the stack's serving certificate names.
-func startRegistryOnNode(t *testing.T, configYAML string, env []string) string {
-	t.Helper()
-	return startRegistryAt(t, configYAML, env, fmt.Sprintf("127.0.0.11:%d", freePort(t)))
-}
-
-// startRegistryAt is startRegistry on a given address (a node's NodePort in the mirror tests).
-func startRegistryAt(t *testing.T, configYAML string, env []string, addr string) string {
-	t.Helper()
-	runRegistry(t, configYAML, env, addr)
-	return addr
-}
-
-// runRegistry starts the real registry binary with config.yml exactly as deployed, listening
-// on addr instead of the pod's :5000 (and its debug listener on a free loopback port instead
-// of :5001), waits until the health endpoint kubelet probes answers 200, and returns its stop
-// function (safe to call twice). It is stopped when the test ends in any case.
-func runRegistry(t *testing.T, configYAML string, env []string, addr string) (stop func()) {
-	t.Helper()
-	var doc map[string]any
-	if err := yaml.Unmarshal([]byte(configYAML), &doc); err != nil {
-		t.Fatalf("config.yml does not parse: %v", err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(path, []byte(configYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(e2e.bin, "registry"), "serve", path)
-	debugAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd.Env = append(cleanEnv(), append(env, "REGISTRY_HTTP_ADDR="+addr, "REGISTRY_HTTP_DEBUG_ADDR="+debugAddr)...)
-	logPath := filepath.Join(dir, "registry.log")
-	logFile, _ := os.Create(logPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Dies with the test binary, whatever ends it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() }) }
-	// Stopped when the test ends, failed or not; callers may stop it earlier (a fault).
-	t.Cleanup(stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + debugAddr + registry.HealthPath)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return stop
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("registry not ready on %s: %v\n%s", addr, err, b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func pushRandom(t *testing.T, ref string, opts ...remote.Option) v1.Image {
-	t.Helper()
-	img, err := random.Image(6<<20, 3) // > one S3 multipart chunk per layer
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img, opts...); err != nil {
-		t.Fatalf("pushing %s: %v", ref, err)
-	}
-	return img
-}
-
-func assertPullable(t *testing.T, ref string, img v1.Image, opts ...remote.Option) {
-	t.Helper()
-	r, _ := name.ParseReference(ref, name.Insecure)
-	got, err := remote.Image(r, opts...)
-	if err != nil {
-		t.Fatalf("pulling %s: %v", ref, err)
-	}
-	want, _ := img.Digest()
-	gotDigest, _ := got.Digest()
-	if want != gotDigest {
-		t.Errorf("digest pulled %s, pushed %s", gotDigest, want)
-	}
-	layers, err := got.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, rc); err != nil { // verifies the digest while reading
-			t.Errorf("reading layer: %v", err)
-		}
-		rc.Close()
-	}
-}
-
-// assertBlobServedDirectly GETs a layer blob without following redirects: containerd would
-// silently follow one, so the status and Location header are checked at the HTTP level.
-func assertBlobServedDirectly(t *testing.T, c siteClient, registry, repo string, img v1.Image, wantStatus int) {
-	t.Helper()
-	layers, _ := img.Layers()
-	digest, _ := layers[0].Digest()
-	client := &http.Client{Transport: c.transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s://%s/v2/%s/blobs/%s", c.scheme(), registry, repo, digest), nil)
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.password)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("blob GET: %s, want %d (Location %q)", resp.Status, wantStatus, resp.Header.Get("Location"))
-	}
-	loc := resp.Header.Get("Location")
-	if wantStatus == http.StatusOK {
-		if loc != "" {
-			t.Errorf("blob GET 200 carries Location %q", loc)
-		}
-		h := sha256.New()
-		if _, err := io.Copy(h, resp.Body); err != nil {
-			t.Fatal(err)
-		}
-		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest.String() {
-			t.Errorf("blob body digest %s, want %s", got, digest)
-		}
-	} else if !strings.Contains(loc, "X-Amz-Signature") {
-		t.Errorf("redirect Location %q is not a presigned S3 URL", loc)
-	}
-}
-
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_CA_BUNDLE=") && !strings.HasPrefix(strings.ToUpper(kv), "HTTP") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

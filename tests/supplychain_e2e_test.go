@@ -22,29 +22,6 @@ import (
 	"airgap-site/internal/bundletest"
 )
 
-// cosignCLI runs the real cosign CLI (built by make setup) offline in dir.
-func cosignCLI(t *testing.T, dir string, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(e2e.bin, "cosign"), args...)
-	cmd.Dir = dir
-	// The trust root cosign would fetch (and write under ~/.sigstore) stays in the test's
-	// directory; --insecure-ignore-tlog means it is not used.
-	cmd.Env = append(cleanEnv(), append(env, "TUF_ROOT="+filepath.Join(t.TempDir(), "tuf"))...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// fsRegistry runs the real registry binary on a filesystem root: a vendor's registry, as the
-// office pulls from it.
-func fsRegistry(t *testing.T) string {
-	t.Helper()
-	config := fmt.Sprintf("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %q}, delete: {enabled: true}}\nhttp: {addr: ':5000'}\n", t.TempDir())
-	return startRegistry(t, config, []string{"OTEL_TRACES_EXPORTER=none"})
-}
-
 // TestSignedBundles is the office-to-site chain: a bundle signed by `airgap bundle
 // --sign-key` with a key made by `cosign generate-key-pair` verifies with the cosign CLI and is
 // accepted by the stack; each way it can be changed on the way is refused by `pulumi preview`
@@ -56,12 +33,7 @@ func TestSignedBundles(t *testing.T) {
 	work := t.TempDir()
 	keys := map[string]string{} // name -> directory with cosign.key and cosign.pub
 	for _, who := range []string{"office", "stranger"} {
-		dir := filepath.Join(work, who)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cosignCLI(t, dir, []string{"COSIGN_PASSWORD=" + who + "-password"}, "generate-key-pair")
-		keys[who] = dir
+		keys[who] = cosignKeyPair(t, work, who)
 	}
 
 	// The vendor's registry and three images.
@@ -114,27 +86,13 @@ func TestSignedBundles(t *testing.T) {
 		}
 	}
 	restore(t)
-	stack := "supply"
-	s.mustPulumi(t, "stack", "init", stack)
-	upstream := strings.TrimPrefix(vendor, "127.0.0.1:")
-	writeStackConfig(t, stack, fmt.Sprintf(`config:
-  airgap-site:nodes:
-    - {name: node-1, ip: 127.0.0.11, role: controlplane}
-  airgap-site:registry: {namespace: supply-registry, nodePort: 32050, pushNodePort: 32051, replicas: 1, plainHTTP: true, image: %s}
-  airgap-site:objectStore: {kind: external, endpoint: %q}
-  airgap-site:talos:
-    upstreams: [docker.io, "127.0.0.1:%s"]
-  airgap-site:images:
-    bundle: %q
-    trustedKeys: [%q]
-    registry: %q
-    list: [%q, %q]
-`, pinnedRegistryImage, s.site.S3Endpoint, upstream, site, filepath.Join(keys["office"], "cosign.pub"), counter.addr, refs[0], refs[1]))
-	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
-	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
+	st := newTestStack(t, "supply", stackOptions{upstreams: []string{"docker.io", vendor},
+		images: map[string]any{"bundle": site, "trustedKeys": []string{filepath.Join(keys["office"], "cosign.pub")}, "registry": counter.addr,
+			"list": []string{refs[0], refs[1]}}})
+	stack := st.name
 
 	ok := t.Run("the stack accepts the bundle signed with the cosign key", func(t *testing.T) {
-		s.mustPulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		st.up(t, "--policy-pack", s.policyPack)
 	})
 	if !ok {
 		t.FailNow()
@@ -211,9 +169,9 @@ func TestSignedBundles(t *testing.T) {
 			airgapBundle(t, site, more)
 		}, nil, "no trusted key verifies the signature"},
 		{"signed with a key the site does not trust", func(t *testing.T) {
-			s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.trustedKeys[0]", filepath.Join(keys["stranger"], "cosign.pub"))
+			st.config(t, "images.trustedKeys[0]", filepath.Join(keys["stranger"], "cosign.pub"))
 		}, func(t *testing.T) {
-			s.mustPulumi(t, "config", "set", "-s", stack, "--path", "images.trustedKeys[0]", filepath.Join(keys["office"], "cosign.pub"))
+			st.config(t, "images.trustedKeys[0]", filepath.Join(keys["office"], "cosign.pub"))
 		}, "no trusted key verifies the signature"},
 		{"a self-referencing index", func(t *testing.T) {
 			// An index that lists itself under the digest it is stored as: no content can hash
@@ -251,7 +209,7 @@ func TestSignedBundles(t *testing.T) {
 				defer tc.undo(t)
 			}
 			before := counter.snapshot()
-			out, err := s.pulumi(t, "preview", "-s", stack, "--policy-pack", s.policyPack)
+			out, err := st.preview(t, "--policy-pack", s.policyPack)
 			if err == nil {
 				t.Fatalf("preview accepted the bundle:\n%s", lastLines(out, 20))
 			}
@@ -275,7 +233,7 @@ func TestSignedBundles(t *testing.T) {
 		restore(t)
 		cases[1].tamper(t)
 		before := counter.snapshot()
-		out, err := s.pulumi(t, "up", "-s", stack, "--yes", "--skip-preview", "--policy-pack", s.policyPack)
+		out, err := st.tryUp(t, "--policy-pack", s.policyPack)
 		if err == nil || !strings.Contains(out, "corrupt") {
 			t.Fatalf("up with a corrupt blob: %v\n%s", err, lastLines(out, 20))
 		}
@@ -289,7 +247,7 @@ func TestSignedBundles(t *testing.T) {
 
 	t.Run("the pristine bundle: no changes", func(t *testing.T) {
 		restore(t)
-		out, err := s.pulumi(t, "preview", "-s", stack, "--expect-no-changes", "--policy-pack", s.policyPack)
+		out, err := st.preview(t, "--expect-no-changes", "--policy-pack", s.policyPack)
 		if err != nil {
 			t.Fatalf("preview of the pristine bundle: %v\n%s", err, lastLines(out, 20))
 		}
@@ -306,32 +264,4 @@ func TestSignedBundles(t *testing.T) {
 			t.Errorf("%s in the site registry: %v %v, want %s", ref, got, err, want.Digest)
 		}
 	}
-}
-
-func digestOf(b []byte) string {
-	h, _, _ := v1.SHA256(strings.NewReader(string(b)))
-	return h.String()
-}
-
-// sealed replaces every secret of an exported state value by a marker: the same value
-// encrypted again has another ciphertext.
-func sealed(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		if _, secret := v["4dabf18193072939515e22adb298388d"]; secret {
-			return "[secret]"
-		}
-		out := map[string]any{}
-		for k, e := range v {
-			out[k] = sealed(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = sealed(e)
-		}
-		return out
-	}
-	return v
 }

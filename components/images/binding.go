@@ -27,6 +27,9 @@ type ProviderArgs struct {
 	Jobs           pulumi.IntPtrInput
 	RetryFor       pulumi.IntPtrInput
 	RequestTimeout pulumi.IntPtrInput
+	// The link to the site.
+	MaxBytesPerSecond pulumi.IntPtrInput
+	UploadSessions    pulumi.StringPtrInput
 }
 
 type providerArgs struct {
@@ -41,6 +44,9 @@ type providerArgs struct {
 	Jobs           *int     `pulumi:"jobs"`
 	RetryFor       *int     `pulumi:"retryFor"`
 	RequestTimeout *int     `pulumi:"requestTimeout"`
+	// The link to the site.
+	MaxBytesPerSecond *int    `pulumi:"maxBytesPerSecond"`
+	UploadSessions    *string `pulumi:"uploadSessions"`
 }
 
 // ElementType implements pulumi.Input for the registration.

@@ -3,7 +3,10 @@ package images
 import (
 	"cmp"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -119,6 +122,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Jobs:           pulumi.IntPtr(c.Images.Jobs),
 			RetryFor:       pulumi.IntPtr(retry),
 			RequestTimeout: pulumi.IntPtr(requestTimeout),
+			// Upload rates and sessions: the link to the site.
+			MaxBytesPerSecond: pulumi.IntPtr(int(c.Images.MaxBytesPerSecond)),
+			UploadSessions:    pulumi.StringPtr(UploadSessions(args.ProjectDir, ctx.Stack())),
 		}, parent)
 		siteProvider = p
 		return p, err
@@ -166,6 +172,16 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	im.Digests = digests.ToStringMapOutput()
 	im.SentBytes = sumOutputs(sent)
 	return im, ctx.RegisterResourceOutputs(im, pulumi.Map{"digests": im.Digests, "sentBytes": im.SentBytes})
+}
+
+// UploadSessions is where the uploads in flight of a stack are kept, beside its state: under a
+// file backend's directory (PULUMI_BACKEND_URL=file://...), else under the project, so that
+// the next up on this machine resumes what an interrupted one left (provider/blobupload).
+func UploadSessions(projectDir, stack string) string {
+	if dir, ok := strings.CutPrefix(os.Getenv("PULUMI_BACKEND_URL"), "file://"); ok && dir != "" {
+		return filepath.Join(dir, ".airgap", "uploads", stack)
+	}
+	return filepath.Join(projectDir, ".airgap", "uploads", stack)
 }
 
 // Accept declares the bundle the stack accepts, before anything taken from it is used: its

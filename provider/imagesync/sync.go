@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
+
+	"airgap-site/provider/blobupload"
 )
 
 // Source is what to copy: exactly one of Image and Index.
@@ -54,6 +56,11 @@ type Options struct {
 	Interval time.Duration
 	// Known remembers blobs known to exist per repository across copies in one process.
 	Known *Known
+	// Upload, when set, sends every blob of at least blobupload.MinChunkSize with package
+	// blobupload: in chunks, resumed after a cut from the offset the registry reports (and by
+	// the next process, through Upload.Sessions), at the pace of Upload.Limiter. Smaller blobs
+	// go in one request, at the same pace. Nil: one request per blob, no cap.
+	Upload *blobupload.Options
 	// Site names the target registry in Known; "" means the target's host. Copies through
 	// different endpoints of one registry pass the same Site, so that what one copy learns
 	// (a blob is there, an upload is under way) serves the others.
@@ -270,7 +277,7 @@ func (c *copier) blob(ctx context.Context, b blob) (outcome, error) {
 	if from == "" {
 		f, leader := c.opts.Known.begin(site, b.hash, repoName)
 		if leader {
-			err := c.upload(b)
+			err := c.upload(ctx, b)
 			c.opts.Known.end(site, b.hash, f, err)
 			if err != nil {
 				return 0, err
@@ -291,7 +298,7 @@ func (c *copier) blob(ctx context.Context, b blob) (outcome, error) {
 			return o, nil
 		}
 	}
-	if err := c.upload(b); err != nil {
+	if err := c.upload(ctx, b); err != nil {
 		return 0, err
 	}
 	return uploaded, nil
@@ -343,13 +350,47 @@ func (c *copier) mount(from string, b blob) (outcome, bool) {
 	return mounted, true
 }
 
-func (c *copier) upload(b blob) error {
+func (c *copier) upload(ctx context.Context, b blob) error {
+	if c.opts.Upload != nil && b.size >= blobupload.MinChunkSize {
+		return c.uploadChunked(ctx, b)
+	}
 	layer := c.verified(b)
+	if c.opts.Upload != nil {
+		layer.limit = func(rc io.ReadCloser) io.ReadCloser { return blobupload.Reader(ctx, rc, c.opts.Upload.Limiter) }
+	}
 	err := remote.WriteLayer(c.repo, layer, c.ropts...)
 	c.settle(layer, err)
 	if err != nil {
 		return fmt.Errorf("uploading blob %s to %s: %w", b.hash, c.repo, err)
 	}
+	c.opts.Known.add(c.opts.Site, c.repo.RepositoryStr(), b.hash)
+	return nil
+}
+
+// uploadChunked sends b with blobupload: a cut costs at most a chunk, not the blob. The
+// registry checks the digest of what it assembled; a mismatch is the source's, permanent.
+func (c *copier) uploadChunked(ctx context.Context, b blob) error {
+	src, err := blobupload.FromLayer(b.layer)
+	if err != nil {
+		return err
+	}
+	src.Digest, src.Size = b.hash, b.size
+	o := *c.opts.Upload
+	var shown int64 // what this blob added to the progress
+	o.Progress = func(done, _ int64) {
+		c.streamed.Add(done - shown)
+		shown = done
+	}
+	_, err = blobupload.Upload(ctx, c.repo, src, o)
+	if err != nil {
+		c.streamed.Add(-shown)
+		if errors.Is(err, blobupload.ErrDigestMismatch) {
+			return &CorruptError{Digest: b.hash, Reason: "corrupt in the source: the registry refused it, its bytes do not match the digest"}
+		}
+		return fmt.Errorf("uploading blob %s to %s: %w", b.hash, c.repo, err)
+	}
+	c.streamed.Add(b.size - shown)
+	c.sent.add(b.hash, b.size)
 	c.opts.Known.add(c.opts.Site, c.repo.RepositoryStr(), b.hash)
 	return nil
 }
@@ -408,6 +449,8 @@ type verified struct {
 	read atomic.Int64
 	// sent is called when the content was read to its verified end.
 	sent func()
+	// limit, when set, paces the content (a rate cap shared by the process).
+	limit func(io.ReadCloser) io.ReadCloser
 }
 
 func (v *verified) Compressed() (io.ReadCloser, error) {
@@ -415,8 +458,12 @@ func (v *verified) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", v.hash, err)
 	}
-	return &verifyingReader{rc: rc, want: v.hash, size: v.size, h: newHasher(),
-		counters: []*atomic.Int64{v.streamed, &v.read}, done: v.sent}, nil
+	var r io.ReadCloser = &verifyingReader{rc: rc, want: v.hash, size: v.size, h: newHasher(),
+		counters: []*atomic.Int64{v.streamed, &v.read}, done: v.sent}
+	if v.limit != nil {
+		r = v.limit(r)
+	}
+	return r, nil
 }
 
 func sortedBlobs(m map[v1.Hash]blob) []blob {

@@ -2,8 +2,9 @@
 // unit tests: go-containerregistry's in-memory registry behind an httptest server, with the
 // delete semantics of distribution v3 (deleting a manifest by digest removes every tag that
 // points at it; deleting by tag can be refused, as a registry without tag deletes does), and
-// faults injected per request: statuses, outages for a while, hangs. Hung and Refused are
-// endpoints that accept and never answer, or refuse connections.
+// faults injected per request: statuses, outages for a while, hangs, cuts mid-body. Upload
+// sessions answer a GET with the offset they hold, as distribution's do (uploads.go). Hung and
+// Refused are endpoints that accept and never answer, or refuse connections.
 package registrytest
 
 import (
@@ -41,6 +42,9 @@ type Registry struct {
 	tagDelete bool
 	mu        sync.Mutex
 	fault     Fault
+	sessions  sessions
+	tls       bool
+	srv       *httptest.Server
 }
 
 // Option configures a Registry.
@@ -57,9 +61,13 @@ func New(t testing.TB, opts ...Option) *Registry {
 	for _, o := range opts {
 		o(r)
 	}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	r.Host = strings.TrimPrefix(srv.URL, "http://")
+	if r.tls {
+		r.srv = httptest.NewTLSServer(r)
+	} else {
+		r.srv = httptest.NewServer(r)
+	}
+	t.Cleanup(r.srv.Close)
+	r.Host = r.srv.Listener.Addr().String()
 	return r
 }
 
@@ -98,6 +106,14 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		} else {
 			r.Uploads.Add(1)
 		}
+	}
+	r.serve(w, req)
+}
+
+// serve answers req as the registry does, without faults.
+func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
+	if r.serveSession(w, req) {
+		return
 	}
 	if m := manifestPath.FindStringSubmatch(req.URL.Path); m != nil && req.Method == http.MethodDelete {
 		repo, ref := m[1], m[2]

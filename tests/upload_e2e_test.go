@@ -1,0 +1,196 @@
+//go:build e2e
+
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"airgap-site/internal/nodowngrade"
+	"airgap-site/provider/blobupload"
+	"airgap-site/provider/siteregistry"
+)
+
+// TestChunkedUploadResumes pushes a 40 MiB blob to the real registry on the test bed's S3
+// through a Toxiproxy link that cuts every connection after 13 MiB: one 10 MiB chunk passes,
+// the next is cut 3 MiB in. The first process gives up at its first cut and leaves its
+// session; the next process resumes that session and rides out the other cuts, each time
+// from the offset the registry reports. An upload that started again from zero could never
+// finish through this link.
+func TestChunkedUploadResumes(t *testing.T) {
+	t.Parallel() // a registry and a link of its own
+	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s3Registry(t, regAddr, "/upload-e2e")
+	tox := startToxiproxy(t)
+	link := tox.proxy(t, "link", regAddr)
+	const cutAfter = 13 << 20
+	tox.toxic(t, "link", map[string]any{"name": "cut", "type": "limit_data", "stream": "upstream",
+		"toxicity": 1, "attributes": map[string]any{"bytes": cutAfter}})
+
+	const size = 40 << 20
+	data := make([]byte, size)
+	_, _ = rand.NewChaCha8([32]byte{19}).Read(data)
+	sum := sha256.Sum256(data)
+	digest := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sum)}
+	blob := blobupload.FromReaderAt(bytes.NewReader(data), size, digest)
+	repo, err := name.NewRepository(link + "/upload/e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "uploads")
+	opts := blobupload.Options{
+		Transport: siteregistry.Transport(nil, 30*time.Second),
+		PlainHTTP: nodowngrade.PlainHTTP{Hosts: []string{link}},
+		Sessions:  blobupload.NewSessions(dir),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	// The first process: no retries, so the first cut ends it.
+	first, err := blobupload.Upload(ctx, repo, blob, opts)
+	if err == nil {
+		t.Fatalf("the upload went through a link that cuts every %d bytes (%+v)", cutAfter, first)
+	}
+	t.Logf("first process: %v (sent %d)", err, first.Sent)
+	sessions, err := opts.Sessions.List()
+	if err != nil || len(sessions) != 1 || sessions[0].Offset != blobupload.DefaultChunkSize {
+		t.Fatalf("sessions after the first process: %+v, %v; want one at the first chunk's end", sessions, err)
+	}
+
+	// The next process: a new Sessions on the same directory, retrying through the cuts.
+	opts.Sessions = blobupload.NewSessions(dir)
+	opts.Retry = siteregistry.Policy{For: time.Minute, Initial: 100 * time.Millisecond, Max: time.Second}
+	var mu sync.Mutex
+	var progress []int64
+	opts.Progress = func(done, total int64) { mu.Lock(); progress = append(progress, done); mu.Unlock() }
+	next, err := blobupload.Upload(ctx, repo, blob, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := first.Sent + next.Sent
+	t.Logf("next process: %+v; %d bytes sent in all for a %d-byte blob", next, sent, size)
+	// The session's resume, then one per cut: chunks 3 and 4 are each cut once.
+	if next.Resumes < 3 || next.Restarts != 0 {
+		t.Errorf("next process: %+v, want at least 3 resumes (the session, then each cut) and no restart", next)
+	}
+	cuts := int64(1 + next.Resumes - 1) // the first process's cut, then one per resume after the session's
+	if bound := size + cuts*blobupload.DefaultChunkSize; sent > bound {
+		t.Errorf("sent %d bytes through %d cuts, want at most the blob plus a chunk per cut (%d)", sent, cuts, bound)
+	}
+	mu.Lock()
+	if len(progress) == 0 || progress[len(progress)-1] != size {
+		t.Errorf("progress %v: want it to end at %d", progress, size)
+	}
+	mu.Unlock()
+	if left, _ := opts.Sessions.List(); len(left) != 0 {
+		t.Errorf("sessions left after the blob is complete: %+v", left)
+	}
+
+	// The registry, read directly, serves the blob, and it hashes to its digest.
+	direct, err := name.NewDigest(regAddr + "/upload/e2e@" + digest.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := remote.Layer(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil || n != size || fmt.Sprintf("%x", h.Sum(nil)) != digest.Hex {
+		t.Fatalf("the registry serves %d bytes hashing to %x (%v), want %d hashing to %s", n, h.Sum(nil), err, size, digest.Hex)
+	}
+}
+
+// toxiproxy is the pinned toxiproxy-server on loopback, driven through its HTTP API.
+type toxiproxy struct{ api string }
+
+func startToxiproxy(t *testing.T) *toxiproxy {
+	t.Helper()
+	bin := filepath.Join(e2e.bin, "toxiproxy-server")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("toxiproxy-server missing in %s: run `make setup` first", e2e.bin)
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", strconv.Itoa(port))
+	cmd.Env = cleanEnv()
+	logPath := filepath.Join(t.TempDir(), "toxiproxy.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() })
+	x := &toxiproxy{api: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(x.api + "/version")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return x
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("toxiproxy-server not ready on %s: %v\n%s", x.api, err, b)
+		}
+	}
+}
+
+// proxy opens a proxy to upstream on a free loopback port and returns its address.
+func (x *toxiproxy) proxy(t *testing.T, name, upstream string) string {
+	t.Helper()
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	x.post(t, "/proxies", map[string]any{"name": name, "listen": listen, "upstream": upstream, "enabled": true})
+	return listen
+}
+
+// toxic adds a toxic (type, stream, toxicity, attributes) to a proxy.
+func (x *toxiproxy) toxic(t *testing.T, proxy string, toxic map[string]any) {
+	t.Helper()
+	x.post(t, "/proxies/"+proxy+"/toxics", toxic)
+}
+
+func (x *toxiproxy) post(t *testing.T, path string, body any) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(x.api+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		out, _ := io.ReadAll(resp.Body)
+		t.Fatalf("toxiproxy POST %s: %s: %s", path, resp.Status, out)
+	}
+}
