@@ -301,7 +301,8 @@ func toSend(ctx context.Context, st transfer.State, cfg *siteconfig.Config, proj
 	default:
 		row.BytesToSend = est.Bytes
 		row.ImagesToTransfer = len(est.Sending())
-		row.SendSeconds = transfer.Duration(est.Bytes, cfg.Images.LinkRate()).Seconds()
+		rate, _ := cfg.Images.UpRate()
+		row.SendSeconds = transfer.Duration(est.Bytes, rate).Seconds()
 	}
 }
 

@@ -60,4 +60,21 @@ func TestLinkBytesPerSecond(t *testing.T) {
 	if c, _, err := Load(s, "osaka"); err != nil || c.Images.LinkRate() != 0 {
 		t.Errorf("unset: LinkRate = %v, %v; want 0", c, err)
 	}
+	// An up goes at the link's rate, or at images.maxBytesPerSecond when that cap is lower.
+	link := int64(250000)
+	for _, c := range []struct {
+		im   Images
+		rate int64
+		from string
+	}{
+		{Images{}, 0, ""},
+		{Images{MaxBytesPerSecond: 100000}, 0, ""},
+		{Images{LinkBytesPerSecond: &link}, 250000, "images.linkBytesPerSecond"},
+		{Images{LinkBytesPerSecond: &link, MaxBytesPerSecond: 500000}, 250000, "images.linkBytesPerSecond"},
+		{Images{LinkBytesPerSecond: &link, MaxBytesPerSecond: 100000}, 100000, "images.maxBytesPerSecond"},
+	} {
+		if rate, from := c.im.UpRate(); rate != c.rate || from != c.from {
+			t.Errorf("UpRate of link %v, cap %d = %d, %q; want %d, %q", c.im.LinkBytesPerSecond, c.im.MaxBytesPerSecond, rate, from, c.rate, c.from)
+		}
+	}
 }

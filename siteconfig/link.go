@@ -14,3 +14,17 @@ func (im Images) LinkRate() int64 {
 	}
 	return *im.LinkBytesPerSecond
 }
+
+// UpRate is the rate an up sends at over the site's link, for previews to say how long it
+// takes, and the setting it comes from: images.linkBytesPerSecond, or images.maxBytesPerSecond
+// when that cap is lower. 0 and "" when the link's rate is not set.
+func (im Images) UpRate() (int64, string) {
+	link := im.LinkRate()
+	switch {
+	case link <= 0:
+		return 0, ""
+	case im.MaxBytesPerSecond > 0 && im.MaxBytesPerSecond < link:
+		return im.MaxBytesPerSecond, "images.maxBytesPerSecond"
+	}
+	return link, "images.linkBytesPerSecond"
+}

@@ -10,8 +10,9 @@ import (
 )
 
 // Write prints the estimate for people: one line per image, then the total, with the time at
-// rate bytes per second when it is known (images.linkBytesPerSecond; 0: not known).
-func (e *Estimate) Write(w io.Writer, rate int64) error {
+// rate bytes per second when it is known (0: not known), which the setting from names
+// (siteconfig.Images.UpRate).
+func (e *Estimate) Write(w io.Writer, rate int64, from string) error {
 	fmt.Fprintln(w, "Bytes the up will send to the site registry (from the stack's state and the bundle, without reaching the site):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  IMAGE\tSENDS\tOF\t")
@@ -25,7 +26,7 @@ func (e *Estimate) Write(w io.Writer, rate int64) error {
 	fmt.Fprintf(w, "Total: %s (%d bytes), by %d of %d %s", progress.Bytes(e.Bytes), e.Bytes, sending, len(e.Images), plural(len(e.Images), "image", "images"))
 	switch {
 	case rate > 0 && e.Bytes > 0:
-		fmt.Fprintf(w, ": about %s at images.linkBytesPerSecond %d (%s/s)", progress.Duration(Duration(e.Bytes, rate)), rate, progress.Bytes(rate))
+		fmt.Fprintf(w, ": about %s at %s %d (%s/s)", progress.Duration(Duration(e.Bytes, rate)), from, rate, progress.Bytes(rate))
 	case e.Bytes > 0:
 		fmt.Fprint(w, " (set images.linkBytesPerSecond to the link's rate to see how long it takes)")
 	}

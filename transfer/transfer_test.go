@@ -411,7 +411,7 @@ func TestReport(t *testing.T) {
 	before := deployed(t, b, nginx)
 	est := estimate(t, before, b, nginx, app)
 	var out strings.Builder
-	if err := est.Write(&out, 0); err != nil {
+	if err := est.Write(&out, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{nginx + "  ", "unchanged", app, "Total: ", "by 1 of 2 images", "set images.linkBytesPerSecond"} {
@@ -420,7 +420,7 @@ func TestReport(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := est.Write(&out, 1000); err != nil {
+	if err := est.Write(&out, 1000, "images.linkBytesPerSecond"); err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("(%d bytes), by 1 of 2 images: about %s at images.linkBytesPerSecond 1000 (1.0 kB/s)", est.Bytes, progress.Duration(transfer.Duration(est.Bytes, 1000)))

@@ -103,6 +103,15 @@ func TestPreviewSaysWhatWillCross(t *testing.T) {
 		}
 	}
 
+	// An up capped below the link's rate goes at the cap.
+	capped := *cfg
+	capped.Images.MaxBytesPerSecond = 16384
+	out.Reset()
+	reportToSend(context.Background(), &out, &errOut, deployedState(t, map[string]v1.Image{"docker.io/library/one:1": one}), &capped, project)
+	if want := "at images.maxBytesPerSecond 16384 (16.4 kB/s)"; !strings.Contains(out.String(), want) {
+		t.Errorf("capped below the link: output lacks %q:\n%s", want, out.String())
+	}
+
 	out.Reset()
 	reportToSend(context.Background(), &out, &errOut, fakeState{err: errors.New("incorrect passphrase")}, cfg, project)
 	if out.Len() > 0 || !strings.Contains(errOut.String(), "warning: cannot say what the up will send to the site registry: reading the stack's state: incorrect passphrase") {
