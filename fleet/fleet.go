@@ -21,10 +21,12 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"golang.org/x/sync/errgroup"
 
+	"airgap-site/internal/progress"
 	"airgap-site/internal/stackconfig"
 	"airgap-site/provider/contract"
 	"airgap-site/siteconfig"
 	"airgap-site/siteprobe"
+	"airgap-site/transfer"
 )
 
 // Options select and tune the previews.
@@ -49,16 +51,25 @@ type Options struct {
 
 // Row is one site.
 type Row struct {
-	Site             string `json:"site"`
-	Create           int    `json:"create"`
-	Update           int    `json:"update"`
-	Delete           int    `json:"delete"`
-	Replace          int    `json:"replace"`
-	Same             int    `json:"same"`
-	ImagesToTransfer int    `json:"imagesToTransfer"`
-	Drift            int    `json:"drift"` // -1: not checked or not reachable
-	PolicyMandatory  int    `json:"policyViolations"`
-	PolicyAdvisory   int    `json:"policyAdvisories"`
+	Site    string `json:"site"`
+	Create  int    `json:"create"`
+	Update  int    `json:"update"`
+	Delete  int    `json:"delete"`
+	Replace int    `json:"replace"`
+	Same    int    `json:"same"`
+	// ImagesToTransfer are the images the up sends bytes for (an Image updated in place that
+	// sends nothing does not count); without an estimate, the Images the preview creates,
+	// updates or replaces.
+	ImagesToTransfer int `json:"imagesToTransfer"`
+	// BytesToSend is what the up sends to the site registry (transfer.ForStack: from the
+	// state and the bundle, without reaching the site); -1: not known (the preview failed, or
+	// the state or the bundle could not be read: Status says why).
+	BytesToSend int64 `json:"bytesToSend"`
+	// SendSeconds is how long that takes at images.linkBytesPerSecond; 0 when it is not set.
+	SendSeconds     float64 `json:"sendSeconds,omitempty"`
+	Drift           int     `json:"drift"` // -1: not checked or not reachable
+	PolicyMandatory int     `json:"policyViolations"`
+	PolicyAdvisory  int     `json:"policyAdvisories"`
 	// Reachable is yes, no, or unknown (the site's config could not be read).
 	Reachable string `json:"reachable"`
 	// Deployed is false when the stack has no resources: never deployed (or destroyed).
@@ -186,6 +197,7 @@ type siteStack interface {
 	GetAllConfig(ctx context.Context) (auto.ConfigMap, error)
 	Preview(ctx context.Context, opts ...optpreview.Option) (auto.PreviewResult, error)
 	PreviewRefresh(ctx context.Context, opts ...optrefresh.Option) (auto.PreviewResult, error)
+	transfer.State
 }
 
 // eventsGrace is how long a failed preview's events may still arrive. The Automation API
@@ -198,7 +210,7 @@ var eventsGrace = 5 * time.Second
 // reason, naming its fields, without running the program.
 // deployed says whether the stack has resources.
 func previewSite(ctx context.Context, stack siteStack, deployed bool, opts Options) Row {
-	row := Row{Site: stack.Name(), Drift: -1, Reachable: ReachableUnknown, Deployed: deployed}
+	row := Row{Site: stack.Name(), Drift: -1, BytesToSend: -1, Reachable: ReachableUnknown, Deployed: deployed}
 	all, err := stack.GetAllConfig(ctx)
 	if err != nil {
 		row.Failed, row.Status = true, "error: reading the stack config: "+errorReason(err.Error(), nil)
@@ -263,6 +275,9 @@ func previewSite(ctx context.Context, stack siteStack, deployed bool, opts Optio
 	if err == nil && !row.Deployed {
 		row.Status += " (never deployed: every resource is new)"
 	}
+	if err == nil {
+		toSend(ctx, stack, cfg, opts.ProjectDir, &row)
+	}
 	if opts.Refresh && err == nil && row.Reachable == ReachableYes && row.Deployed {
 		refresh, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams())
 		if err == nil {
@@ -270,6 +285,25 @@ func previewSite(ctx context.Context, stack siteStack, deployed bool, opts Optio
 		}
 	}
 	return row
+}
+
+// toSend fills in what the site's up sends, from its state and the bundle (transfer.ForStack):
+// the bytes, their time at images.linkBytesPerSecond, and the images that send any, which
+// replace the preview's count. When that cannot be told, the status says why and the
+// preview's count stays.
+func toSend(ctx context.Context, st transfer.State, cfg *siteconfig.Config, projectDir string, row *Row) {
+	est, err := transfer.ForStack(ctx, st, cfg, projectDir)
+	switch {
+	case err != nil:
+		row.Status += " (bytes to send not known: " + oneLine(err.Error()) + ")"
+	case est == nil: // no image from a bundle
+		row.BytesToSend = 0
+	default:
+		row.BytesToSend = est.Bytes
+		row.ImagesToTransfer = len(est.Sending())
+		rate, _ := cfg.Images.UpRate()
+		row.SendSeconds = transfer.Duration(est.Bytes, rate).Seconds()
+	}
 }
 
 func count(row *Row, e events.EngineEvent) {
@@ -321,16 +355,28 @@ func siteReachable(ctx context.Context, cfg *siteconfig.Config, projectDir strin
 // WriteTable prints one row per site for people.
 func WriteTable(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\t+\t~\t-\t+-\tIMAGES\tDRIFT\tPOLICY\tREACHABLE\tSTATUS")
+	fmt.Fprintln(tw, "SITE\t+\t~\t-\t+-\tIMAGES\tTO SEND\tDRIFT\tPOLICY\tREACHABLE\tSTATUS")
 	for _, r := range rows {
 		drift := "-"
 		if r.Drift >= 0 {
 			drift = fmt.Sprint(r.Drift)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d (+%d advisory)\t%s\t%s\n", r.Site, r.Create, r.Update, r.Delete, r.Replace,
-			r.ImagesToTransfer, drift, r.PolicyMandatory, r.PolicyAdvisory, r.Reachable, r.Status)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d (+%d advisory)\t%s\t%s\n", r.Site, r.Create, r.Update, r.Delete, r.Replace,
+			r.ImagesToTransfer, sendCell(r), drift, r.PolicyMandatory, r.PolicyAdvisory, r.Reachable, r.Status)
 	}
 	return tw.Flush()
+}
+
+// sendCell is the bytes to send, with their time at the link's rate when it is set: "12.3 MB
+// (~49s)"; "-" when not known.
+func sendCell(r Row) string {
+	if r.BytesToSend < 0 {
+		return "-"
+	}
+	if r.SendSeconds > 0 {
+		return fmt.Sprintf("%s (~%s)", progress.Bytes(r.BytesToSend), progress.Duration(time.Duration(r.SendSeconds*float64(time.Second))))
+	}
+	return progress.Bytes(r.BytesToSend)
 }
 
 // WriteJSON prints the rows for scripts.

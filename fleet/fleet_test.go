@@ -13,12 +13,16 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
+	"airgap-site/internal/bundletest"
+	"airgap-site/internal/imagetest"
+	"airgap-site/internal/progress"
 	"airgap-site/provider/contract"
 	"airgap-site/siteconfig"
 	"airgap-site/siteconfig/siteconfigtest"
@@ -165,6 +169,13 @@ type fakeStack struct {
 	preview   func(ch chan<- events.EngineEvent) (auto.PreviewResult, error)
 	previewed bool
 	refreshed bool
+	// state is what Export returns (the zero value: a stack never deployed), or exportErr.
+	state     apitype.UntypedDeployment
+	exportErr error
+}
+
+func (f *fakeStack) Export(context.Context) (apitype.UntypedDeployment, error) {
+	return f.state, f.exportErr
 }
 
 func (f *fakeStack) Name() string { return f.name }
@@ -336,5 +347,95 @@ func writeKubeconfig(t *testing.T, dir, file, server string) {
 		"contexts: [{name: site, context: {cluster: site, user: admin}}]\nusers: [{name: admin, user: {}}]\n"
 	if err := os.WriteFile(filepath.Join(dir, file), []byte(kc), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// siteWithImages is a project whose bundle holds one:1 and two:2 on a shared base, and the
+// config of a site taking both from it at a link of 25 kB/s.
+func siteWithImages(t *testing.T) (project string, config auto.ConfigMap, one, two v1.Image, base v1.Layer) {
+	t.Helper()
+	project = t.TempDir()
+	writeKubeconfig(t, project, "kc.yaml", "https://127.0.0.1:1")
+	base = imagetest.Layer(t, 200_000)
+	one = imagetest.Image(t, "linux/amd64", base, imagetest.Layer(t, 30_000))
+	two = imagetest.Image(t, "linux/amd64", base, imagetest.Layer(t, 40_000))
+	dir := filepath.Join(project, "site-bundle")
+	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/one:1", Image: one}, bundletest.Entry{Ref: "ghcr.io/org/two:2", Image: two})
+	if err := os.WriteFile(filepath.Join(project, "site.pub"), []byte(bundletest.Sign(t, dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	config = validConfig("kc.yaml")
+	config["airgap-site:images"] = auto.ConfigValue{Value: `{"bundle":"./site-bundle","trustedKeys":["site.pub"],"linkBytesPerSecond":25000,"list":["one:1","ghcr.io/org/two:2"]}`}
+	return project, config, one, two, base
+}
+
+// stateAfter is the export of a stack whose last up copied one:1 (as provider 0.5 records it).
+func stateAfter(t *testing.T, one v1.Image) apitype.UntypedDeployment {
+	t.Helper()
+	raw, err := json.Marshal(map[string]any{"resources": []map[string]any{{
+		"urn": "urn:pulumi:osaka::airgap-site::airgap-site:index:Images$airgap:index:Image::osaka-images-docker.io/library/one:1", "type": contract.ImageToken,
+		"outputs": map[string]any{"repository": "docker.io/library/one", "tag": "1", "digest": imagetest.Digest(t, one).String(), "inventory": imagetest.Contents(t, one)},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apitype.UntypedDeployment{Version: 3, Deployment: raw}
+}
+
+// A site's row says what its up sends, from its state and the bundle: the bytes (with their
+// time at the link's rate), and only the images that send bytes are to transfer, not one the
+// preview updates in place that sends nothing. When the state cannot be read, the row says so
+// and keeps the preview's count.
+func TestPreviewSiteBytesToSend(t *testing.T) {
+	project, config, one, two, base := siteWithImages(t)
+	// The preview updates both Images (say, retain changed): one:1 is at the site already.
+	updateBoth := func(ch chan<- events.EngineEvent) (auto.PreviewResult, error) {
+		pre := func(ref string) events.EngineEvent {
+			return events.EngineEvent{EngineEvent: apitype.EngineEvent{ResourcePreEvent: &apitype.ResourcePreEvent{
+				Metadata: apitype.StepEventMetadata{Type: contract.ImageToken, Op: apitype.OpUpdate, URN: "urn:x::" + ref}}}}
+		}
+		closedEvents(ch, pre("one:1"), pre("two:2"))
+		return auto.PreviewResult{ChangeSummary: map[apitype.OpType]int{apitype.OpUpdate: 2}}, nil
+	}
+	stack := &fakeStack{name: "osaka", resources: 9, config: config, preview: updateBoth, state: stateAfter(t, one)}
+	row := previewSite(context.Background(), stack, true, Options{ProjectDir: project})
+	var want int64
+	for h, n := range imagetest.Contents(t, two) {
+		if h != imagetest.Digest(t, base).String() {
+			want += n
+		}
+	}
+	if row.Failed || row.ImagesToTransfer != 1 || row.BytesToSend != want || row.Update != 2 {
+		t.Errorf("row = %+v; want 1 image to transfer, %d bytes (two's own)", row, want)
+	}
+	if wantSeconds := float64(want) / 25000; row.SendSeconds < wantSeconds*0.999 || row.SendSeconds > wantSeconds*1.001 {
+		t.Errorf("SendSeconds = %v, want %v", row.SendSeconds, wantSeconds)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, []Row{row}); err != nil {
+		t.Fatal(err)
+	}
+	if cell := progress.Bytes(want) + " (~"; !strings.Contains(table.String(), "TO SEND") || !strings.Contains(table.String(), cell) {
+		t.Errorf("table lacks %q:\n%s", cell, table.String())
+	}
+
+	// Never deployed: everything, the base once, both images.
+	fresh := &fakeStack{name: "new", config: config, preview: updateBoth}
+	row = previewSite(context.Background(), fresh, false, Options{ProjectDir: project})
+	var all int64
+	for _, n := range imagetest.Contents(t, one) {
+		all += n
+	}
+	if row.ImagesToTransfer != 2 || row.BytesToSend != all+want {
+		t.Errorf("never deployed: %+v; want 2 images, %d bytes", row, all+want)
+	}
+
+	broken := &fakeStack{name: "kobe", resources: 9, config: config, preview: updateBoth, exportErr: errors.New("incorrect passphrase")}
+	row = previewSite(context.Background(), broken, true, Options{ProjectDir: project})
+	if row.Failed || row.BytesToSend != -1 || row.ImagesToTransfer != 2 || !strings.Contains(row.Status, "bytes to send not known: reading the stack's state: incorrect passphrase") {
+		t.Errorf("state not readable: %+v", row)
+	}
+	if cell := sendCell(row); cell != "-" {
+		t.Errorf("sendCell = %q, want -", cell)
 	}
 }

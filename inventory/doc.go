@@ -3,11 +3,12 @@
 // registry that hold it, from the stack's state (a `pulumi stack export`) alone, with no access
 // to the site. The office makes a delta bundle against it (airgap bundle --against).
 //
-// Every airgap:index:Image resource (contract.ImageToken) of the state records, from provider 0.5.0 on, the output
-// `inventory` (digest -> size of every manifest and blob the image holds in the site registry:
-// config, layers, the children of an index, attached signatures) beside its `repository`. A state
-// written by an older provider has none: such an image contributes nothing and is listed by
-// Without, so that whoever makes a delta can say everything of it will travel. An image the state
+// Every airgap:index:Image resource (contract.ImageToken) of the state records, from provider
+// 0.5.0 on, the output `inventory` (digest -> size of every manifest and blob the image holds in
+// the site registry: config, layers, the children of an index, attached signatures) beside its
+// `repository`, `tag` and `digest` (what the tag names, Image.Digest). A state written by an
+// older provider has none: such an image contributes nothing and is listed by Without, so that
+// whoever makes a delta can say everything of it will travel. An image the state
 // marks for deletion contributes nothing either: its tag is gone or going, and a garbage
 // collection may take its blobs.
 //

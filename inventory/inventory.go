@@ -21,6 +21,7 @@ import (
 const (
 	repositoryOutput = "repository"
 	tagOutput        = "tag"
+	digestOutput     = "digest"
 	inventoryOutput  = "inventory"
 )
 
@@ -38,6 +39,9 @@ type Image struct {
 	Name string
 	// Repository and Tag are its target in the site registry ("" when the state has none).
 	Repository, Tag string
+	// Digest is the image's digest the tag named at the last up or refresh ("" when the state
+	// has none): what the tag names in the site registry.
+	Digest string
 }
 
 func (i Image) String() string {
@@ -174,6 +178,9 @@ func (inv *Inventory) add(res resource, from map[v1.Hash]string) error {
 		return err
 	}
 	if img.Tag, err = stringOutput(res.Outputs, tagOutput); err != nil {
+		return err
+	}
+	if img.Digest, err = stringOutput(res.Outputs, digestOutput); err != nil {
 		return err
 	}
 	rawInv, ok := res.Outputs[inventoryOutput]

@@ -68,6 +68,10 @@ func TestCurrentState(t *testing.T) {
 	if len(inv.Without()) != 0 {
 		t.Errorf("Without = %v, want none", inv.Without())
 	}
+	// What each tag names, for whoever says whether an up copies it again.
+	if d := inv.Images()[0].Digest; d != "sha256:1fa6f54a16f48a84ad63718d0e02c0c07bb0cd5db4ef12f530dd649de1ed83b8" {
+		t.Errorf("nginx's digest = %q", d)
+	}
 }
 
 // TestOlderStates: an Image written by a provider before inventories contributes nothing and
@@ -79,6 +83,9 @@ func TestOlderStates(t *testing.T) {
 	}
 	if got, want := names(old.Without()), []string{"docker.io/library/nginx:1.27", "ghcr.io/org/app:2"}; !slices.Equal(got, want) {
 		t.Errorf("Without = %v, want %v", got, want)
+	}
+	if d := old.Without()[1].Digest; d != "sha256:f6b8328c8a4c33aabebee9733e61825209406a24d30f8171ca4b2b60536dc3f6" {
+		t.Errorf("a 0.4 image's digest = %q, want the one its state records", d)
 	}
 	mixed := read(t, "mixed.json")
 	if got := names(mixed.Without()); !slices.Equal(got, []string{"ghcr.io/org/app:2"}) {

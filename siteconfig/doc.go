@@ -5,7 +5,7 @@
 // any resource is declared: a typo in stacks/Pulumi.<site>.yaml fails with every problem at
 // once, each naming its field (nodes[1].ip), instead of a half-applied site. Each subject keeps
 // its types and its validation together: nodes.go, registry.go, objectstore.go, talos.go,
-// images.go, secret.go. The mirror scheme comes from package mirror and the Talos patch rules
+// images.go (link.go: the link's rate; trust.go: the trusted keys), secret.go. The mirror scheme comes from package mirror and the Talos patch rules
 // from package talosconfig; this package only applies them to the stack's fields.
 //
 // Secrets are separate top-level keys that must be stored encrypted (`pulumi config set

@@ -45,6 +45,11 @@ type Images struct {
 	// MaxBytesPerSecond caps the total upload rate of an up (every copy together), so the
 	// factory's own traffic keeps the rest of a shared link; 0 means no cap.
 	MaxBytesPerSecond int64 `json:"maxBytesPerSecond,omitempty"`
+	// LinkBytesPerSecond is the rate, in bytes per second, at which the site's link carries an
+	// update from the office (a throttled LTE router's upload): with it, previews say how long
+	// the bytes an up will send take at that rate. Unset, they give the bytes only. It throttles
+	// nothing.
+	LinkBytesPerSecond *int64 `json:"linkBytesPerSecond,omitempty"`
 	// Docker is the Docker daemon that builds the images with a build context.
 	Docker *Docker `json:"docker,omitempty"`
 	// List are the images, by original reference.
@@ -165,6 +170,7 @@ func (v *validator) images(c *Config) {
 	if im.MaxBytesPerSecond < 0 || (im.MaxBytesPerSecond > 0 && im.MaxBytesPerSecond < 16<<10) {
 		v.fail("images.maxBytesPerSecond", "%d: bytes per second, at least 16384 (0 means no cap)", im.MaxBytesPerSecond)
 	}
+	v.linkRate(im)
 }
 
 // ImageRegistry is where images are pushed first: images.registry, or the first node's

@@ -64,19 +64,7 @@ func (c *countingRegistry) fetched(h v1.Hash) bool {
 // and layers, digest -> size.
 func imageInventory(t *testing.T, img v1.Image) map[string]int64 {
 	t.Helper()
-	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]int64{imagetest.Digest(t, img).String(): int64(len(raw)), m.Config.Digest.String(): m.Config.Size}
-	for _, l := range m.Layers {
-		out[l.Digest.String()] = l.Size
-	}
-	return out
+	return imagetest.Contents(t, img)
 }
 
 // stateWith is a `pulumi stack export` of a site stack holding one Image of repository

@@ -18,9 +18,11 @@ func newFleetCmd() *cobra.Command {
 		Short: "Preview every site (stack) concurrently and print one row per site",
 		Long: `fleet previews each site of the project (every stacks/Pulumi.<site>.yaml, or the sites
 named) with the Automation API, at most --concurrency at a time, and prints per site: planned
-creates (+), updates (~), deletes (-) and replacements (+-), images to transfer, drift found by
-a refresh preview (--refresh), policy violations (--policy-pack) and whether the site was
-reachable (yes, no, or unknown when its config cannot be read). A site whose config is invalid
+creates (+), updates (~), deletes (-) and replacements (+-), images to transfer (those the up
+sends bytes for), the bytes the up sends to the site registry (read from the stack's state and
+the bundle, without reaching the site; with the time they take at images.linkBytesPerSecond),
+drift found by a refresh preview (--refresh), policy violations (--policy-pack) and whether the
+site was reachable (yes, no, or unknown when its config cannot be read). A site whose config is invalid
 or whose preview fails is a row with the reason (naming the field), and fleet then exits
 non-zero. Template stack files (Pulumi.example.yaml) are skipped unless named. A stack without
 resources says "never deployed". Run it with the same environment as pulumi (source

@@ -52,8 +52,13 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 
 	preview := &cobra.Command{
 		Use:   "preview",
-		Short: "Preview the site's changes (the policy pack always runs)",
-		Args:  cobra.NoArgs,
+		Short: "Preview the site's changes (the policy pack always runs) and the bytes the up will send",
+		Long: `Preview the site's changes (the policy pack always runs), then print, per image and in total,
+the bytes the up will send to the site registry: every manifest and blob of an image the site
+registry lacks, read from the stack's state (what each image's inventory records) and the bundle,
+without reaching the site. With images.linkBytesPerSecond set it also prints how long that takes
+at that rate.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stack, packs, err := o.open(cmd, true, policyPack)
 			if err != nil {
@@ -66,8 +71,19 @@ site whose Talos is not managed by the stack, so containerd already pulls throug
 			if expectNoChanges {
 				opts = append(opts, optpreview.ExpectNoChanges())
 			}
-			_, err = stack.Preview(cmd.Context(), opts...)
-			return o.result("preview", err)
+			if _, err = stack.Preview(cmd.Context(), opts...); err != nil {
+				return o.result("preview", err)
+			}
+			// What the up will send, from the state and the bundle: the site is not reached.
+			// The preview succeeded: not being able to tell is a warning.
+			cfg, _, err := stackconfig.Load(cmd.Context(), stack)
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: cannot say what the up will send to the site registry: %v\n", err)
+				return nil
+			}
+			project, _ := os.Getwd() // open moved into the project
+			reportToSend(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &stack, cfg, project)
+			return nil
 		},
 	}
 	policyFlag(preview)

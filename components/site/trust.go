@@ -1,42 +1,12 @@
 package site
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-
 	"airgap-site/bundle"
-	"airgap-site/signing"
 	"airgap-site/siteconfig"
 )
 
-// TrustedKeys reads images.trustedKeys, each the PEM text of a public key or the path of a
-// .pub file (relative to projectDir), and returns them as PEM text, for the provider, and as
-// the trust bundles are verified by here.
+// TrustedKeys reads images.trustedKeys (siteconfig.Images.Trust): the keys as PEM text, for
+// the provider, and as the trust bundles are verified by here.
 func TrustedKeys(c *siteconfig.Config, projectDir string) ([]string, bundle.Trust, error) {
-	trust := bundle.Trust{AllowUnsigned: c.Images.AllowUnsigned}
-	var pems []string
-	for i, k := range c.Images.TrustedKeys {
-		field := fmt.Sprintf("images.trustedKeys[%d]", i)
-		text := k
-		if !strings.HasPrefix(strings.TrimSpace(k), "-----BEGIN") {
-			path := k
-			if !filepath.IsAbs(path) && projectDir != "" {
-				path = filepath.Join(projectDir, path)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, bundle.Trust{}, fmt.Errorf("%s: reading the public key: %w", field, err)
-			}
-			text = string(b)
-		}
-		key, err := signing.ParseKey([]byte(text))
-		if err != nil {
-			return nil, bundle.Trust{}, fmt.Errorf("%s: %w", field, err)
-		}
-		pems = append(pems, text)
-		trust.Keys = append(trust.Keys, key)
-	}
-	return pems, trust, nil
+	return c.Images.Trust(projectDir)
 }

@@ -92,3 +92,22 @@ func Ref(t testing.TB, s string) name.Reference {
 	}
 	return r
 }
+
+// Contents are the digest and size of an image's manifest, config and layers, as the airgap
+// provider records them in an Image's inventory output (digest -> size).
+func Contents(t testing.TB, img v1.Image) map[string]int64 {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{Digest(t, img).String(): int64(len(raw)), m.Config.Digest.String(): m.Config.Size}
+	for _, l := range m.Layers {
+		out[l.Digest.String()] = l.Size
+	}
+	return out
+}
