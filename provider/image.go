@@ -403,7 +403,7 @@ func (k *image) source(ctx context.Context, urn string, c *siteConfig, in imageI
 		if err != nil {
 			return imagesync.Source{}, nil, err
 		}
-		src, err := bundleSource(b, in.SourceRef)
+		src, err := imagesync.BundleSource(b, in.SourceRef)
 		if err != nil {
 			return imagesync.Source{}, nil, err
 		}
@@ -430,20 +430,6 @@ func (k *image) source(ctx context.Context, urn string, c *siteConfig, in imageI
 		return err
 	})
 	return src, nil, err
-}
-
-// bundleSource opens ref's image in the bundle.
-func bundleSource(b *bundle.Bundle, ref string) (imagesync.Source, error) {
-	desc, err := b.Lookup(ref)
-	if err != nil {
-		return imagesync.Source{}, err
-	}
-	if desc.MediaType.IsIndex() {
-		idx, err := b.Index(ref)
-		return imagesync.Source{Index: idx}, err
-	}
-	img, err := b.Image(ref)
-	return imagesync.Source{Image: img}, err
 }
 
 // sourceDigest is the source's digest: read offline from the bundle (or with one HEAD from a
@@ -712,7 +698,7 @@ func (cc *contentsCache) of(b *bundle.Bundle, ref string) (imagesync.Sizes, erro
 	if c, ok := cc.m[key]; ok {
 		return c, nil
 	}
-	src, err := bundleSource(b, ref)
+	src, err := imagesync.BundleSource(b, ref)
 	if err != nil {
 		return nil, err
 	}

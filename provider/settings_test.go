@@ -19,6 +19,7 @@ import (
 
 	"airgap-site/internal/bundletest"
 	"airgap-site/provider/contract"
+	"airgap-site/provider/imagesync"
 )
 
 // TestSiteSettingsChangeTheProviderOnly: rotating the push password or adding a trusted key is
@@ -113,7 +114,7 @@ func TestAddingAnImageChangesNoOther(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := bundleSource(b, in.SourceRef)
+	src, err := imagesync.BundleSource(b, in.SourceRef)
 	if err != nil {
 		t.Fatal(err)
 	}

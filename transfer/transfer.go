@@ -189,7 +189,7 @@ func (s *estimator) holds(h v1.Hash, repo string) bool {
 // and those of what is attached to it), as the provider collects them (imagesync.Contents),
 // and the layers the bundle assumes the site holds instead of carrying them.
 func contentsOf(b *bundle.Bundle, ref string, desc v1.Descriptor) (imagesync.Sizes, map[v1.Hash]bundle.AssumedBlob, error) {
-	src, err := sourceOf(b, ref, desc)
+	src, err := imagesync.BundleSource(b, ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -213,16 +213,6 @@ func contentsOf(b *bundle.Bundle, ref string, desc v1.Descriptor) (imagesync.Siz
 		return nil, nil, err
 	}
 	return contents, assumed, nil
-}
-
-// sourceOf is ref's image or index in the bundle, as the provider copies it.
-func sourceOf(b *bundle.Bundle, ref string, desc v1.Descriptor) (imagesync.Source, error) {
-	if desc.MediaType.IsIndex() {
-		idx, err := b.Index(ref)
-		return imagesync.Source{Index: idx}, err
-	}
-	img, err := b.Image(ref)
-	return imagesync.Source{Image: img}, err
 }
 
 // Duration is how long sending n bytes takes at rate bytes per second; 0 when rate is not

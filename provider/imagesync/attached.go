@@ -150,3 +150,17 @@ func kindName(k bundle.AttachedKind) string {
 	}
 	return "attestations"
 }
+
+// BundleSource is ref's image or index in the bundle, as a copy reads it.
+func BundleSource(b *bundle.Bundle, ref string) (Source, error) {
+	desc, err := b.Lookup(ref)
+	if err != nil {
+		return Source{}, err
+	}
+	if desc.MediaType.IsIndex() {
+		idx, err := b.Index(ref)
+		return Source{Index: idx}, err
+	}
+	img, err := b.Image(ref)
+	return Source{Image: img}, err
+}
