@@ -6,17 +6,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +21,7 @@ import (
 	"airgap-site/internal/nodowngrade"
 	"airgap-site/provider/blobupload"
 	"airgap-site/provider/siteregistry"
+	toxiproxyapi "airgap-site/tests/toxiproxy"
 )
 
 // TestChunkedUploadResumes pushes a 40 MiB blob to the real registry on the test bed's S3
@@ -125,72 +120,42 @@ func TestChunkedUploadResumes(t *testing.T) {
 	}
 }
 
-// toxiproxy is the pinned toxiproxy-server on loopback, driven through its HTTP API.
-type toxiproxy struct{ api string }
+// toxiproxy is the pinned toxiproxy-server on loopback (package tests/toxiproxy), stopped
+// when the test ends; its methods fail the test.
+type toxiproxy struct{ *toxiproxyapi.Server }
 
 func startToxiproxy(t *testing.T) *toxiproxy {
 	t.Helper()
-	bin := filepath.Join(e2e.bin, "toxiproxy-server")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("toxiproxy-server missing in %s: run `make setup` first", e2e.bin)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", strconv.Itoa(port))
-	cmd.Env = cleanEnv()
-	logPath := filepath.Join(t.TempDir(), "toxiproxy.log")
-	logFile, err := os.Create(logPath)
+	s, err := toxiproxyapi.Start(e2e.bin, filepath.Join(t.TempDir(), "toxiproxy.log"), cleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() })
-	x := &toxiproxy{api: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(x.api + "/version")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return x
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("toxiproxy-server not ready on %s: %v\n%s", x.api, err, b)
-		}
-	}
+	t.Cleanup(s.Stop)
+	return &toxiproxy{s}
 }
 
 // proxy opens a proxy to upstream on a free loopback port and returns its address.
 func (x *toxiproxy) proxy(t *testing.T, name, upstream string) string {
 	t.Helper()
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	x.post(t, "/proxies", map[string]any{"name": name, "listen": listen, "upstream": upstream, "enabled": true})
+	listen, err := x.Proxy(name, upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return listen
 }
 
 // toxic adds a toxic (type, stream, toxicity, attributes) to a proxy.
 func (x *toxiproxy) toxic(t *testing.T, proxy string, toxic map[string]any) {
 	t.Helper()
-	x.post(t, "/proxies/"+proxy+"/toxics", toxic)
+	if err := x.Toxic(proxy, toxic); err != nil {
+		t.Fatal(err)
+	}
 }
 
-func (x *toxiproxy) post(t *testing.T, path string, body any) {
+// delete deletes a toxic or a proxy.
+func (x *toxiproxy) delete(t *testing.T, path string) {
 	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
+	if err := x.Delete(path); err != nil {
 		t.Fatal(err)
-	}
-	resp, err := http.Post(x.api+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		out, _ := io.ReadAll(resp.Body)
-		t.Fatalf("toxiproxy POST %s: %s: %s", path, resp.Status, out)
 	}
 }

@@ -7,6 +7,17 @@
 // For each tool and trial a fresh registry (its own prefix in the bucket) sits behind a
 // counting proxy, so the bytes each tool sends over HTTP are measured too. It also times a
 // no-op re-sync of 50 images. Results go to stdout as a Markdown table (docs/BENCHMARKS.md).
+//
+// The airgap copier runs as the provider runs it: blobs of 5 MiB or more go in chunks
+// (imagesync.Options.Upload, package blobupload), each copy under the provider's retry budget.
+//
+// With -link, the same copies go over a factory link instead: Toxiproxy (tests/toxiproxy) in
+// front of the counting proxy, with a bandwidth and a latency toxic, and the link switched off
+// for -link-down, -link-cuts times, spread evenly over the update's bytes as they arrive (so
+// in the middle of its blobs). Every tool gets its own retries, and a failed CLI copy is run
+// again, as a script would, until -link-timeout: a tool that cannot finish is reported so.
+//
+//	go run ./tests/bench -link -images 1 -base 1 -layer 30 -link-rate 4000 -link-latency 20 -link-cuts 3
 package main
 
 import (
@@ -33,12 +44,17 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
 	"airgap-site/bundle"
 	"airgap-site/components/registry"
+	"airgap-site/internal/nodowngrade"
+	"airgap-site/provider/blobupload"
+	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
+	"airgap-site/provider/siteregistry"
 	"airgap-site/tests/harness"
 )
 
@@ -66,6 +82,13 @@ func run() (code int) {
 	trials := flag.Int("trials", 3, "trials per tool")
 	noop := flag.Int("noop", 50, "images in the no-op re-sync measurement")
 	bin := flag.String("bin", filepath.Join(os.Getenv("HOME"), ".cache", "airgap-site", "bin"), "tool cache")
+	var lk link
+	flag.BoolVar(&lk.on, "link", false, "copy over a throttled link that is cut (Toxiproxy) instead of loopback")
+	flag.IntVar(&lk.rateKB, "link-rate", 4000, "link bandwidth, KB/s (-link)")
+	flag.IntVar(&lk.latencyMS, "link-latency", 20, "link latency each way, ms (-link)")
+	flag.IntVar(&lk.cuts, "link-cuts", 3, "times the link goes down during the update (-link)")
+	flag.DurationVar(&lk.down, "link-down", time.Second, "how long the link stays down at each cut (-link)")
+	flag.DurationVar(&lk.timeout, "link-timeout", 3*time.Minute, "bound on one tool's copy over the link (-link)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -84,16 +107,25 @@ func run() (code int) {
 	source, stopServe := serveBundle(filepath.Join(tmp, "bundle"))
 	defer stopServe()
 
+	var skopeoRetry []string
+	if lk.on {
+		lk.start(filepath.Join(tmp, "toxiproxy.log"), *bin)
+		defer lk.stop()
+		skopeoRetry = []string{"--retry-times", "3"}
+	}
 	tools := []tool{
-		{"airgap (imagesync)", func(dst string) error { return syncAll(ctx, b, refs, dst) }},
-		{"crane copy", func(dst string) error {
-			return eachRef(refs, dst, func(r, d string) *exec.Cmd {
-				return exec.Command(filepath.Join(*bin, "crane"), "copy", "--insecure", source+"/"+r, d)
+		{"airgap (imagesync)", func(ctx context.Context, dst string) (int, error) {
+			return 0, syncAll(ctx, b, refs, dst, filepath.Join(tmp, "sessions", dst))
+		}},
+		{"crane copy", func(ctx context.Context, dst string) (int, error) {
+			return eachRef(ctx, refs, dst, lk.on, func(ctx context.Context, r, d string) *exec.Cmd {
+				return exec.CommandContext(ctx, filepath.Join(*bin, "crane"), "copy", "--insecure", source+"/"+r, d)
 			})
 		}},
-		{"skopeo copy", func(dst string) error {
-			return eachRef(refs, dst, func(r, d string) *exec.Cmd {
-				return exec.Command("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:"+filepath.Join(tmp, "bundle")+":"+r, "docker://"+d)
+		{"skopeo copy", func(ctx context.Context, dst string) (int, error) {
+			return eachRef(ctx, refs, dst, lk.on, func(ctx context.Context, r, d string) *exec.Cmd {
+				args := append([]string{"copy", "--quiet", "--dest-tls-verify=false"}, skopeoRetry...)
+				return exec.CommandContext(ctx, "skopeo", append(args, "oci:"+filepath.Join(tmp, "bundle")+":"+r, "docker://"+d)...)
 			})
 		}},
 	}
@@ -108,15 +140,27 @@ func run() (code int) {
 			if tl.name == "skopeo copy" && !haveSkopeo() {
 				continue
 			}
-			res, err := runTrial(site, tl, fmt.Sprintf("/bench-%d-%s", t, strings.Fields(tl.name)[0]), *bin)
+			res, err := runTrial(ctx, site, tl, fmt.Sprintf("/bench-%d-%s", t, strings.Fields(tl.name)[0]), *bin, &lk, unique)
 			if err != nil {
 				logf("%s trial %d: %v", tl.name, t, err)
 				continue
 			}
 			res.mbps = float64(unique) / 1e6 / res.seconds
-			logf("trial %d %-20s %6.1fs %6.1f MB/s  %7.1f MB sent  %d uploads %d mounts", t, tl.name, res.seconds, res.mbps, float64(res.sent)/1e6, res.uploads, res.mounts)
+			logf("trial %d %-20s %6.1fs %6.1f MB/s  %7.1f MB sent  %d uploads %d mounts  %d cuts %d reruns  %s",
+				t, tl.name, res.seconds, res.mbps, float64(res.sent)/1e6, res.uploads, res.mounts, res.cuts, res.reruns, res.outcome())
 			results[tl.name] = append(results[tl.name], res)
 		}
+	}
+	if lk.on {
+		lk.table(tools, results, len(refs), unique, *baseMB, *layerMB, *trials)
+		// This project's copier is built to ride out the cuts: one that did not is a failure.
+		for _, r := range results[tools[0].name] {
+			if r.err != nil {
+				logf("bench: the airgap copier did not finish over the link: %v", r.err)
+				return 1
+			}
+		}
+		return 0
 	}
 	noopSeconds := measureNoop(ctx, site, *noop, *bin)
 
@@ -135,15 +179,28 @@ func run() (code int) {
 	return 0
 }
 
+// tool copies the bundle to the registry at dst; it returns how many of its processes it ran
+// again after they failed (over the link).
 type tool struct {
 	name string
-	run  func(dst string) error
+	run  func(ctx context.Context, dst string) (reruns int, err error)
 }
 
 type trial struct {
 	seconds, mbps   float64
 	sent            int64
 	uploads, mounts int64
+	// Over the link: the cuts made, the CLI processes run again, and the error of a copy that
+	// did not finish (nil: it did).
+	cuts, reruns int
+	err          error
+}
+
+func (t trial) outcome() string {
+	if t.err != nil {
+		return "did not finish: " + t.err.Error()
+	}
+	return "finished"
 }
 
 func median(rs []trial) trial {
@@ -151,8 +208,10 @@ func median(rs []trial) trial {
 	return rs[len(rs)/2]
 }
 
-// runTrial starts a fresh registry on S3 behind a counting proxy and times one tool.
-func runTrial(site *harness.Site, tl tool, root, bin string) (trial, error) {
+// runTrial starts a fresh registry on S3 behind a counting proxy and times one tool. Over the
+// link the tool reaches the counting proxy through Toxiproxy, which is cut as the bytes arrive;
+// a copy that fails there is a result, with its error.
+func runTrial(ctx context.Context, site *harness.Site, tl tool, root, bin string, lk *link, unique int64) (trial, error) {
 	addr, stop, err := startRegistry(site, root, bin)
 	if err != nil {
 		return trial{}, err
@@ -170,17 +229,46 @@ func runTrial(site *harness.Site, tl tool, root, bin string) (trial, error) {
 				uploads.Add(1)
 			}
 		}
-		if r.ContentLength > 0 && (r.Method == http.MethodPatch || r.Method == http.MethodPut) {
-			sent.Add(r.ContentLength)
-		}
+		// What arrived: every request body byte the registry side read, a cut request's
+		// partial body included.
+		r.Body = &countingBody{ReadCloser: r.Body, n: &sent}
 		proxy.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
-	start := time.Now()
-	if err := tl.run(strings.TrimPrefix(srv.URL, "http://")); err != nil {
+	dst := strings.TrimPrefix(srv.URL, "http://")
+	if !lk.on {
+		start := time.Now()
+		if _, err := tl.run(ctx, dst); err != nil {
+			return trial{}, err
+		}
+		return trial{seconds: time.Since(start).Seconds(), sent: sent.Load(), uploads: uploads.Load(), mounts: mounts.Load()}, nil
+	}
+	dst, stopLink, err := lk.open(dst)
+	if err != nil {
 		return trial{}, err
 	}
-	return trial{seconds: time.Since(start).Seconds(), sent: sent.Load(), uploads: uploads.Load(), mounts: mounts.Load()}, nil
+	defer stopLink()
+	ctx, cancel := context.WithTimeout(ctx, lk.timeout)
+	defer cancel()
+	cuts := lk.cutAsBytesArrive(ctx, &sent, unique)
+	start := time.Now()
+	reruns, err := tl.run(ctx, dst)
+	res := trial{seconds: time.Since(start).Seconds(), sent: sent.Load(), uploads: uploads.Load(), mounts: mounts.Load(), reruns: reruns, err: err}
+	cancel()
+	res.cuts = <-cuts
+	return res, nil
+}
+
+// countingBody counts the bytes read from a request body.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 func startRegistry(site *harness.Site, root, bin string) (string, func(), error) {
@@ -223,9 +311,16 @@ func startRegistry(site *harness.Site, root, bin string) (string, func(), error)
 }
 
 // syncAll copies every image the way the provider does under the engine: four images at a
-// time in one process, each told about its siblings.
-func syncAll(ctx context.Context, b *bundle.Bundle, refs []string, dst string) error {
+// time in one process, each told about its siblings, blobs of 5 MiB or more in chunks (with
+// the provider's transport, retry budget and upload sessions under sessionDir), each copy
+// tried again within that budget after a failure that may pass (siteregistry.Endpoints).
+func syncAll(ctx context.Context, b *bundle.Bundle, refs []string, dst, sessionDir string) error {
 	known := imagesync.NewKnown()
+	retry := siteregistry.Policy{For: contract.DefaultRetrySeconds * time.Second, Initial: siteregistry.DefaultInitial, Max: siteregistry.DefaultMax}
+	base := siteregistry.Transport(nil, contract.DefaultRequestTimeoutSeconds*time.Second)
+	plain := nodowngrade.PlainHTTP{Hosts: []string{dst}}
+	upload := &blobupload.Options{Transport: base, PlainHTTP: plain, Sessions: blobupload.NewSessions(sessionDir), Retry: retry}
+	endpoints := siteregistry.Endpoints{Addrs: []string{dst}, Policy: retry}
 	var repos []string
 	for _, r := range refs {
 		repos = append(repos, dst+"/"+strings.SplitN(r, ":", 2)[0])
@@ -242,28 +337,53 @@ func syncAll(ctx context.Context, b *bundle.Bundle, refs []string, dst string) e
 			if err != nil {
 				return err
 			}
-			_, err = imagesync.Copy(ctx, imagesync.Source{Image: img}, tag, imagesync.Options{Known: known, MountFrom: repos})
+			_, err = endpoints.Do(ctx, func(ctx context.Context, _ string) error {
+				remoteOpts := append([]remote.Option{remote.WithTransport(nodowngrade.Transport(base, plain)), remote.WithContext(ctx)},
+					siteregistry.NoRetries()...)
+				_, err := imagesync.Copy(ctx, imagesync.Source{Image: img}, tag, imagesync.Options{
+					Jobs: contract.DefaultJobs, Known: known, MountFrom: repos, Remote: remoteOpts, Upload: upload})
+				return err
+			})
 			return err
 		})
 	}
 	return g.Wait()
 }
 
-// eachRef runs a CLI copier once per image, four at a time, as a script would.
-func eachRef(refs []string, dst string, cmd func(ref, dst string) *exec.Cmd) error {
+// eachRef runs a CLI copier once per image, four at a time, as a script would; with again,
+// a copy that fails is run again (a script's until-loop) until ctx ends. It returns the
+// number of runs again.
+func eachRef(ctx context.Context, refs []string, dst string, again bool, cmd func(ctx context.Context, ref, dst string) *exec.Cmd) (int, error) {
 	var g errgroup.Group
 	g.SetLimit(4)
+	var reruns atomic.Int64
 	for _, r := range refs {
 		g.Go(func() error {
-			c := cmd(r, dst+"/"+r)
-			c.Env = cleanEnv()
-			if out, err := c.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s: %v: %s", r, err, out)
+			for {
+				c := cmd(ctx, r, dst+"/"+r)
+				c.Env = cleanEnv()
+				out, err := c.CombinedOutput()
+				if err == nil {
+					return nil
+				}
+				if !again || ctx.Err() != nil {
+					if ctx.Err() != nil {
+						err = ctx.Err()
+					}
+					return fmt.Errorf("%s: %v: %s", r, err, lastLine(out))
+				}
+				reruns.Add(1)
+				time.Sleep(time.Second)
 			}
-			return nil
 		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	return int(reruns.Load()), err
+}
+
+func lastLine(out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return lines[len(lines)-1]
 }
 
 // serveBundle serves the bundle read-only (airgap serve, built once) for crane, which copies
@@ -343,9 +463,9 @@ func measureNoop(ctx context.Context, site *harness.Site, n int, bin string) flo
 	refs, _ := buildBundle(filepath.Join(dir, "b"), n, 64<<10, 16<<10)
 	b, err := bundle.Open(filepath.Join(dir, "b"))
 	check(err)
-	check(syncAll(ctx, b, refs, addr))
+	check(syncAll(ctx, b, refs, addr, filepath.Join(dir, "sessions")))
 	start := time.Now()
-	check(syncAll(ctx, b, refs, addr)) // a new Known: a fresh provider process, as in a new up
+	check(syncAll(ctx, b, refs, addr, filepath.Join(dir, "sessions"))) // a new Known: a fresh provider process, as in a new up
 	return time.Since(start).Seconds()
 }
 
