@@ -33,10 +33,12 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -63,8 +65,9 @@ func main() {
 }
 
 // run is the benchmark. Every failure panics with a benchError (check), so the deferred stops
-// of the site, the registries and airgap serve run on every way out: the bench leaves no
-// process behind.
+// of the site, the registries, airgap serve and Toxiproxy run on every way out; and each of
+// them dies with the bench when it is killed (owned, harness.Options.Owned): the bench leaves
+// no process behind.
 func run() (code int) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -96,9 +99,20 @@ func run() (code int) {
 	check(err)
 	defer os.RemoveAll(tmp)
 	ctx := context.Background()
-	site, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(tmp, "site"), BinDir: *bin, S3Only: true, Log: io.Discard})
+	site, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(tmp, "site"), BinDir: *bin, S3Only: true, Owned: true, Log: io.Discard})
 	check(err)
 	defer func() { _ = harness.Stop(site.Dir) }()
+	// Stopped by a signal: the deferred stops do not run, the owned processes die with the
+	// bench; the site is stopped and the temporary files go first.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		logf("bench: stopped by a signal")
+		_ = harness.Stop(site.Dir)
+		os.RemoveAll(tmp)
+		os.Exit(130)
+	}()
 
 	refs, unique := buildBundle(filepath.Join(tmp, "bundle"), *nImages, int64(*baseMB)<<20, int64(*layerMB)<<20)
 	logf("bundle: %d images, %.0f MB of unique blobs", len(refs), float64(unique)/1e6)
@@ -296,7 +310,7 @@ func startRegistry(site *harness.Site, root, bin string) (string, func(), error)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(filepath.Join(bin, "registry"), "serve", path)
+	cmd := owned(exec.Command(filepath.Join(bin, "registry"), "serve", path))
 	cmd.Env = append(cleanEnv(), registry.EnvAccessKey+"="+site.AccessKey, registry.EnvSecretKey+"="+site.SecretKey,
 		registry.EnvHTTPSecret+"=bench", "REGISTRY_HTTP_ADDR="+addr, "OTEL_TRACES_EXPORTER=none")
 	if err := cmd.Start(); err != nil {
@@ -368,7 +382,7 @@ func eachRef(ctx context.Context, refs []string, dst string, again bool, cmd fun
 	for _, r := range refs {
 		g.Go(func() error {
 			for {
-				c := cmd(ctx, r, dst+"/"+r)
+				c := owned(cmd(ctx, r, dst+"/"+r))
 				c.Env = cleanEnv()
 				out, err := c.CombinedOutput()
 				if err == nil {
@@ -407,7 +421,7 @@ func serveBundle(dir string) (addr string, stop func()) {
 	check(err)
 	addr = l.Addr().String()
 	l.Close()
-	cmd := exec.Command(airgap, "serve", "--bundle", dir, "--addr", addr, "--allow-unsigned", "--plain-http")
+	cmd := owned(exec.Command(airgap, "serve", "--bundle", dir, "--addr", addr, "--allow-unsigned", "--plain-http"))
 	cmd.Stderr = io.Discard
 	check(cmd.Start())
 	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
@@ -475,6 +489,13 @@ func measureNoop(ctx context.Context, site *harness.Site, n int, bin string) flo
 	start := time.Now()
 	check(syncAll(ctx, b, refs, addr, filepath.Join(dir, "sessions"))) // a new Known: a fresh provider process, as in a new up
 	return time.Since(start).Seconds()
+}
+
+// owned ties cmd to the bench: the kernel kills it when the bench dies, however it dies (a
+// signal, a kill), where the deferred stops do not run.
+func owned(cmd *exec.Cmd) *exec.Cmd {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 func haveSkopeo() bool { _, err := exec.LookPath("skopeo"); return err == nil }
