@@ -302,7 +302,7 @@ func startRegistry(site *harness.Site, root, bin string) (string, func(), error)
 		return "", nil, err
 	}
 	y, _ := cfg.YAML()
-	dir, _ := os.MkdirTemp("", "bench-registry-")
+	dir, _ := os.MkdirTemp(site.Dir, "bench-registry-") // under the bench's files: gone with them
 	path := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(path, y, 0o600); err != nil {
 		return "", nil, err
@@ -480,7 +480,7 @@ func measureNoop(ctx context.Context, site *harness.Site, n int, bin string) flo
 	addr, stop, err := startRegistry(site, "/bench-noop", bin)
 	check(err)
 	defer stop()
-	dir, _ := os.MkdirTemp("", "bench-noop-")
+	dir, _ := os.MkdirTemp(site.Dir, "bench-noop-")
 	defer os.RemoveAll(dir)
 	refs, _ := buildBundle(filepath.Join(dir, "b"), n, 64<<10, 16<<10)
 	b, err := bundle.Open(filepath.Join(dir, "b"))
