@@ -17,7 +17,7 @@
 // in the middle of its blobs). Every tool gets its own retries, and a failed CLI copy is run
 // again, as a script would, until -link-timeout: a tool that cannot finish is reported so.
 //
-//	go run ./tests/bench -link -images 1 -base 1 -layer 30 -link-rate 4000 -link-latency 20 -link-cuts 3
+//	go run ./tests/bench -link -images 1 -base 64 -layer 1 -trials 3 -link-rate 4000 -link-latency 20 -link-cuts 3
 package main
 
 import (
