@@ -15,8 +15,9 @@ unit: ## go vet and unit tests: renderers, validation, component graph (no exter
 	go vet ./...
 	go test ./...
 
-bench-smoke: setup ## one small trial of the copy benchmark (tests/bench), so it cannot rot; stops all it starts
-	source scripts/env.sh && go run ./tests/bench -bin "$$AIRGAP_CACHE/bin" -images 2 -base 1 -layer 1 -trials 1 -noop 2 >/dev/null
+bench-smoke: setup ## one small trial of the copy benchmark (tests/bench), on loopback and over a cut link, so it cannot rot; stops all it starts
+	source scripts/env.sh && go run ./tests/bench -bin "$$AIRGAP_CACHE/bin" -images 2 -base 1 -layer 6 -trials 1 -noop 2 >/dev/null && \
+		go run ./tests/bench -bin "$$AIRGAP_CACHE/bin" -link -images 1 -base 1 -layer 6 -trials 1 -link-rate 20000 -link-latency 5 -link-cuts 1 -link-timeout 60s >/dev/null
 
 e2e: setup ## end-to-end suite against a local site (real pulumi, API server, S3, registry)
 	scripts/e2e.sh

@@ -343,17 +343,3 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
-
-// delete sends DELETE to the toxiproxy API (a toxic, a proxy).
-func (x *toxiproxy) delete(t *testing.T, path string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, x.api+path, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("toxiproxy DELETE %s: %s", path, resp.Status)
-	}
-}

@@ -6,17 +6,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +21,7 @@ import (
 	"airgap-site/internal/nodowngrade"
 	"airgap-site/provider/blobupload"
 	"airgap-site/provider/siteregistry"
+	toxiproxyapi "airgap-site/tests/toxiproxy"
 )
 
 // TestChunkedUploadResumes pushes a 40 MiB blob to the real registry on the test bed's S3
@@ -146,12 +141,12 @@ func TestChunkedUploadRidesOutStall(t *testing.T) {
 		defer close(restored)
 		<-stalled
 		// Not t.Fatal: this is not the test's goroutine.
-		if err := tox.send(http.MethodPost, "/proxies/link/toxics", map[string]any{"name": "stall", "type": "timeout",
+		if err := tox.Toxic("link", map[string]any{"name": "stall", "type": "timeout",
 			"stream": "upstream", "toxicity": 1, "attributes": map[string]any{"timeout": 0}}); err != nil {
 			t.Error(err)
 		}
 		time.Sleep(3 * time.Second)
-		if err := tox.send(http.MethodDelete, "/proxies/link/toxics/stall", nil); err != nil {
+		if err := tox.Delete("/proxies/link/toxics/stall"); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -198,50 +193,25 @@ func assertServes(t *testing.T, repo string, digest v1.Hash, size int64) {
 	}
 }
 
-// toxiproxy is the pinned toxiproxy-server on loopback, driven through its HTTP API.
-type toxiproxy struct{ api string }
+// toxiproxy is the pinned toxiproxy-server on loopback (package tests/toxiproxy), stopped
+// when the test ends; its methods fail the test.
+type toxiproxy struct{ *toxiproxyapi.Server }
 
 func startToxiproxy(t *testing.T) *toxiproxy {
 	t.Helper()
-	bin := filepath.Join(e2e.bin, "toxiproxy-server")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("toxiproxy-server missing in %s: run `make setup` first", e2e.bin)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", strconv.Itoa(port))
-	cmd.Env = cleanEnv()
-	logPath := filepath.Join(t.TempDir(), "toxiproxy.log")
-	logFile, err := os.Create(logPath)
+	s, err := toxiproxyapi.Start(e2e.bin, filepath.Join(t.TempDir(), "toxiproxy.log"), cleanEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logFile.Close() })
-	x := &toxiproxy{api: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(x.api + "/version")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return x
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("toxiproxy-server not ready on %s: %v\n%s", x.api, err, b)
-		}
-	}
+	t.Cleanup(s.Stop)
+	return &toxiproxy{s}
 }
 
 // proxy opens a proxy to upstream on a free loopback port and returns its address.
 func (x *toxiproxy) proxy(t *testing.T, name, upstream string) string {
 	t.Helper()
-	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	if err := x.send(http.MethodPost, "/proxies", map[string]any{"name": name, "listen": listen, "upstream": upstream, "enabled": true}); err != nil {
+	listen, err := x.Proxy(name, upstream)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return listen
@@ -250,34 +220,15 @@ func (x *toxiproxy) proxy(t *testing.T, name, upstream string) string {
 // toxic adds a toxic (name, type, stream, toxicity, attributes) to a proxy.
 func (x *toxiproxy) toxic(t *testing.T, proxy string, toxic map[string]any) {
 	t.Helper()
-	if err := x.send(http.MethodPost, "/proxies/"+proxy+"/toxics", toxic); err != nil {
+	if err := x.Toxic(proxy, toxic); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// send calls the API (body nil: none); any answer but 2xx is an error.
-func (x *toxiproxy) send(method, path string, body any) error {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(b)
+// delete deletes a toxic or a proxy.
+func (x *toxiproxy) delete(t *testing.T, path string) {
+	t.Helper()
+	if err := x.Delete(path); err != nil {
+		t.Fatal(err)
 	}
-	req, err := http.NewRequest(method, x.api+path, r)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("toxiproxy %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		out, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("toxiproxy %s %s: %s: %s", method, path, resp.Status, out)
-	}
-	return nil
 }
