@@ -108,7 +108,7 @@ func (k *accepted) check(_ context.Context, _ request, news resource.PropertyMap
 // up before anything that depends on the bundle runs.
 func (k *accepted) diff(ctx context.Context, r request, olds, news resource.PropertyMap) (changes, error) {
 	oldIn, newIn := parseAccepted(olds), parseAccepted(news)
-	c := inputChanges(contract.AcceptedBundle.Inputs, reflect.ValueOf(oldIn.AcceptedBundleArgs), reflect.ValueOf(newIn.AcceptedBundleArgs), newIn.unknown)
+	c := inputChanges(acceptedCompared, reflect.ValueOf(oldIn.AcceptedBundleArgs), reflect.ValueOf(newIn.AcceptedBundleArgs), newIn.unknown)
 	if !newIn.known() {
 		c.output("sequence")
 		return c, nil
@@ -126,6 +126,14 @@ func (k *accepted) diff(ctx context.Context, r request, olds, news resource.Prop
 	}
 	return c, nil
 }
+
+// acceptedCompared are the inputs whose change is a change of the accepted bundle. The trust
+// (trustedKeys, allowUnsigned) is how the bundle is verified, not what is accepted: Diff verifies
+// with the new trust every time (a bundle it refuses fails the Diff), and a new key of the
+// office is a change of the site's provider alone.
+var acceptedCompared = slices.DeleteFunc(slices.Clone(contract.AcceptedBundle.Inputs), func(p contract.Property) bool {
+	return p.Name == "trustedKeys" || p.Name == "allowUnsigned"
+})
 
 func (k *accepted) report(ctx context.Context, urn, warning, note string) {
 	if warning != "" {

@@ -261,3 +261,33 @@ func TestCheckVerifiesWithUnknownInputs(t *testing.T) {
 		t.Errorf("a tampered bundle: failures %v, want sourceLayout refused", fl)
 	}
 }
+
+// TestAcceptedBundleNewTrustIsNoChange: a new trusted key is no change of the accepted bundle
+// (it still verifies with the new trust), and a trust that refuses the bundle fails the Diff.
+func TestAcceptedBundleNewTrustIsNoChange(t *testing.T) {
+	f := newFixture(t)
+	key := f.inputs["trustedKeys"].ArrayValue()[0].StringValue()
+	olds := resource.PropertyMap{
+		"sourceLayout": resource.NewStringProperty(f.bundle),
+		"trustedKeys":  resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
+	}
+	srv := New(nil)
+	created, err := srv.Create(f.provider, &pulumirpc.CreateRequest{Type: contract.AcceptedBundleToken, Urn: acceptedURN, Properties: props(t, olds)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, _ := unmarshal(created.GetProperties())
+	otherDir := filepath.Join(t.TempDir(), "other")
+	bundletest.Write(t, otherDir, bundletest.Entry{Ref: "docker.io/library/app:1", Image: f.img})
+	other := bundletest.Sign(t, otherDir)
+	news := olds.Copy()
+	news["trustedKeys"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key), resource.NewStringProperty(other)})
+	d, err := srv.Diff(f.provider, &pulumirpc.DiffRequest{Type: contract.AcceptedBundleToken, Urn: acceptedURN, Olds: props(t, state), News: props(t, news)})
+	if err != nil || d.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Errorf("a second trusted key: %v %v, want no change", d, err)
+	}
+	news["trustedKeys"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(other)})
+	if _, err := srv.Diff(f.provider, &pulumirpc.DiffRequest{Type: contract.AcceptedBundleToken, Urn: acceptedURN, Olds: props(t, state), News: props(t, news)}); err == nil {
+		t.Error("a trust that does not verify the bundle passed the Diff")
+	}
+}

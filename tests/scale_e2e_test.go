@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"airgap-site/provider/contract"
+	"airgap-site/signing"
 )
 
 // imageStack is a test stack of many tiny images (a shared base and a layer of their own)
@@ -90,6 +91,30 @@ func TestAddingOneImage(t *testing.T) {
 	}
 	if out, err := is.preview(t, "--expect-no-changes"); err != nil {
 		t.Errorf("preview after the up: %v\n%s", err, lastLines(out, 20))
+	}
+
+	// A second trusted key (the office's next one) is a setting of the site's provider: one
+	// update of the provider, no image step.
+	_, pub, err := signing.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(t.TempDir(), "next.pub")
+	if err := os.WriteFile(next, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	is.config(t, "images.trustedKeys[1]", next)
+	var provider string
+	for _, st := range previewPlan(t, is.name) {
+		switch {
+		case strings.Contains(st.URN, "pulumi:providers:airgap::"):
+			provider = st.Op
+		case st.Op != "same":
+			t.Errorf("adding a trusted key would %s %s", st.Op, st.URN)
+		}
+	}
+	if provider != "update" {
+		t.Errorf("adding a trusted key: the airgap provider's step is %q, want update", provider)
 	}
 }
 
