@@ -33,7 +33,7 @@ import (
 func TestChunkedUploadResumes(t *testing.T) {
 	t.Parallel() // a registry and a link of its own
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s3Registry(t, regAddr, "/upload-e2e")
+	s3Registry(t, regAddr, fmt.Sprintf("/upload-e2e-%d", time.Now().UnixNano())) // a fresh store each run (-count)
 	tox := startToxiproxy(t)
 	link := tox.proxy(t, "link", regAddr)
 	const cutAfter = 13 << 20
@@ -110,7 +110,7 @@ func TestChunkedUploadResumes(t *testing.T) {
 func TestChunkedUploadRidesOutStall(t *testing.T) {
 	t.Parallel() // a registry and a link of its own
 	regAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s3Registry(t, regAddr, "/stall-e2e")
+	s3Registry(t, regAddr, fmt.Sprintf("/stall-e2e-%d", time.Now().UnixNano())) // a fresh store each run (-count)
 	tox := startToxiproxy(t)
 	link := tox.proxy(t, "link", regAddr)
 
