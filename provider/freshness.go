@@ -99,6 +99,20 @@ func (k *accepted) check(_ context.Context, _ request, news resource.PropertyMap
 		// compared with the state's in Diff.
 		if _, _, _, err := in.accept(0); err != nil {
 			f.add("sourceLayout", "%v", err)
+			break
+		}
+		// The images the stack takes from it, every byte: this runs on the default provider,
+		// whose inputs are known at every preview, where the images' own Check may not run.
+		b, _, err := k.s.bundles.open(in.SourceLayout, in.TrustedKeys, in.AllowUnsigned)
+		if err != nil {
+			f.add("sourceLayout", "%v", err)
+			break
+		}
+		for _, ref := range in.Images {
+			if err := verifyImage(b, ref); err != nil {
+				f.add("images", "%v", err)
+				break
+			}
 		}
 	}
 	return f, nil
@@ -130,9 +144,10 @@ func (k *accepted) diff(ctx context.Context, r request, olds, news resource.Prop
 // acceptedCompared are the inputs whose change is a change of the accepted bundle. The trust
 // (trustedKeys, allowUnsigned) is how the bundle is verified, not what is accepted: Diff verifies
 // with the new trust every time (a bundle it refuses fails the Diff), and a new key of the
-// office is a change of the site's provider alone.
+// office is a change of the site's provider alone. The images are checked (Check), not compared:
+// adding an image to a site is one create.
 var acceptedCompared = slices.DeleteFunc(slices.Clone(contract.AcceptedBundle.Inputs), func(p contract.Property) bool {
-	return p.Name == "trustedKeys" || p.Name == "allowUnsigned"
+	return p.Name == "trustedKeys" || p.Name == "allowUnsigned" || p.Name == "images"
 })
 
 func (k *accepted) report(ctx context.Context, urn, warning, note string) {

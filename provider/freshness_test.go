@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -289,5 +290,52 @@ func TestAcceptedBundleNewTrustIsNoChange(t *testing.T) {
 	news["trustedKeys"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(other)})
 	if _, err := srv.Diff(f.provider, &pulumirpc.DiffRequest{Type: contract.AcceptedBundleToken, Urn: acceptedURN, Olds: props(t, state), News: props(t, news)}); err == nil {
 		t.Error("a trust that does not verify the bundle passed the Diff")
+	}
+}
+
+// TestAcceptedBundleChecksTheImages: the AcceptedBundle, whose inputs are known at every
+// preview, checks each image the stack takes from the bundle: one missing, or corrupt, fails
+// with the property images, before anything is copied.
+func TestAcceptedBundleChecksTheImages(t *testing.T) {
+	f := newFixture(t)
+	key := f.inputs["trustedKeys"].ArrayValue()[0].StringValue()
+	check := func(images ...string) map[string]string {
+		t.Helper()
+		var refs []resource.PropertyValue
+		for _, r := range images {
+			refs = append(refs, resource.NewStringProperty(r))
+		}
+		in := resource.PropertyMap{
+			"sourceLayout": resource.NewStringProperty(f.bundle),
+			"trustedKeys":  resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty(key)}),
+			"images":       resource.NewArrayProperty(refs),
+		}
+		resp, err := New(nil).Check(f.provider, &pulumirpc.CheckRequest{Type: contract.AcceptedBundleToken, Urn: acceptedURN, News: props(t, in)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, fl := range resp.GetFailures() {
+			out[fl.GetProperty()] = fl.GetReason()
+		}
+		return out
+	}
+	if got := check("docker.io/library/app:1"); len(got) != 0 {
+		t.Fatalf("an image in the bundle: %v", got)
+	}
+	if got := check("docker.io/library/app:1", "docker.io/library/beta:1"); !strings.Contains(got["images"], "docker.io/library/beta:1") || !strings.Contains(got["images"], "not in bundle") {
+		t.Errorf("an image not in the bundle: %v", got)
+	}
+	layers, _ := f.img.Layers()
+	d, _ := layers[0].Digest()
+	path := filepath.Join(f.bundle, "blobs", "sha256", d.Hex)
+	raw, _ := os.ReadFile(path)
+	raw[0] ^= 0xff
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkedBlobs = &bundle.Checked{} // as in a new provider process
+	if got := check("docker.io/library/app:1"); !strings.Contains(got["images"], "corrupt") {
+		t.Errorf("a corrupt layer of a listed image: %v", got)
 	}
 }

@@ -115,30 +115,36 @@ func (k *image) check(_ context.Context, _ request, news resource.PropertyMap) (
 	return f, nil
 }
 
-// verify checks every byte of ref's image in the bundle, and of the signatures and
-// attestations beside it; prop is the property a failure belongs to.
+// verify checks every byte of ref's image in the provider's bundle, and of what is attached to
+// it; prop is the property a failure belongs to.
 func (k *image) verify(c *siteConfig, ref string) (prop string, err error) {
 	b, err := k.bundle(c)
 	if err != nil {
 		return "sourceRef", fmt.Errorf("the provider's bundle: %w", err)
 	}
+	return "sourceRef", verifyImage(b, ref)
+}
+
+// verifyImage checks every byte of ref's image in b before anything is copied: the manifests
+// (Lookup), then the blobs, then the signatures and attestations beside it, the same way.
+func verifyImage(b *bundle.Bundle, ref string) error {
 	desc, err := b.Lookup(ref)
 	if err != nil {
-		return "sourceRef", err
+		return err
 	}
 	if err := b.CheckBlobs(ref, checkedBlobs); err != nil {
-		return "sourceRef", err
+		return err
 	}
 	attached, err := b.Attached(ref, desc.Digest)
 	if err != nil {
-		return "sourceRef", err
+		return err
 	}
 	for _, a := range attached {
 		if err := b.CheckBlobs(a.Reference, checkedBlobs); err != nil {
-			return "sourceRef", err
+			return err
 		}
 	}
-	return "", nil
+	return nil
 }
 
 // bundle is the provider's bundle, opened verified once per process.

@@ -128,6 +128,7 @@ type AcceptedBundleArgs struct {
 	AllowUnsigned  pulumi.BoolPtrInput
 	AllowDowngrade pulumi.BoolPtrInput
 	Site           pulumi.StringPtrInput
+	Images         pulumi.StringArrayInput
 }
 
 type acceptedBundleArgs struct {
@@ -136,6 +137,7 @@ type acceptedBundleArgs struct {
 	AllowUnsigned  *bool    `pulumi:"allowUnsigned"`
 	AllowDowngrade *bool    `pulumi:"allowDowngrade"`
 	Site           *string  `pulumi:"site"`
+	Images         []string `pulumi:"images"`
 }
 
 // ElementType implements pulumi.Input for the registration.

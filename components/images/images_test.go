@@ -197,6 +197,9 @@ func TestCopiesDependOnTheAcceptedBundle(t *testing.T) {
 	if keys := strs(a["trustedKeys"]); len(keys) != 1 || keys[0] != testKey {
 		t.Errorf("trusted keys = %v", keys)
 	}
+	if refs := strs(a["images"]); !slices.Equal(refs, []string{"docker.io/library/nginx:1.27", ecr + "/factory/mes-api:7"}) {
+		t.Errorf("the accepted bundle does not check the stack's images: %v", refs)
+	}
 	for _, cp := range rec.OfType(contract.ImageToken) {
 		deps := strings.Join(cp.RegisterRPC.GetDependencies(), " ")
 		if !strings.Contains(deps, "airgap:index:AcceptedBundle::osaka-bundle") || !strings.Contains(deps, "Service::registry") {

@@ -19,6 +19,7 @@ type AcceptedBundleArgs struct {
 	AllowUnsigned  bool     `prop:"allowUnsigned" doc:"Accept a bundle without a signature (not recommended): its sequence is then whatever bundle.json says."`
 	AllowDowngrade bool     `prop:"allowDowngrade" doc:"Accept a bundle whose sequence is lower than the highest accepted before (a rollback), with a warning. The highest stays recorded."`
 	Site           string   `prop:"site" doc:"The site's name: a bundle that lists its sites must list it."`
+	Images         []string `prop:"images" doc:"The references the stack takes from the bundle: each must be in it, every byte of it (and of what is attached to it) verified, at every preview, also a new site's first, whose registry settings are not known yet. Checked, not compared: adding an image changes nothing here."`
 }
 
 // AcceptedBundleOutputs are what the provider records of the accepted bundle.
