@@ -36,7 +36,10 @@ pin() {
 }
 
 # fresh <binary> <fingerprint>: true when the binary exists and was built from that fingerprint.
-fresh() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.pin" 2>/dev/null)" = "$2" ]; }
+fresh() { [ -x "$BIN/$1" ] && [ "$(cat "$(pinfile "$1")" 2>/dev/null)" = "$2" ]; }
+
+# pinfile <binary>: where the fingerprint of a built binary is kept (beside it, as .<name>.pin).
+pinfile() { echo "$(dirname "$BIN/$1")/.$(basename "$1").pin"; }
 
 # build <binary> <wrapper dir> <package> <ldflags>: go build inside a wrapper module.
 build() {
@@ -49,7 +52,7 @@ build() {
 	log "building $name from $pkg (tools/$dir) ..."
 	go build -C "$REPO/tools/$dir" -trimpath -ldflags "$ldflags" -o "$BIN/$name.tmp" "$pkg"
 	mv "$BIN/$name.tmp" "$BIN/$name"
-	echo "$fp" >"$BIN/.$name.pin"
+	echo "$fp" >"$(pinfile "$name")"
 	log "built $name in $((SECONDS - start)) s"
 }
 
@@ -133,6 +136,17 @@ test_bed_tools() {
 	build crane go-containerregistry github.com/google/go-containerregistry/cmd/crane "-s -w"
 	build crictl cri-tools sigs.k8s.io/cri-tools/cmd/crictl "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.37.0"
 	build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w"
+}
+
+# node_containerd builds containerd and its runc shim of the line Talos v1.12/v1.13 ship (2.2) for the
+# real node, into $BIN/node-containerd (off PATH: the loopback containerd stays Debian's). runc
+# itself is Debian's.
+NODE_CONTAINERD_VERSION=v2.2.9
+node_containerd() {
+	local ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$NODE_CONTAINERD_VERSION"
+	mkdir -p "$BIN/node-containerd"
+	build node-containerd/containerd containerd github.com/containerd/containerd/v2/cmd/containerd "$ldflags"
+	build node-containerd/containerd-shim-runc-v2 containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 "$ldflags"
 }
 
 # cosign signs and verifies blobs and images with a key pair, offline. Its main module is the
@@ -231,6 +245,7 @@ all() {
 	language_go
 	test_bed_tools
 	cosign_cli
+	node_containerd
 	kubernetes_provider
 	plugins
 	kubernetes_control_plane
