@@ -55,9 +55,14 @@ func WriteHosts(dir string, m *talosconfig.Mirrors, server string) error {
 }
 
 // CRIAuth is the CRI registry auth config of every host with credentials, as Talos writes it
-// for containerd (registry.configs."<host>".auth): containerd reads it at start only.
+// for containerd 1.x (registry.configs."<host>".auth of the io.containerd.grpc.v1.cri plugin):
+// the loopback containerd's (Debian's 1.6); containerd reads it at start only. The real
+// node's containerd 2.x gets RegistriesPart.
 func CRIAuth(m *talosconfig.Mirrors) string {
 	var b strings.Builder
+	if m == nil {
+		return ""
+	}
 	for _, h := range m.Hosts {
 		if h.Username == "" {
 			continue
@@ -70,9 +75,10 @@ func CRIAuth(m *talosconfig.Mirrors) string {
 
 // applyMirrors configures a containerd from a mirror model as Talos does on a node: the hosts
 // directory is replaced whole, and when the credentials changed the CRI auth config (a file
-// of mode 0600 that the containerd's start step reads) is rewritten and containerd restarted.
+// of mode 0600 that the containerd's start step reads, rendered by auth for that containerd's
+// generation) is rewritten and containerd restarted.
 func (s *Site) applyMirrors(ctx context.Context, hostsDir string, m *talosconfig.Mirrors, server, part string,
-	start func(context.Context, Options) error) error {
+	start func(context.Context, Options) error, auth func(*talosconfig.Mirrors) string) error {
 	if err := os.RemoveAll(hostsDir); err != nil {
 		return err
 	}
@@ -80,11 +86,11 @@ func (s *Site) applyMirrors(ctx context.Context, hostsDir string, m *talosconfig
 		return err
 	}
 	authPath := criAuthPath(hostsDir)
-	auth := CRIAuth(m)
-	if old, err := os.ReadFile(authPath); err == nil && string(old) == auth || os.IsNotExist(err) && auth == "" {
+	conf := auth(m)
+	if old, err := os.ReadFile(authPath); err == nil && string(old) == conf || os.IsNotExist(err) && conf == auth(nil) {
 		return nil
 	}
-	if err := os.WriteFile(authPath, []byte(auth), 0o600); err != nil {
+	if err := os.WriteFile(authPath, []byte(conf), 0o600); err != nil {
 		return err
 	}
 	if err := s.stopPart(part); err != nil {
@@ -109,5 +115,5 @@ func readCRIAuth(hostsDir string) (string, error) {
 // WriteMirrors configures the loopback containerd from a mirror model; server is the
 // upstream it falls back to.
 func (s *Site) WriteMirrors(ctx context.Context, m *talosconfig.Mirrors, server string) error {
-	return s.applyMirrors(ctx, s.HostsDir, m, server, "containerd", s.startContainerd)
+	return s.applyMirrors(ctx, s.HostsDir, m, server, "containerd", s.startContainerd, CRIAuth)
 }
