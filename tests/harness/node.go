@@ -170,12 +170,11 @@ healthzPort: 10248
 resolvConf: /etc/resolv.conf
 containerRuntimeEndpoint: unix://%s
 podLogsDir: %s
-imageGCHighThresholdPercent: 100
-evictionHard: {}
+%sevictionHard: {}
 localStorageCapacityIsolation: false
 registerWithTaints:
   - {key: %s, value: "true", effect: NoSchedule}
-`, NodeIP, s.NodeContainerdSocket, filepath.Join(base, "pod-logs"), RealNodeTaint)
+`, NodeIP, s.NodeContainerdSocket, filepath.Join(base, "pod-logs"), kubeletImageGC(s.imageGC), RealNodeTaint)
 	confPath := filepath.Join(base, "kubelet.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
