@@ -254,14 +254,16 @@ func removeNodePods(dir, crictl string) error {
 }
 
 // WriteNodeMirrors configures the real node's containerd from a rendered Talos mirror patch,
-// as Talos does on a node: hosts directory (with each endpoint's CA) and CRI auth config.
+// as Talos does on a node: hosts directory (WriteTalosHosts, with each endpoint's CA) and the
+// CRI registry part (RegistriesPart).
 func (s *Site) WriteNodeMirrors(ctx context.Context, patch []byte) error {
 	mirrors, err := talosconfig.Parse(patch)
 	if err != nil {
 		return fmt.Errorf("parsing the mirror patch: %w", err)
 	}
-	// Nothing falls back to an upstream: a dead port on the node's own loopback.
-	return s.applyMirrors(ctx, s.NodeHostsDir, mirrors, "http://127.0.0.1:9", "node-containerd", s.startNodeContainerd,
+	// Laid out as Talos writes it for containerd 2: with skipFallback nothing falls back to an
+	// upstream (the last endpoint is the root entry).
+	return s.applyMirrors(ctx, s.NodeHostsDir, mirrors, WriteTalosHosts, "node-containerd", s.startNodeContainerd,
 		func(m *talosconfig.Mirrors) string { return RegistriesPart(s.NodeHostsDir, m) })
 }
 
