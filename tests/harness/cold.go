@@ -60,33 +60,6 @@ func (s *Site) PowerOn(ctx context.Context) error {
 	return nil
 }
 
-// ImageGC forces kubelet's image garbage collection (KubeletConfiguration): collect whenever
-// the image filesystem is fuller than HighPercent, down to LowPercent, any image unused for
-// MinAge. nil leaves image GC off (high threshold 100), the site's default.
-type ImageGC struct {
-	HighPercent, LowPercent int
-	MinAge                  time.Duration
-}
-
-// kubeletImageGC is the image GC part of the kubelet's configuration.
-func kubeletImageGC(gc *ImageGC) string {
-	if gc == nil {
-		return "imageGCHighThresholdPercent: 100\n"
-	}
-	return fmt.Sprintf("imageGCHighThresholdPercent: %d\nimageGCLowThresholdPercent: %d\nimageMinimumGCAge: %s\n",
-		gc.HighPercent, gc.LowPercent, gc.MinAge)
-}
-
-// RestartKubelet restarts the real node's kubelet with the given image GC (nil: off) and waits
-// until the node is Ready; running pods keep running.
-func (s *Site) RestartKubelet(ctx context.Context, gc *ImageGC) error {
-	if err := s.stopPart("kubelet"); err != nil {
-		return err
-	}
-	s.imageGC = gc
-	return s.startPart(ctx, s.startKubelet, Options{RealNode: s.RealNode})
-}
-
 // killByPIDFile kills the process group named in run/<name>.pid with SIGKILL alone.
 func killByPIDFile(dir, name string) error {
 	path := filepath.Join(dir, "run", name+".pid")

@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // TestKillNodeShims: a process whose command line names the node's socket like a shim
@@ -82,20 +80,6 @@ func TestKillByPIDFile(t *testing.T) {
 	}
 	if err := killByPIDFile(dir, "d"); err != nil {
 		t.Errorf("killing again: %v", err)
-	}
-}
-
-// TestKubeletImageGC: off by default (threshold 100); forced, the three fields kubelet reads.
-func TestKubeletImageGC(t *testing.T) {
-	if got := kubeletImageGC(nil); got != "imageGCHighThresholdPercent: 100\n" {
-		t.Errorf("default: %q", got)
-	}
-	var conf map[string]any
-	if err := yaml.UnmarshalStrict([]byte(kubeletImageGC(&ImageGC{HighPercent: 1, LowPercent: 0, MinAge: 0})), &conf); err != nil {
-		t.Fatal(err)
-	}
-	if conf["imageGCHighThresholdPercent"] != float64(1) || conf["imageGCLowThresholdPercent"] != float64(0) || conf["imageMinimumGCAge"] != "0s" {
-		t.Errorf("forced: %v", conf)
 	}
 }
 

@@ -170,11 +170,12 @@ healthzPort: 10248
 resolvConf: /etc/resolv.conf
 containerRuntimeEndpoint: unix://%s
 podLogsDir: %s
-%sevictionHard: {}
+imageGCHighThresholdPercent: 100
+evictionHard: {}
 localStorageCapacityIsolation: false
 registerWithTaints:
   - {key: %s, value: "true", effect: NoSchedule}
-`, NodeIP, s.NodeContainerdSocket, filepath.Join(base, "pod-logs"), kubeletImageGC(s.imageGC), RealNodeTaint)
+`, NodeIP, s.NodeContainerdSocket, filepath.Join(base, "pod-logs"), RealNodeTaint)
 	confPath := filepath.Join(base, "kubelet.yaml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err

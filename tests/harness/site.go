@@ -74,8 +74,6 @@ type Site struct {
 	owned bool
 	log   io.Writer
 	procs []*process
-	// imageGC is the real node kubelet's image GC (nil: off); see RestartKubelet.
-	imageGC *ImageGC
 }
 
 // Test-bed S3 credentials. They protect nothing: the server lives for one test run on loopback.
