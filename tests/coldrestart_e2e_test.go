@@ -129,6 +129,13 @@ func TestColdRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		replicas := scaleRegistry(t, cs, nil)
+		restored := false
+		defer func() {
+			// The stack's destroy needs the push endpoint back, whatever failed here.
+			if !restored {
+				scaleRegistry(t, cs, replicas)
+			}
+		}()
 		// Nothing runs the registry, the pause or the app image now: only a pin keeps them.
 		if !waitFor(t, 2*time.Minute, func() bool {
 			pods, _ := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + s.site.RealNode})
@@ -152,6 +159,7 @@ func TestColdRestart(t *testing.T) {
 		// The registry is down and the laptop gone: its pods can only start from the node.
 		start := time.Now()
 		scaleRegistry(t, cs, replicas)
+		restored = true
 		at := waitRegistryReady(t, cs, start, coldRestartLimit)
 		t.Logf("the registry Ready %.1fs after scaling back, from the pinned images", at.Seconds())
 		p, err := s.site.RunOnRealNode(ctx, "cold-app", appImage, 8080)
