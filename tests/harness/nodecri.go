@@ -30,9 +30,14 @@ const (
 	criRuntime = "io.containerd.cri.v1.runtime"
 )
 
-// nodeContainerd is the directory holding the node's containerd and containerd-shim-runc-v2.
+// nodeContainerd is the directory holding the node's containerd and containerd-shim-runc-v2
+// (a site loaded from site.json, as `make demo` drives it, knows its tools by BinDir).
 func (s *Site) nodeContainerd() (string, error) {
-	dir := filepath.Join(s.bin, NodeContainerdDir)
+	bin := s.bin
+	if bin == "" {
+		bin = s.BinDir
+	}
+	dir := filepath.Join(bin, NodeContainerdDir)
 	for _, b := range []string{"containerd", "containerd-shim-runc-v2"} {
 		if !fileExists(filepath.Join(dir, b)) {
 			return "", fmt.Errorf("the real node's containerd: %s missing in %s: run `make setup`", b, dir)
