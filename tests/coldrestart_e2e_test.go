@@ -51,7 +51,7 @@ func TestColdRestart(t *testing.T) {
 	}
 
 	// The dev stack on node-1, as TestRealNode converges it (that test leaves the stack
-	// destroyed; this one removes it, so either may run first).
+	// destroyed; this one removes it and keeps its stack file, so either may run first).
 	if _, err := s.pulumi(t, "stack", "init", "dev"); err != nil {
 		s.mustPulumi(t, "stack", "select", "dev")
 	}
@@ -62,7 +62,9 @@ func TestColdRestart(t *testing.T) {
 		if out, err := s.pulumiOnLaptop(t, "destroy", "-s", "dev", "--yes", "--skip-preview"); err != nil {
 			t.Errorf("destroy: %v\n%s", err, lastLines(out, 20))
 		}
-		s.mustPulumi(t, "stack", "rm", "-s", "dev", "--yes")
+		// The stack file (Pulumi.dev.yaml, the dev stack's settings) stays for TestRealNode.
+		s.mustPulumi(t, "config", "rm", "-s", "dev", "bootstrap")
+		s.mustPulumi(t, "stack", "rm", "-s", "dev", "--yes", "--preserve-config")
 	}()
 	laptop := startLaptopServe(t)
 	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "bootstrap.endpoint", "https://"+harness.LaptopIP+":5000")
