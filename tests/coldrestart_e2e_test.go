@@ -63,7 +63,7 @@ func TestColdRestart(t *testing.T) {
 			t.Errorf("destroy: %v\n%s", err, lastLines(out, 20))
 		}
 		// The stack file (Pulumi.dev.yaml, the dev stack's settings) stays for TestRealNode.
-		s.mustPulumi(t, "config", "rm", "-s", "dev", "bootstrap")
+		_, _ = s.pulumi(t, "config", "rm", "-s", "dev", "bootstrap")
 		s.mustPulumi(t, "stack", "rm", "-s", "dev", "--yes", "--preserve-config")
 	}()
 	laptop := startLaptopServe(t)
