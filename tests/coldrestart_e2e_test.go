@@ -65,6 +65,22 @@ func TestColdRestart(t *testing.T) {
 		// The stack file (Pulumi.dev.yaml, the dev stack's settings) stays for TestRealNode.
 		_, _ = s.pulumi(t, "config", "rm", "-s", "dev", "bootstrap")
 		s.mustPulumi(t, "stack", "rm", "-s", "dev", "--yes", "--preserve-config")
+		// node-1 as this test found it: no pins, no image (TestRealNode counts what its first
+		// up pulls from the laptop).
+		if err := s.site.ClearNodeImagePins(ctx); err != nil {
+			t.Errorf("clearing node-1's pins: %v", err)
+		}
+		socket := s.site.NodeContainerdSocket
+		waitFor(t, time.Minute, func() bool {
+			out, err := crictlAt(socket, "ps", "-a", "-q")
+			return err == nil && strings.TrimSpace(out) == ""
+		})
+		if out, err := crictlAt(socket, "rmi", "--prune"); err != nil {
+			t.Errorf("removing node-1's images: %v\n%s", err, out)
+		}
+		if imgs := nodeImages(t); len(imgs) != 0 {
+			t.Errorf("images left on node-1: %+v", imgs)
+		}
 	}()
 	laptop := startLaptopServe(t)
 	s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "bootstrap.endpoint", "https://"+harness.LaptopIP+":5000")

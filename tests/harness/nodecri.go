@@ -180,3 +180,17 @@ func (s *Site) WriteNodeImagePins(ctx context.Context, patch []byte) ([]string, 
 	}
 	return pinned, s.startPart(ctx, s.startNodeContainerd, Options{})
 }
+
+// ClearNodeImagePins removes the CRI customization part WriteNodeImagePins gave the node and
+// restarts its containerd without it.
+func (s *Site) ClearNodeImagePins(ctx context.Context) error {
+	if err := os.Remove(s.nodeCustomizationPath()); errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := s.stopPart("node-containerd"); err != nil {
+		return err
+	}
+	return s.startPart(ctx, s.startNodeContainerd, Options{})
+}
