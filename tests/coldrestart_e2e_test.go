@@ -75,8 +75,12 @@ func TestColdRestart(t *testing.T) {
 			out, err := crictlAt(socket, "ps", "-a", "-q")
 			return err == nil && strings.TrimSpace(out) == ""
 		})
-		if out, err := crictlAt(socket, "rmi", "--prune"); err != nil {
-			t.Errorf("removing node-1's images: %v\n%s", err, out)
+		// One by one: crictl rmi --prune skips pinned images (and containerd keeps their pin
+		// label once set).
+		for _, img := range nodeImages(t) {
+			if out, err := crictlAt(socket, "rmi", img.ID); err != nil {
+				t.Errorf("removing %s from node-1: %v\n%s", img.ID, err, out)
+			}
 		}
 		if imgs := nodeImages(t); len(imgs) != 0 {
 			t.Errorf("images left on node-1: %+v", imgs)
