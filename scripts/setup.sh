@@ -37,7 +37,10 @@ pin() {
 }
 
 # fresh <binary> <fingerprint>: true when the binary exists and was built from that fingerprint.
-fresh() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.pin" 2>/dev/null)" = "$2" ]; }
+fresh() { [ -x "$BIN/$1" ] && [ "$(cat "$(pinfile "$1")" 2>/dev/null)" = "$2" ]; }
+
+# pinfile <binary>: where the fingerprint of a built binary is kept (beside it, as .<name>.pin).
+pinfile() { echo "$(dirname "$BIN/$1")/.$(basename "$1").pin"; }
 
 # build <binary> <wrapper dir> <package> <ldflags>: go build inside a wrapper module.
 build() {
@@ -50,7 +53,7 @@ build() {
 	log "building $name from $pkg (tools/$dir) ..."
 	go build -C "$REPO/tools/$dir" -trimpath -ldflags "$ldflags" -o "$BIN/$name.tmp" "$pkg"
 	mv "$BIN/$name.tmp" "$BIN/$name"
-	echo "$fp" >"$BIN/.$name.pin"
+	echo "$fp" >"$(pinfile "$name")"
 	log "built $name in $((SECONDS - start)) s"
 }
 
@@ -137,6 +140,17 @@ test_bed_tools() {
 	# The factory's link in the day-2 tests: a TCP proxy whose toxics throttle, delay and cut.
 	build toxiproxy-server toxiproxy github.com/Shopify/toxiproxy/v2/cmd/server \
 		"-s -w -X github.com/Shopify/toxiproxy/v2.Version=$TOXIPROXY_VERSION"
+}
+
+# node_containerd builds containerd and its runc shim of the line Talos v1.12/v1.13 ship (2.2) for the
+# real node, into $BIN/node-containerd (off PATH: the loopback containerd stays Debian's). runc
+# itself is Debian's.
+NODE_CONTAINERD_VERSION=v2.2.9
+node_containerd() {
+	local ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$NODE_CONTAINERD_VERSION"
+	mkdir -p "$BIN/node-containerd"
+	build node-containerd/containerd containerd github.com/containerd/containerd/v2/cmd/containerd "$ldflags"
+	build node-containerd/containerd-shim-runc-v2 containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 "$ldflags"
 }
 
 # cosign signs and verifies blobs and images with a key pair, offline. Its main module is the
@@ -235,6 +249,7 @@ all() {
 	language_go
 	test_bed_tools
 	cosign_cli
+	node_containerd
 	kubernetes_provider
 	plugins
 	kubernetes_control_plane

@@ -26,6 +26,9 @@ const (
 	// endpoint while it is configured (known at plan time, for the policy pack's checks and
 	// the first visit).
 	OutputBootstrapPatch = "talosBootstrapPatch"
+	// OutputImagePinPatch keeps the registry's own images on the nodes through kubelet's
+	// image GC (containerd's CRI pinned_images; "" for Talos v1.7, which cannot).
+	OutputImagePinPatch = "talosImagePinPatch"
 )
 
 // The app.kubernetes.io labels of every Kubernetes object the site declares.

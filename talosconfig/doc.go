@@ -10,6 +10,10 @@
 // machine.registries patch up to v1.11, RegistryMirrorConfig / RegistryTLSConfig /
 // RegistryAuthConfig documents from v1.12. Parse reads a rendered patch back.
 //
+// PinPatch renders what keeps the images a site needs to start its registry on every node
+// through kubelet's image garbage collection (containerd 2's CRI pinned_images, in the CRI
+// customization part Talos v1.8 to v1.13 take; none for v1.7): see pin.go.
+//
 // Check holds every patch rule once (URL keys, endpoints without a scheme, TLS blocks on
 // plain-http hosts, duplicate or managed mirrors); the site config's validation and the policy
 // pack both call it. The package is a leaf: it imports mirror and sigs.k8s.io/yaml only.

@@ -59,7 +59,8 @@ func run(m *testing.M) int {
 	root := os.Geteuid() == 0
 	tools := []string{"pulumi", "pulumi-language-go", "kube-apiserver", "kwok", "versitygw", "registry"}
 	if root {
-		tools = append(tools, "kubelet", "kube-proxy", "crictl")
+		tools = append(tools, "kubelet", "kube-proxy", "crictl", filepath.Join(harness.NodeContainerdDir, "containerd"),
+			filepath.Join(harness.NodeContainerdDir, "containerd-shim-runc-v2"))
 		if _, err := os.Stat(filepath.Join(e2e.nodeBundle, "index.json")); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: the node images are missing in %s: run `make setup` first\n", e2e.nodeBundle)
 			return 1

@@ -84,6 +84,7 @@ func run(ctx *pulumi.Context, keys []string) error {
 	ctx.Export(sitecontract.OutputMirrorPatch, s.MirrorPatch)
 	// Secret only to keep its ~80 lines out of every preview (it carries no credential):
 	// `airgap site patch` or `pulumi stack output --show-secrets talosBootstrapPatch` prints it.
+	ctx.Export(sitecontract.OutputImagePinPatch, pulumi.String(s.ImagePinPatch))
 	ctx.Export(sitecontract.OutputBootstrapPatch, pulumi.ToSecret(pulumi.String(string(s.Talos.BootstrapPatchYAML))))
 	if s.Access != nil {
 		// Public: what any other client of the site registry must trust.

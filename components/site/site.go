@@ -32,10 +32,13 @@ type Site struct {
 	// MirrorPatch is the full mirror patch once the registry is Ready (talos.ReadyPatch): no
 	// bootstrap endpoint. The stack exports it as talosMirrorPatch.
 	MirrorPatch pulumi.StringOutput
-	Access      *access.SiteAccess
-	ObjectStore *objectstore.ObjectStore
-	Registry    *registry.Registry
-	Images      *images.Images
+	// ImagePinPatch keeps the registry's own images on the nodes through kubelet's image GC
+	// (ImagePinPatch); the stack exports it as talosImagePinPatch.
+	ImagePinPatch string
+	Access        *access.SiteAccess
+	ObjectStore   *objectstore.ObjectStore
+	Registry      *registry.Registry
+	Images        *images.Images
 }
 
 // New composes the site: its generated credentials, the Talos mirrors (applied to the nodes
@@ -63,7 +66,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 		objectStore.Tenant = &pinned
 	}
-	s := &Site{}
+	pinPatch, err := ImagePinPatch(c, registryImage, objectStore)
+	if err != nil {
+		return nil, err
+	}
+	s := &Site{ImagePinPatch: pinPatch}
 	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
 		return nil, err
 	}

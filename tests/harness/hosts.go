@@ -55,9 +55,14 @@ func WriteHosts(dir string, m *talosconfig.Mirrors, server string) error {
 }
 
 // CRIAuth is the CRI registry auth config of every host with credentials, as Talos writes it
-// for containerd (registry.configs."<host>".auth): containerd reads it at start only.
+// for containerd 1.x (registry.configs."<host>".auth of the io.containerd.grpc.v1.cri plugin):
+// the loopback containerd's (Debian's 1.6); containerd reads it at start only. The real
+// node's containerd 2.x gets RegistriesPart.
 func CRIAuth(m *talosconfig.Mirrors) string {
 	var b strings.Builder
+	if m == nil {
+		return ""
+	}
 	for _, h := range m.Hosts {
 		if h.Username == "" {
 			continue
@@ -70,21 +75,22 @@ func CRIAuth(m *talosconfig.Mirrors) string {
 
 // applyMirrors configures a containerd from a mirror model as Talos does on a node: the hosts
 // directory is replaced whole, and when the credentials changed the CRI auth config (a file
-// of mode 0600 that the containerd's start step reads) is rewritten and containerd restarted.
-func (s *Site) applyMirrors(ctx context.Context, hostsDir string, m *talosconfig.Mirrors, server, part string,
-	start func(context.Context, Options) error) error {
+// of mode 0600 that the containerd's start step reads, rendered by auth for that containerd's
+// generation) is rewritten and containerd restarted.
+func (s *Site) applyMirrors(ctx context.Context, hostsDir string, m *talosconfig.Mirrors, write func(dir string, m *talosconfig.Mirrors) error,
+	part string, start func(context.Context, Options) error, auth func(*talosconfig.Mirrors) string) error {
 	if err := os.RemoveAll(hostsDir); err != nil {
 		return err
 	}
-	if err := WriteHosts(hostsDir, m, server); err != nil {
+	if err := write(hostsDir, m); err != nil {
 		return err
 	}
 	authPath := criAuthPath(hostsDir)
-	auth := CRIAuth(m)
-	if old, err := os.ReadFile(authPath); err == nil && string(old) == auth || os.IsNotExist(err) && auth == "" {
+	conf := auth(m)
+	if old, err := os.ReadFile(authPath); err == nil && string(old) == conf || os.IsNotExist(err) && conf == auth(nil) {
 		return nil
 	}
-	if err := os.WriteFile(authPath, []byte(auth), 0o600); err != nil {
+	if err := os.WriteFile(authPath, []byte(conf), 0o600); err != nil {
 		return err
 	}
 	if err := s.stopPart(part); err != nil {
@@ -109,5 +115,80 @@ func readCRIAuth(hostsDir string) (string, error) {
 // WriteMirrors configures the loopback containerd from a mirror model; server is the
 // upstream it falls back to.
 func (s *Site) WriteMirrors(ctx context.Context, m *talosconfig.Mirrors, server string) error {
-	return s.applyMirrors(ctx, s.HostsDir, m, server, "containerd", s.startContainerd)
+	write := func(dir string, m *talosconfig.Mirrors) error { return WriteHosts(dir, m, server) }
+	return s.applyMirrors(ctx, s.HostsDir, m, write, "containerd", s.startContainerd, CRIAuth)
+}
+
+// WriteTalosHosts writes containerd's registry hosts directory laid out as Talos v1.8 and
+// later write /etc/cri/conf.d/hosts for containerd 2 (checked against Talos v1.12's
+// GenerateHosts): one directory per mirror named like containerd's own hostDirectory
+// (host_port_ for host:port), files of mode 0600, each endpoint a [host] entry in order with
+// its capabilities, override_path and TLS (a CA file <host:port>-ca.crt in the mirror's
+// directory); with skipFallback the last endpoint becomes the root entry (server), so
+// containerd never falls back to the upstream registry.
+func WriteTalosHosts(dir string, m *talosconfig.Mirrors) error {
+	tlsByHost := map[string]talosconfig.Host{}
+	for _, h := range m.Hosts {
+		tlsByHost[h.Host] = h
+	}
+	for _, mir := range m.Mirrors {
+		name := talosHostDirectory(mir.Key)
+		hostDir := filepath.Join(dir, name)
+		if err := os.MkdirAll(hostDir, 0o755); err != nil {
+			return err
+		}
+		entry := func(b *strings.Builder, indent string, e talosconfig.Endpoint) error {
+			fmt.Fprintf(b, "%scapabilities = [\"pull\", \"resolve\"]\n", indent)
+			if mir.OverridePath {
+				fmt.Fprintf(b, "%soverride_path = true\n", indent)
+			}
+			h, ok := tlsByHost[e.Host]
+			if !ok {
+				return nil
+			}
+			if h.CA != "" {
+				caPath := filepath.Join(hostDir, e.Host+"-ca.crt")
+				if err := os.WriteFile(caPath, []byte(h.CA), 0o600); err != nil {
+					return err
+				}
+				fmt.Fprintf(b, "%sca = %q\n", indent, caPath)
+			}
+			if h.InsecureSkipVerify {
+				fmt.Fprintf(b, "%sskip_verify = true\n", indent)
+			}
+			return nil
+		}
+		eps := mir.Endpoints
+		var b strings.Builder
+		if mir.SkipFallback && len(eps) > 0 {
+			root := eps[len(eps)-1]
+			eps = eps[:len(eps)-1]
+			fmt.Fprintf(&b, "server = %q\n", root.URL)
+			if err := entry(&b, "", root); err != nil {
+				return err
+			}
+		}
+		if len(eps) > 0 {
+			b.WriteString("\n[host]\n")
+		}
+		for _, e := range eps {
+			fmt.Fprintf(&b, "  [host.%q]\n", e.URL)
+			if err := entry(&b, "    ", e); err != nil {
+				return err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(hostDir, "hosts.toml"), []byte(b.String()), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// talosHostDirectory is the directory name of a registry host, as Talos and containerd name
+// it: host:port becomes host_port_.
+func talosHostDirectory(host string) string {
+	if i := strings.LastIndex(host, ":"); i > 0 {
+		return host[:i] + "_" + host[i+1:] + "_"
+	}
+	return host
 }

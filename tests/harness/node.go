@@ -95,8 +95,9 @@ func (s *Site) inNode(name string, bin string, args ...string) (*process, error)
 	return s.start(name, nil, "nsenter", append([]string{"--net=/run/netns/" + s.NodeNamespace, "--", bin}, args...)...)
 }
 
-// startNodeContainerd starts the node's containerd: CRI with a CNI bridge, the sandbox image
-// from the mirrors, and the registry hosts directory the site's Talos patch is written into.
+// startNodeContainerd starts the node's containerd (2.x, configured as Talos does: see
+// nodecri.go): CRI with a CNI bridge, the sandbox image from the mirrors, and the registry
+// hosts directory the site's Talos patch is written into.
 func (s *Site) startNodeContainerd(ctx context.Context, _ Options) error {
 	base := s.path("node")
 	s.NodeHostsDir = filepath.Join(base, "hosts.d")
@@ -119,25 +120,24 @@ func (s *Site) startNodeContainerd(ctx context.Context, _ Options) error {
 	if err != nil {
 		return err
 	}
+	bin, err := s.nodeContainerd()
+	if err != nil {
+		return err
+	}
 	confPath := filepath.Join(base, "containerd.toml")
-	err = writeContainerdConfig(confPath, containerdConfig{
+	err = s.writeNodeContainerdConfig(confPath, containerdConfig{
 		Root: filepath.Join(base, "containerd"), State: filepath.Join(base, "run", "state"),
 		Socket: s.NodeContainerdSocket, HostsDir: s.NodeHostsDir, Auth: auth,
-		CRI: fmt.Sprintf(`  sandbox_image = %q
-  # This machine's root lacks CAP_SYS_RESOURCE: runc cannot set a negative oom_score_adj.
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = %q
-`, SandboxImage, cniDir),
-	})
+	}, cniDir)
 	if err != nil {
 		return err
 	}
 	if err := s.save(); err != nil {
 		return err
 	}
-	p, err := s.inNode("node-containerd", s.tool("containerd"), "--config", confPath)
+	// Its runc shim is found first on PATH (runc itself is Debian's).
+	p, err := s.start("node-containerd", []string{"PATH=" + bin + ":" + os.Getenv("PATH")}, "nsenter",
+		"--net=/run/netns/"+s.NodeNamespace, "--", filepath.Join(bin, "containerd"), "--config", confPath)
 	if err != nil {
 		return err
 	}
@@ -255,14 +255,17 @@ func removeNodePods(dir, crictl string) error {
 }
 
 // WriteNodeMirrors configures the real node's containerd from a rendered Talos mirror patch,
-// as Talos does on a node: hosts directory (with each endpoint's CA) and CRI auth config.
+// as Talos does on a node: hosts directory (WriteTalosHosts, with each endpoint's CA) and the
+// CRI registry part (RegistriesPart).
 func (s *Site) WriteNodeMirrors(ctx context.Context, patch []byte) error {
 	mirrors, err := talosconfig.Parse(patch)
 	if err != nil {
 		return fmt.Errorf("parsing the mirror patch: %w", err)
 	}
-	// Nothing falls back to an upstream: a dead port on the node's own loopback.
-	return s.applyMirrors(ctx, s.NodeHostsDir, mirrors, "http://127.0.0.1:9", "node-containerd", s.startNodeContainerd)
+	// Laid out as Talos writes it for containerd 2: with skipFallback nothing falls back to an
+	// upstream (the last endpoint is the root entry).
+	return s.applyMirrors(ctx, s.NodeHostsDir, mirrors, WriteTalosHosts, "node-containerd", s.startNodeContainerd,
+		func(m *talosconfig.Mirrors) string { return RegistriesPart(s.NodeHostsDir, m) })
 }
 
 // RunOnRealNode starts a pod of image on the real node (port is its HTTP readiness port,

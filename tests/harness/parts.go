@@ -350,12 +350,10 @@ func (s *Site) startContainerd(ctx context.Context, _ Options) error {
 }
 
 // containerdConfig is what differs between the test bed's containerds: where they keep their
-// data and socket, where their registry hosts directory is, and CRI settings of their own.
+// data and socket, where their registry hosts directory is.
 type containerdConfig struct {
 	Root, State, Socket, HostsDir string
-	// CRI are extra lines of the [plugins."io.containerd.grpc.v1.cri"] table.
-	CRI string
-	// Auth is the CRI registry auth config (CRIAuth); it holds passwords.
+	// Auth is the CRI registry auth config (CRIAuth, or RegistriesPart for the node); it holds passwords.
 	Auth string
 }
 
@@ -378,13 +376,13 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   disable_tcp_service = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-%s  [plugins."io.containerd.grpc.v1.cri".containerd]
+  [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = %q
-%s`, c.Root, c.State, c.Socket, c.Socket+".ttrpc", c.CRI, c.HostsDir, c.Auth)
+%s`, c.Root, c.State, c.Socket, c.Socket+".ttrpc", c.HostsDir, c.Auth)
 	return os.WriteFile(path, []byte(conf), 0o600)
 }
 
