@@ -4,10 +4,12 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -273,6 +275,40 @@ func NewPassword(length int) (string, error) {
 		for _, b := range buf {
 			// Rejection sampling: 248 is the largest multiple of 62 below 256, so every
 			// character is equally likely.
+			if b < 248 && len(out) < length {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// NewSeed returns 32 random bytes, hex: what DerivePassword derives a user's passwords from.
+func NewSeed() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("reading random bytes: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// DerivePassword is user's password of generation from seed (NewSeed): length characters of
+// [A-Za-z0-9], from HMAC-SHA256 keyed by the seed in counter mode, with the same rejection
+// sampling as NewPassword. Knowing one generation's password tells nothing of another's, and a
+// rotation (the next generation) is known as soon as the generation is: a preview sees it.
+func DerivePassword(seed, user string, generation, length int) (string, error) {
+	if length < MinPasswordLength || length > MaxPasswordLength {
+		return "", fmt.Errorf("password length %d: want %d to %d", length, MinPasswordLength, MaxPasswordLength)
+	}
+	key, err := hex.DecodeString(seed)
+	if err != nil || len(key) < 32 {
+		return "", fmt.Errorf("password seed: not 32 bytes of hex")
+	}
+	out := make([]byte, 0, length)
+	for block := 0; len(out) < length; block++ {
+		mac := hmac.New(sha256.New, key)
+		fmt.Fprintf(mac, "airgap-site password\x00%s\x00%d\x00%d", user, generation, block)
+		for _, b := range mac.Sum(nil) {
 			if b < 248 && len(out) < length {
 				out = append(out, alphabet[int(b)%len(alphabet)])
 			}

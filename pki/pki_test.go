@@ -324,3 +324,41 @@ func TestHtpasswdCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivePassword: one seed gives each user and generation its own password of the asked
+// length and alphabet, the same every time (a preview and the up agree); another seed, user or
+// generation gives another.
+func TestDerivePassword(t *testing.T) {
+	seed, err := NewSeed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := DerivePassword(seed, "push", 0, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := DerivePassword(seed, "push", 0, 32); again != a {
+		t.Errorf("not deterministic: %q then %q", a, again)
+	}
+	if len(a) != 32 || strings.Trim(a, alphabet) != "" {
+		t.Errorf("password %q: want 32 characters of [A-Za-z0-9]", a)
+	}
+	other, _ := NewSeed()
+	for name, b := range map[string]func() (string, error){
+		"next generation": func() (string, error) { return DerivePassword(seed, "push", 1, 32) },
+		"another user":    func() (string, error) { return DerivePassword(seed, "pull", 0, 32) },
+		"another seed":    func() (string, error) { return DerivePassword(other, "push", 0, 32) },
+	} {
+		if p, err := b(); err != nil || p == a {
+			t.Errorf("%s: %q %v, the same password", name, p, err)
+		}
+	}
+	if long, _ := DerivePassword(seed, "push", 0, MaxPasswordLength); len(long) != MaxPasswordLength {
+		t.Errorf("length %d", len(long))
+	}
+	for _, bad := range []string{"", "zz", strings.Repeat("a", 62)} {
+		if _, err := DerivePassword(bad, "push", 0, 32); err == nil {
+			t.Errorf("seed %q accepted", bad)
+		}
+	}
+}

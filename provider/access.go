@@ -40,6 +40,9 @@ type local struct {
 	// upgrade, if set, returns outputs of the state remade in place from the same secret
 	// (a password's htpasswd line at today's bcrypt cost), or nil when they are current.
 	upgrade func(state resource.PropertyMap) (outputs resource.PropertyMap, why string, err error)
+	// rotate, if set, returns outputs remade in place for new inputs that rotate them (a
+	// password's generation), or nil when the inputs do not; preview says whether it is one.
+	rotate func(state, news resource.PropertyMap, preview bool) (outputs resource.PropertyMap, why string, err error)
 }
 
 // localKind builds a local from its contract structs: A the inputs, O the outputs.
@@ -160,7 +163,7 @@ func (l *local) read(_ context.Context, _ request, state, inputs resource.Proper
 
 // update takes the new inputs and keeps the outputs: only inputs that are not
 // replace-on-change (a certificate's renewBeforeDays) get here.
-func (l *local) update(_ context.Context, _ request, olds, news resource.PropertyMap) (resource.PropertyMap, error) {
+func (l *local) update(ctx context.Context, r request, olds, news resource.PropertyMap) (resource.PropertyMap, error) {
 	if c := l.inputDiff(olds, news); len(c.replaces) > 0 {
 		return nil, fmt.Errorf("%s: %s changed, which replaces the resource; it cannot be updated in place", l.Token, strings.Join(c.replaces, ", "))
 	}
@@ -177,6 +180,16 @@ func (l *local) update(_ context.Context, _ request, olds, news resource.Propert
 			return nil, err
 		}
 		maps.Copy(outs, upgraded)
+	}
+	if l.rotate != nil {
+		rotated, why, err := l.rotate(olds, news, r.preview)
+		if err != nil {
+			return nil, err
+		}
+		if rotated != nil && !r.preview {
+			l.s.info(ctx, r.urn, "%s", why)
+		}
+		maps.Copy(outs, rotated)
 	}
 	return outs, nil
 }
@@ -240,7 +253,7 @@ var certificateAuthority = localKind(contract.CertificateAuthority,
 			fmt.Sprintf("generated CA %q, valid until %s", in.CommonName, rfc3339(notAfter)), nil
 	})
 
-var password = upgraded(rehash, localKind(contract.Password,
+var password = rotating(upgraded(rehash, localKind(contract.Password,
 	func(in contract.PasswordArgs) contract.PasswordArgs {
 		in.Length = or(in.Length, contract.DefaultPasswordLength)
 		return in
@@ -257,16 +270,66 @@ var password = upgraded(rehash, localKind(contract.Password,
 		checkGeneration(f, known, in.Generation)
 	},
 	func(in contract.PasswordArgs, _ time.Time) (contract.PasswordOutputs, string, error) {
-		pw, err := pki.NewPassword(in.Length)
+		seed, err := pki.NewSeed()
 		if err != nil {
 			return contract.PasswordOutputs{}, "", err
 		}
-		line, err := pki.Htpasswd(in.Username, pw)
-		if err != nil {
-			return contract.PasswordOutputs{}, "", err
+		out, err := derived(in, seed)
+		return out, fmt.Sprintf("generated a password of %d characters for %q", in.Length, in.Username), err
+	})), rotate)
+
+// derived are the outputs of in's generation of the password of seed.
+func derived(in contract.PasswordArgs, seed string) (contract.PasswordOutputs, error) {
+	pw, err := pki.DerivePassword(seed, in.Username, in.Generation, in.Length)
+	if err != nil {
+		return contract.PasswordOutputs{}, err
+	}
+	line, err := pki.Htpasswd(in.Username, pw)
+	if err != nil {
+		return contract.PasswordOutputs{}, err
+	}
+	return contract.PasswordOutputs{Result: pw, Htpasswd: line, Seed: seed}, nil
+}
+
+// rotate makes a new generation's password in place, from the state's seed: known in a preview
+// too. A state without a seed (written before provider 0.5.0) gets one at this rotation, and
+// its preview cannot know the password.
+func rotate(state, news resource.PropertyMap, preview bool) (resource.PropertyMap, string, error) {
+	var old, next contract.PasswordArgs
+	decode(state, contract.Password.Inputs, &old)
+	decode(news, contract.Password.Inputs, &next)
+	if old.Generation == next.Generation {
+		return nil, "", nil
+	}
+	next.Length = or(next.Length, contract.DefaultPasswordLength)
+	seed, _ := resolve(state["seed"])
+	why := fmt.Sprintf("rotating the password of %q: generation %d", next.Username, next.Generation)
+	if stringOf(seed) == "" {
+		if preview {
+			out := resource.PropertyMap{}
+			for _, p := range contract.Password.Outputs {
+				out[resource.PropertyKey(p.Name)] = resource.MakeComputed(resource.NewStringProperty(""))
+			}
+			return out, why, nil
 		}
-		return contract.PasswordOutputs{Result: pw, Htpasswd: line}, fmt.Sprintf("generated a password of %d characters for %q", in.Length, in.Username), nil
-	}))
+		s, err := pki.NewSeed()
+		if err != nil {
+			return nil, "", err
+		}
+		seed = resource.NewStringProperty(s)
+	}
+	out, err := derived(next, stringOf(seed))
+	if err != nil {
+		return nil, "", err
+	}
+	return encode(contract.Password.Outputs, out), why, nil
+}
+
+// rotating is l with its rotation set.
+func rotating(l local, rotate func(state, news resource.PropertyMap, preview bool) (resource.PropertyMap, string, error)) local {
+	l.rotate = rotate
+	return l
+}
 
 // upgraded is l with its upgrade set.
 func upgraded(upgrade func(resource.PropertyMap) (resource.PropertyMap, string, error), l local) local {

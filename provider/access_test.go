@@ -241,7 +241,7 @@ func TestAccessDiff(t *testing.T) {
 		}, []string{"caCertPem"}},
 		{"renewBeforeDays alone", contract.CertificateToken, cert, func(m resource.PropertyMap) { m["renewBeforeDays"] = num(30) }, nil},
 		{"password length", contract.PasswordToken, pw, func(m resource.PropertyMap) { m["length"] = num(40) }, []string{"length"}},
-		{"password generation", contract.PasswordToken, pw, func(m resource.PropertyMap) { m["generation"] = num(2) }, []string{"generation"}},
+		{"password generation: an in-place rotation", contract.PasswordToken, pw, func(m resource.PropertyMap) { m["generation"] = num(2) }, nil},
 		{"password unchanged", contract.PasswordToken, pw, func(resource.PropertyMap) {}, none},
 	}
 	for _, c := range cases {
@@ -454,5 +454,55 @@ func TestPasswordRehash(t *testing.T) {
 	f.log.mu.Unlock()
 	if !said {
 		t.Error("the diff did not say why")
+	}
+}
+
+// TestPasswordRotation: a new generation rotates the password in place, derived from the seed:
+// the preview already knows the new password (so what is configured with it, the site's airgap
+// provider, stays known), and the up makes the same one; the old one no longer matches the
+// htpasswd line. A state written before seeds cannot know it at preview, and gets a seed.
+func TestPasswordRotation(t *testing.T) {
+	f := newAccessFixture()
+	ins := resource.PropertyMap{"username": str("push")}
+	_, state := f.create(t, contract.PasswordToken, ins, false)
+	if !state["seed"].IsSecret() {
+		t.Fatalf("the seed is not secret: %v", state["seed"])
+	}
+	news := ins.Copy()
+	news["generation"] = num(1)
+	urn := urnOf(contract.PasswordToken, "x")
+	update := func(state resource.PropertyMap, preview bool) resource.PropertyMap {
+		t.Helper()
+		resp, err := f.srv.Update(context.Background(), &pulumirpc.UpdateRequest{Urn: urn, Olds: props(t, state), News: props(t, news), Preview: preview})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := unmarshal(resp.GetProperties())
+		return out
+	}
+	result := func(m resource.PropertyMap) string {
+		v, _ := resolve(m["result"])
+		return stringOf(v)
+	}
+	previewed, rotated := update(state, true), update(state, false)
+	if result(previewed) == "" || result(previewed) != result(rotated) {
+		t.Errorf("preview %q, up %q: want the same known password", result(previewed), result(rotated))
+	}
+	if result(rotated) == result(state) {
+		t.Error("the rotation kept the password")
+	}
+	line, _ := resolve(rotated["htpasswd"])
+	if !pki.HtpasswdCurrent(stringOf(line), "push", result(rotated)) || pki.HtpasswdCurrent(stringOf(line), "push", result(state)) {
+		t.Errorf("the htpasswd line %q does not match the new password only", stringOf(line))
+	}
+	// A state of provider 0.4: no seed.
+	old := state.Copy()
+	delete(old, "seed")
+	if p := update(old, true); !p["result"].IsComputed() {
+		t.Errorf("a seedless preview claims a password: %v", p["result"])
+	}
+	up := update(old, false)
+	if seed, _ := resolve(up["seed"]); stringOf(seed) == "" || result(up) == result(old) {
+		t.Errorf("a seedless rotation: seed %v, password kept %v", up["seed"], result(up) == result(old))
 	}
 }

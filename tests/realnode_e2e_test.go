@@ -33,6 +33,7 @@ import (
 	"airgap-site/bundle"
 	"airgap-site/components/registry"
 	"airgap-site/mirror"
+	"airgap-site/provider/contract"
 	"airgap-site/siteconfig"
 	"airgap-site/talosconfig"
 	"airgap-site/tests/harness"
@@ -218,11 +219,26 @@ func TestRealNode(t *testing.T) {
 
 	t.Run("200 unauthenticated requests/s leave pulls working", func(t *testing.T) { testAuthFlood(t, cs, nodeAccess.pullPassword) })
 
-	t.Run("second up drops the laptop and rotates the pull password", func(t *testing.T) {
+	t.Run("second up drops the laptop and rotates the pull and push passwords", func(t *testing.T) {
 		old := nodeAccess
 		oldPatch, _ := s.secretOutputs(t, "dev")["talosMirrorPatch"].(string)
 		s.mustPulumi(t, "config", "rm", "-s", "dev", "bootstrap")
 		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "registry.rotation.pullPassword", "1")
+		// The push password too: a setting of the site's airgap provider, rotated in place from
+		// its seed, so the preview knows it and shows no image step (provider 0.5.0).
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "registry.rotation.pushPassword", "1")
+		var provider string
+		for _, st := range previewPlan(t, "dev") {
+			switch {
+			case strings.Contains(st.URN, "pulumi:providers:airgap::") && !strings.Contains(st.URN, "::default"):
+				provider = st.Op
+			case strings.Contains(st.URN, contract.ImageToken+"::") && st.Op != "same":
+				t.Errorf("rotating the push password would %s %s", st.Op, st.URN)
+			}
+		}
+		if provider != "update" {
+			t.Errorf("rotating the push password: the site's airgap provider's step is %q, want update", provider)
+		}
 		s.mustPulumiOnLaptop(t, "up", "-s", "dev", "--yes", "--skip-preview", "--policy-pack", s.policyPack)
 		patch, _ := s.secretOutputs(t, "dev")["talosMirrorPatch"].(string)
 		if strings.Contains(patch, harness.LaptopIP) {
@@ -236,8 +252,8 @@ func TestRealNode(t *testing.T) {
 		if nodeAccess.pullPassword == old.pullPassword || patch == oldPatch || !strings.Contains(patch, nodeAccess.pullPassword) {
 			t.Fatalf("rotating the pull password changed neither the password nor the patch")
 		}
-		if nodeAccess.ca != old.ca || nodeAccess.pushPassword != old.pushPassword {
-			t.Errorf("rotating the pull password changed the CA or the push password")
+		if nodeAccess.ca != old.ca || nodeAccess.pushPassword == old.pushPassword {
+			t.Errorf("rotating both passwords changed the CA, or not the push password")
 		}
 		// The registry rolled onto the new htpasswd: the old password is refused, the new works.
 		if err := pullThroughNodePort(appImage, old.pullPassword); !isUnauthorized(err) {

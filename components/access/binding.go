@@ -107,9 +107,12 @@ type Password struct {
 
 	Result   pulumi.StringOutput `pulumi:"result"`
 	Htpasswd pulumi.StringOutput `pulumi:"htpasswd"`
+	// Seed is what every generation's password is derived from: never used by the program.
+	Seed pulumi.StringOutput `pulumi:"seed"`
 }
 
-// PasswordArgs are the inputs of Password; every change makes a new password.
+// PasswordArgs are the inputs of Password: a new user or length makes a new password, a new
+// generation rotates it in place.
 type PasswordArgs struct {
 	Username   pulumi.StringInput
 	Length     pulumi.IntPtrInput

@@ -58,17 +58,21 @@ type CertificateOutputs struct {
 var Password = define[PasswordArgs, PasswordOutputs](PasswordToken,
 	"A random password of letters and digits, with its htpasswd line (bcrypt), generated once and kept in the state.")
 
-// PasswordArgs are the inputs of Password; every change makes a new password.
+// PasswordArgs are the inputs of Password. A new user or length makes a new resource; a new
+// generation rotates the password in place: it is derived from the resource's seed and the
+// generation, so the new password is known at preview (and whatever is configured with it,
+// such as the site's airgap provider, stays known: no image shows a change).
 type PasswordArgs struct {
 	Username   string `prop:"username,required,replace" doc:"The user of the htpasswd line: no ':' or whitespace."`
 	Length     int    `prop:"length,replace" doc:"Characters, 16 to 72 (default 32)."`
-	Generation int    `prop:"generation,replace" doc:"Bump to rotate."`
+	Generation int    `prop:"generation" doc:"Bump to rotate: an in-place update whose new password is derived from the seed (known at preview)."`
 }
 
 // PasswordOutputs are what the provider generates.
 type PasswordOutputs struct {
 	Result   string `prop:"result,required,secret" doc:"The password: letters and digits."`
 	Htpasswd string `prop:"htpasswd,required,secret" doc:"username:<bcrypt hash of the password>, one line without a newline."`
+	Seed     string `prop:"seed,secret" doc:"32 random bytes (hex), generated once, the passwords of every generation are derived from (HMAC-SHA256); empty in a state written before provider 0.5.0, until its first rotation."`
 }
 
 // Defaults of the inputs the provider reads 0 as.

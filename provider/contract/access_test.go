@@ -45,9 +45,10 @@ func TestAccessResources(t *testing.T) {
 		{
 			r:        Password,
 			required: []string{"username"},
-			replace:  []string{"username", "length", "generation"},
-			secrets:  []string{"result", "htpasswd"},
-			outputs:  []string{"result", "htpasswd"},
+			// A new generation rotates in place, from the seed (known at preview).
+			replace: []string{"username", "length"},
+			secrets: []string{"result", "htpasswd", "seed"},
+			outputs: []string{"result", "htpasswd", "seed"},
 		},
 	}
 	for _, c := range cases {
