@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1041,4 +1043,27 @@ func previewPlan(tb testing.TB, stack string, project ...string) []step {
 		tb.Fatalf("preview --json: %v\n%s", err, lastLines(out, 20))
 	}
 	return plan.Steps
+}
+
+// sendTotal is the total line of airgap site preview's bytes to send.
+var sendTotal = regexp.MustCompile(`Total: [^(]*\((\d+) bytes\)`)
+
+// bytesToSend runs `airgap site preview` on a stack of the suite's project and returns its
+// output and the bytes it says the next up sends.
+func bytesToSend(t *testing.T, stack string) (string, int64) {
+	t.Helper()
+	s := &e2e
+	cmd := exec.Command(s.airgap, "site", "preview", "-s", stack, "--project", s.project, "--policy-pack", s.policyPack)
+	cmd.Env = s.pulumiEnv()
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("airgap site preview: %v\n%s", err, lastLines(out, 30))
+	}
+	m := sendTotal.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("airgap site preview does not say the bytes to send:\n%s", lastLines(out, 30))
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return out, n
 }

@@ -4,10 +4,7 @@ package tests
 
 import (
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -52,24 +49,7 @@ func TestPreviewBytesToSend(t *testing.T) {
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
 
-	// preview runs airgap site preview and returns its output and the total it prints.
-	total := regexp.MustCompile(`Total: [^(]*\((\d+) bytes\)`)
-	preview := func(t *testing.T) (string, int64) {
-		t.Helper()
-		cmd := exec.Command(s.airgap, "site", "preview", "-s", stack, "--project", s.project, "--policy-pack", s.policyPack)
-		cmd.Env = s.pulumiEnv()
-		b, err := cmd.CombinedOutput()
-		out := string(b)
-		if err != nil {
-			t.Fatalf("airgap site preview: %v\n%s", err, lastLines(out, 30))
-		}
-		m := total.FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("airgap site preview does not say the bytes to send:\n%s", lastLines(out, 30))
-		}
-		n, _ := strconv.ParseInt(m[1], 10, 64)
-		return out, n
-	}
+	preview := func(t *testing.T) (string, int64) { return bytesToSend(t, stack) }
 	// up runs the up and returns the bytes the proxy saw cross.
 	up := func(t *testing.T) int64 {
 		t.Helper()

@@ -266,8 +266,9 @@ func (b *wireBody) Close() error { return b.r.Close() }
 
 // TestUpdateOverLink: updates sent from the office over the factory's link (Toxiproxy between
 // the laptop and the site's push endpoint, with latency and a bandwidth limit): with
-// images.maxBytesPerSecond the measured rate holds the cap within 10%; a link that drops every
-// connection after 13 MiB (several cuts in the middle of a 60 MiB layer) still completes in the
+// images.maxBytesPerSecond the measured rate holds the cap within 10% and `airgap site preview`
+// said beforehand, within 1%, how many bytes would cross; a link that drops every
+// connection after 13 MiB (five cuts in the middle of a 70 MiB layer) still completes in the
 // same up, digests verified, with the bytes that crossed at most 1.1x the update plus one chunk
 // per cut.
 func TestUpdateOverLink(t *testing.T) {
@@ -307,19 +308,24 @@ func TestUpdateOverLink(t *testing.T) {
 		st.config(t, "images.maxBytesPerSecond", fmt.Sprint(limit))
 		defer st.unset(t, "images.maxBytesPerSecond")
 		st.config(t, "images.list[0]", version(t, "2", 12<<20))
+		// What the office is told will cross, before anything is sent.
+		_, said := bytesToSend(t, st.name)
 		w.reset()
 		st.up(t)
 		if r := w.rate(); r > 1.1*limit || r < 0.9*limit {
 			t.Errorf("%d bytes crossed at %.0f B/s, want the cap of %d B/s within 10%%", w.bytes.Load(), r, limit)
 		}
+		if crossed := w.bytes.Load(); float64(crossed) < 0.99*float64(said) || float64(crossed) > 1.01*float64(said) {
+			t.Errorf("airgap site preview said %d bytes would cross, %d did (want within 1%%)", said, crossed)
+		}
 	})
 
 	t.Run("a link that keeps dropping: the same up completes", func(t *testing.T) {
-		const cutAfter = 13 << 20
+		const cutAfter = 13 << 20 // five cuts in the 70 MiB layer
 		tox.toxic(t, "lte", map[string]any{"name": "cut", "type": "limit_data", "stream": "upstream", "toxicity": 1,
 			"attributes": map[string]any{"bytes": cutAfter}})
 		defer tox.delete(t, "/proxies/lte/toxics/cut")
-		const size = 60 << 20
+		const size = 70 << 20
 		ref := version(t, "3", size)
 		st.config(t, "images.list[0]", ref)
 		w.reset()
