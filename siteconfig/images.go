@@ -208,3 +208,20 @@ func (c *Config) BundleDir(projectDir string) string {
 	}
 	return dir
 }
+
+// Bundled are the images of the list that come from the bundle (not built at the site), by
+// normalized reference, in list order.
+func (im Images) Bundled() ([]string, error) {
+	var refs []string
+	for i, e := range im.List {
+		if e.Build != nil {
+			continue
+		}
+		t, err := mirror.TargetOf(e.Image)
+		if err != nil {
+			return nil, fmt.Errorf("images.list[%d]: %w", i, err)
+		}
+		refs = append(refs, t.Reference)
+	}
+	return refs, nil
+}

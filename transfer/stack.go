@@ -10,7 +10,6 @@ import (
 
 	"airgap-site/bundle"
 	"airgap-site/inventory"
-	"airgap-site/mirror"
 	"airgap-site/siteconfig"
 )
 
@@ -20,29 +19,12 @@ type State interface {
 	Export(ctx context.Context) (apitype.UntypedDeployment, error)
 }
 
-// Bundled are the images of images.list that come from the bundle (not built at the site), by
-// normalized reference, in list order.
-func Bundled(cfg *siteconfig.Config) ([]string, error) {
-	var refs []string
-	for i, e := range cfg.Images.List {
-		if e.Build != nil {
-			continue
-		}
-		t, err := mirror.TargetOf(e.Image)
-		if err != nil {
-			return nil, fmt.Errorf("images.list[%d]: %w", i, err)
-		}
-		refs = append(refs, t.Reference)
-	}
-	return refs, nil
-}
-
 // ForStack estimates what the next up of the stack sends to its site registry: the images its
 // config takes from the bundle, from the bundle (opened verified with images.trustedKeys, as
 // the provider opens it; relative paths from projectDir) and the stack's state. It reaches no
 // site. nil, nil when the site takes no image from a bundle.
 func ForStack(ctx context.Context, st State, cfg *siteconfig.Config, projectDir string) (*Estimate, error) {
-	refs, err := Bundled(cfg)
+	refs, err := cfg.Images.Bundled()
 	if err != nil || len(refs) == 0 {
 		return nil, err
 	}

@@ -193,16 +193,9 @@ func Accept(ctx *pulumi.Context, name string, c *siteconfig.Config, projectDir s
 	if bundle == "" || !slices.ContainsFunc(c.Images.List, func(e siteconfig.ImageEntry) bool { return e.Build == nil }) {
 		return nil, nil
 	}
-	var refs []string
-	for i, e := range c.Images.List {
-		if e.Build != nil {
-			continue
-		}
-		t, err := mirror.TargetOf(e.Image)
-		if err != nil {
-			return nil, fmt.Errorf("images.list[%d]: %w", i, err)
-		}
-		refs = append(refs, t.Reference)
+	refs, err := c.Images.Bundled()
+	if err != nil {
+		return nil, err
 	}
 	return NewAcceptedBundle(ctx, name+"-bundle", &AcceptedBundleArgs{
 		SourceLayout:   pulumi.String(bundle),
