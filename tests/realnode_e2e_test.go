@@ -282,6 +282,25 @@ func TestRealNode(t *testing.T) {
 	})
 
 	t.Run("killing a registry pod: pulls keep working", func(t *testing.T) {
+		// From the steady state: the rotation's rollout above is over (no old pod still in its
+		// preStop pause), two pods Ready. Killing one then must not fail a pull.
+		steady := waitFor(t, 3*time.Minute, func() bool {
+			pods := registryPods(t, cs)
+			ready := 0
+			for _, p := range pods {
+				if p.DeletionTimestamp == nil && podReady(&p) {
+					ready++
+				}
+			}
+			return len(pods) == 2 && ready == 2
+		})
+		if !steady {
+			t.Fatalf("the registry did not settle to two Ready pods: %d pods", len(registryPods(t, cs)))
+		}
+		// And kube-proxy routes to them (its rules follow the endpoints a moment later).
+		if !waitFor(t, time.Minute, func() bool { return pullThroughNodePort(appImage, nodeAccess.pullPassword) == nil }) {
+			t.Fatal("no pull through the NodePort before the pod was killed")
+		}
 		victim := registryPods(t, cs)[0].Name
 		var requests, failures atomic.Int64
 		var firstFailure atomic.Value
