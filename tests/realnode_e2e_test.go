@@ -297,9 +297,27 @@ func TestRealNode(t *testing.T) {
 		if !steady {
 			t.Fatalf("the registry did not settle to two Ready pods: %d pods", len(registryPods(t, cs)))
 		}
-		// And kube-proxy routes to them (its rules follow the endpoints a moment later).
-		if !waitFor(t, time.Minute, func() bool { return pullThroughNodePort(appImage, nodeAccess.pullPassword) == nil }) {
-			t.Fatal("no pull through the NodePort before the pod was killed")
+		// And the Service lists both as ready endpoints, which kube-proxy's rules follow a
+		// moment later (its sync), and a pull through the NodePort answers.
+		listed := waitFor(t, time.Minute, func() bool {
+			slices, err := cs.DiscoveryV1().EndpointSlices(namespace).List(context.Background(),
+				metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + registry.AppName})
+			if err != nil {
+				return false
+			}
+			ready := 0
+			for _, sl := range slices.Items {
+				for _, ep := range sl.Endpoints {
+					if ep.Conditions.Ready != nil && *ep.Conditions.Ready && (ep.Conditions.Terminating == nil || !*ep.Conditions.Terminating) {
+						ready++
+					}
+				}
+			}
+			return ready == 2
+		})
+		time.Sleep(2 * time.Second)
+		if !listed || !waitFor(t, time.Minute, func() bool { return pullThroughNodePort(appImage, nodeAccess.pullPassword) == nil }) {
+			t.Fatal("the registry Service does not route to two Ready pods before the pod is killed")
 		}
 		victim := registryPods(t, cs)[0].Name
 		var requests, failures atomic.Int64
