@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -326,15 +325,7 @@ func TestAcceptedBundleChecksTheImages(t *testing.T) {
 	if got := check("docker.io/library/app:1", "docker.io/library/beta:1"); !strings.Contains(got["images"], "docker.io/library/beta:1") || !strings.Contains(got["images"], "not in bundle") {
 		t.Errorf("an image not in the bundle: %v", got)
 	}
-	layers, _ := f.img.Layers()
-	d, _ := layers[0].Digest()
-	path := filepath.Join(f.bundle, "blobs", "sha256", d.Hex)
-	raw, _ := os.ReadFile(path)
-	raw[0] ^= 0xff
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	checkedBlobs = &bundle.Checked{} // as in a new provider process
+	corruptFirstLayer(t, f.bundle, f.img)
 	if got := check("docker.io/library/app:1"); !strings.Contains(got["images"], "corrupt") {
 		t.Errorf("a corrupt layer of a listed image: %v", got)
 	}

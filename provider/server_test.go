@@ -248,15 +248,7 @@ func TestCheckRefusesUntrustedBundles(t *testing.T) {
 		t.Errorf("allowUnsigned: %v", got)
 	}
 	// A corrupt layer is found by Check, before any copy.
-	layers, _ := f.img.Layers()
-	d, _ := layers[0].Digest()
-	path := filepath.Join(f.bundle, "blobs", "sha256", d.Hex)
-	raw, _ := os.ReadFile(path)
-	raw[0] ^= 0xff
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	checkedBlobs = &bundle.Checked{} // as in a new provider process
+	corruptFirstLayer(t, f.bundle, f.img)
 	if got := check(t, in); !strings.Contains(got["sourceRef"], "corrupt") {
 		t.Errorf("corrupt layer: %v", got)
 	}
@@ -298,15 +290,7 @@ func TestCheckHashesAttachedArtifacts(t *testing.T) {
 	if got := check(); len(got) != 0 {
 		t.Fatalf("intact bundle: %v", got)
 	}
-	layers, _ := sig.Layers()
-	ld, _ := layers[0].Digest()
-	path := filepath.Join(dir, "blobs", "sha256", ld.Hex)
-	raw, _ := os.ReadFile(path)
-	raw[0] ^= 0xff
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	checkedBlobs = &bundle.Checked{}
+	ld := corruptFirstLayer(t, dir, sig)
 	if got := check(); !strings.Contains(got["sourceRef"], "corrupt") || !strings.Contains(got["sourceRef"], ld.String()) {
 		t.Errorf("a corrupt signature layer: %v", got)
 	}
@@ -314,3 +298,22 @@ func TestCheckHashesAttachedArtifacts(t *testing.T) {
 
 // imageURN is an Image's URN, as the engine sends it.
 var imageURN = urnOf(contract.ImageToken, "app")
+
+// corruptFirstLayer flips a byte of img's first layer in the bundle at dir, and forgets what
+// this process hashed (as a new provider process would): the next check must find it.
+func corruptFirstLayer(t *testing.T, dir string, img v1.Image) v1.Hash {
+	t.Helper()
+	layers, _ := img.Layers()
+	d, _ := layers[0].Digest()
+	path := filepath.Join(dir, "blobs", "sha256", d.Hex)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[0] ^= 0xff
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkedBlobs = &bundle.Checked{}
+	return d
+}
