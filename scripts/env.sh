@@ -25,6 +25,7 @@ fi
 # passphrase everyone knows. This is a convenience that fails early in this shell; the rule
 # itself is the program's (components/site CheckPassphrase), which a child shell, a script or
 # `airgap site` cannot get around.
+source "$REPO/scripts/policy.sh"
 pulumi() {
   if [ "${PULUMI_CONFIG_PASSPHRASE-}" = "$AIRGAP_DEV_PASSPHRASE" ]; then
     local arg prev="" stack=""
@@ -43,25 +44,14 @@ pulumi() {
     fi
   fi
   # preview and up run the policy pack ($POLICY_PACK, which make setup builds) unless one is
-  # given: the rules are not optional in this shell either (airgap site always runs it).
-  local a cmd="" skip=""
-  for a in "$@"; do
-    if [ -n "$skip" ]; then skip=""; continue; fi
-    case $a in
-      --policy-pack | --policy-pack=*) cmd=""; break ;;
-      -s | --stack | -C | --cwd | --config-file | --color | -v | --verbose | --tracing) skip=1 ;;
-      -*) ;;
-      *) [ -z "$cmd" ] && cmd=$a ;;
-    esac
-  done
-  case $cmd in
-    preview | pre | up | update)
-      if [ ! -e "$POLICY_PACK" ]; then
-        echo "pulumi: the policy pack $POLICY_PACK is missing: run make setup (or pass --policy-pack)" >&2
-        return 1
-      fi
-      set -- "$@" --policy-pack "$POLICY_PACK" ;;
-  esac
+  # given (scripts/policy.sh).
+  if airgap_needs_policy "$@"; then
+    if [ ! -e "$POLICY_PACK" ]; then
+      echo "pulumi: the policy pack $POLICY_PACK is missing: run make setup (or pass --policy-pack)" >&2
+      return 1
+    fi
+    set -- "$@" --policy-pack "$POLICY_PACK"
+  fi
   command pulumi "$@"
 }
 export SITE_DIR=${SITE_DIR:-$REPO/.state/site}

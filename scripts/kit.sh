@@ -41,6 +41,8 @@ for p in talos:$TALOS_PLUGIN_VERSION minio:$MINIO_PLUGIN_VERSION; do
 done
 say "policy pack"
 go build -o "$KIT/policy/airgap-site-policy" ./policy
+# The rule for when the kit's pulumi adds the pack: the same file as this checkout's env.sh.
+cp scripts/policy.sh "$KIT/policy/policy.sh"
 cp Pulumi.yaml "$KIT/project/"
 cp stacks/*.yaml "$KIT/project/stacks/"
 if [ -n "${KIT_BUNDLE:-}" ]; then
@@ -64,21 +66,10 @@ export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$KIT/state}
 export POLICY_PACK=$KIT/policy/airgap-site-policy
 mkdir -p "$KIT/state"
-# preview and up run the kit's policy pack unless one is given (airgap site always runs it).
+# preview and up run the kit's policy pack unless one is given (policy/policy.sh, checked above).
+source "$KIT/policy/policy.sh"
 pulumi() {
-  local a cmd="" skip=""
-  for a in "$@"; do
-    if [ -n "$skip" ]; then skip=""; continue; fi
-    case $a in
-      --policy-pack | --policy-pack=*) cmd=""; break ;;
-      -s | --stack | -C | --cwd | --config-file | --color | -v | --verbose | --tracing) skip=1 ;;
-      -*) ;;
-      *) [ -z "$cmd" ] && cmd=$a ;;
-    esac
-  done
-  case $cmd in
-    preview | pre | up | update) set -- "$@" --policy-pack "$POLICY_PACK" ;;
-  esac
+  if airgap_needs_policy "$@"; then set -- "$@" --policy-pack "$POLICY_PACK"; fi
   command pulumi "$@"
 }
 ENV
