@@ -41,6 +41,8 @@ func jobFor(d *appsv1.Deployment, namespace string, deadline time.Duration) (*ba
 		sitecontract.LabelName:      sitecontract.RegistryName,
 		sitecontract.LabelComponent: Component,
 	}
+	// Name and site are what the MinIO tenant's NetworkPolicy admits to S3
+	// (components/registry.PodSelector): without them a tenant's bucket is out of reach.
 	if site, ok := tpl.Labels[sitecontract.LabelInstance]; ok {
 		lbls[sitecontract.LabelInstance] = site
 	}

@@ -173,6 +173,11 @@ func TestJobFromTemplate(t *testing.T) {
 			t.Errorf("the GC pod's labels %v match the selector of %s %v", podLabels, what, sel)
 		}
 	}
+	// ... but the one of both endpoints' pods, which the MinIO tenant's NetworkPolicy admits to
+	// S3 (components/registry.PodSelector), matches.
+	if both := (labels.Set{sitecontract.LabelName: sitecontract.RegistryName, sitecontract.LabelInstance: site}); !labels.SelectorFromSet(both).Matches(podLabels) {
+		t.Errorf("the GC pod's labels %v do not match the registry pods' selector %v: a tenant's S3 would refuse it", podLabels, both)
+	}
 	// The template itself is left as it was (a deep copy is changed).
 	if d.Spec.Template.Spec.Containers[0].Args[0] != "serve" || d.Spec.Template.Spec.Containers[0].Ports == nil {
 		t.Error("jobFor changed the Deployment's template")
@@ -199,6 +204,8 @@ type fakeSite struct {
 	scaledDown            bool
 	created               *batchv1.Job
 	deletedJob            bool
+	// pushNeverReady: the push pods never become ready (a broken image, S3 down).
+	pushNeverReady bool
 }
 
 var (
@@ -285,6 +292,11 @@ func (s *fakeSite) step(ctx context.Context) {
 	for i := have - 1; i >= want; i-- {
 		core.Pods(ns).Delete(ctx, list.Items[i].Name, metav1.DeleteOptions{})
 	}
+	s.mu.Lock()
+	if s.pushNeverReady {
+		want = 0
+	}
+	s.mu.Unlock()
 	if d.Status.ReadyReplicas != want {
 		apps.Deployments(ns).Patch(ctx, d.Name, types.MergePatchType,
 			[]byte(`{"status":{"readyReplicas":`+itoa(want)+`}}`), metav1.PatchOptions{})
@@ -502,6 +514,24 @@ func TestCollectRestoresOnTimeoutAndCancel(t *testing.T) {
 		}
 		s.checkRestored(1)
 	})
+}
+
+// A push endpoint that does not come back is reported: pushes fail until it does.
+func TestCollectReportsAPushEndpointNotReady(t *testing.T) {
+	defer func(d time.Duration) { restoreTimeout = d }(restoreTimeout)
+	restoreTimeout = 300 * time.Millisecond
+	s := newFakeSite(t, "complete", pushDeployment(ptr[int32](1), nil))
+	s.mu.Lock()
+	s.pushNeverReady = true
+	s.mu.Unlock()
+	s.log = gcLog
+	res, err, _ := s.collect(context.Background(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "scaled back but not ready") || !strings.Contains(err.Error(), "0 of 1 ready") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.BlobsDeleted != 2 {
+		t.Errorf("the collection's result is lost: %+v", res)
+	}
 }
 
 // A run killed after the scale left the annotation, the Deployment at 0 and its Job: the next
