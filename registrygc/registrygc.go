@@ -119,6 +119,9 @@ func (c *collection) run(parent context.Context) (res Result, err error) {
 	start := time.Now()
 	res = Result{BlobsMarked: -1, BlobsDeleted: -1, ManifestsDeleted: -1}
 	defer func() { res.Duration = time.Since(start) }()
+	if c.ns == "" {
+		return res, errors.New("collecting the registry's garbage: no namespace given")
+	}
 	ctx, cancel := context.WithTimeoutCause(parent, c.timeout, fmt.Errorf("the collection's timeout of %s passed", c.timeout))
 	defer cancel()
 
@@ -171,22 +174,28 @@ func (c *collection) run(parent context.Context) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	rc, err := c.podLogs(ctx, pod, 0)
-	if err != nil {
-		return res, fmt.Errorf("reading the log of pod %s/%s: %w", c.ns, pod, c.cause(ctx, err))
-	}
-	defer rc.Close()
-	s, ok, err := parseSummary(rc)
-	if err != nil {
-		return res, fmt.Errorf("reading the log of pod %s/%s: %w", c.ns, pod, c.cause(ctx, err))
-	}
-	if ok {
+	// The collection succeeded: a log that cannot be read only leaves the counts unknown.
+	s, ok, err := c.summary(ctx, pod)
+	switch {
+	case err != nil:
+		c.say("garbage-collect succeeded; reading the log of pod %s/%s for its summary: %v", c.ns, pod, c.cause(ctx, err))
+	case !ok:
+		c.say("garbage-collect succeeded but the log of pod %s/%s has no summary line", c.ns, pod)
+	default:
 		res.BlobsMarked, res.BlobsDeleted, res.ManifestsDeleted = s.BlobsMarked, s.BlobsEligible, s.ManifestsEligible
 		c.say("garbage-collect finished: %d blobs marked, %d blobs and %d manifests deleted", s.BlobsMarked, s.BlobsEligible, s.ManifestsEligible)
-	} else {
-		c.say("garbage-collect succeeded but its log of pod %s/%s has no summary line", c.ns, pod)
 	}
 	return res, nil
+}
+
+// summary reads garbage-collect's summary line from the log of its pod.
+func (c *collection) summary(ctx context.Context, pod string) (summary, bool, error) {
+	rc, err := c.podLogs(ctx, pod, 0)
+	if err != nil {
+		return summary{}, false, err
+	}
+	defer rc.Close()
+	return parseSummary(rc)
 }
 
 // replicasToRestore is what the push Deployment is scaled back to: the annotation of an

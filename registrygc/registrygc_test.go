@@ -3,6 +3,7 @@ package registrygc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"reflect"
 	"strings"
@@ -196,6 +197,7 @@ type fakeSite struct {
 	cs      *fake.Clientset
 	outcome string // "complete", "failed" or "hang"
 	log     string // what the GC pod logged
+	logErr  error  // reading its log fails with it
 
 	mu sync.Mutex
 	// annotationAtScaleDown is the annotation the Deployment carried when the patch scaling it
@@ -361,6 +363,9 @@ func (s *fakeSite) collect(ctx context.Context, o Options) (Result, error, []str
 		if pod != JobName+"-x7k2p" {
 			s.t.Errorf("log of pod %q read, want the GC pod's", pod)
 		}
+		if s.logErr != nil {
+			return nil, s.logErr
+		}
 		return io.NopCloser(strings.NewReader(s.log)), nil
 	}
 	res, err := c.run(ctx)
@@ -514,6 +519,27 @@ func TestCollectRestoresOnTimeoutAndCancel(t *testing.T) {
 		}
 		s.checkRestored(1)
 	})
+}
+
+// A collection that succeeded is a success even when its log cannot be read: the counts are
+// unknown (-1).
+func TestCollectWithAnUnreadableLog(t *testing.T) {
+	s := newFakeSite(t, "complete", pushDeployment(ptr[int32](1), nil))
+	s.logErr = errors.New("the node's kubelet does not answer")
+	res, err, lines := s.collect(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BlobsMarked != -1 || res.BlobsDeleted != -1 || res.ManifestsDeleted != -1 {
+		t.Errorf("result = %+v, want -1 counts", res)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "kubelet does not answer") {
+		t.Errorf("progress does not say why the counts are unknown:\n%s", strings.Join(lines, "\n"))
+	}
+	s.checkRestored(1)
+	if _, err := Collect(context.Background(), s.cs, Options{}); err == nil || !strings.Contains(err.Error(), "no namespace") {
+		t.Errorf("Collect without a namespace: err = %v", err)
+	}
 }
 
 // A push endpoint that does not come back is reported: pushes fail until it does.
