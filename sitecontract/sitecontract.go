@@ -48,6 +48,17 @@ const (
 	RegistryComponent = "registry"
 )
 
+// The registry's push endpoint and config file, as the program deploys them: registrygc
+// scales that Deployment and runs garbage-collect from its pod template, outside the program.
+const (
+	// RegistryPushName names the push endpoint's Deployment and Service, and is its
+	// LabelComponent.
+	RegistryPushName = "registry-push"
+	// RegistryConfigDir is where the registry pods mount config.yml (RegistryConfigFile).
+	RegistryConfigDir  = "/etc/distribution"
+	RegistryConfigFile = "config.yml"
+)
+
 // Type tokens of pulumi-talos.
 const (
 	TalosSecrets            = "talos:machine/secrets:Secrets"

@@ -7,6 +7,7 @@
 //	airgap fleet [site...]                         # preview every site, one row per site
 //	airgap site preview|up|refresh|destroy|patch -s SITE
 //	                                               # run the site program in this process
+//	airgap site gc -s SITE [--timeout 10m]         # collect the site registry's garbage
 //
 // The command only parses flags and wires packages together:
 //
@@ -18,6 +19,7 @@
 //	airgap-site/internal/progress  the progress lines of bundle
 //	airgap-site/signing            cosign-format signatures (bundle.json.sig, SHA256SUMS.sig)
 //	airgap-site/fleet              the fleet view
+//	airgap-site/registrygc         the registry's garbage collection, push endpoint stopped
 //	airgap-site/components/site    the site program, compiled in so the offline kit needs no
 //	                               Go toolchain
 package main

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
@@ -16,6 +17,7 @@ import (
 
 	"airgap-site/components/site"
 	"airgap-site/internal/stackconfig"
+	"airgap-site/registrygc"
 	"airgap-site/siteconfig"
 	"airgap-site/sitecontract"
 )
@@ -29,13 +31,16 @@ func newSiteCmd() *cobra.Command {
 	o := &siteOptions{}
 	cmd := &cobra.Command{
 		Use:   "site",
-		Short: "Run the site program in-process (the offline kit's way to preview and deploy); patch prints the Talos mirror patch",
+		Short: "Run the site program in-process (the offline kit's way to preview and deploy); patch prints the Talos mirror patch; gc collects the registry's garbage",
 		Long: `Run the site program in-process through the Automation API: preview, up, refresh, destroy.
 
 patch prints the site's Talos mirror patch from the stack config alone, without touching the
 site: apply it to the nodes (talosctl patch mc --patch @patch.yaml) before the first up of a
 site whose Talos is not managed by the stack, so containerd already pulls through the mirrors
-(and the bootstrap endpoint) when the registry pods start.`,
+(and the bootstrap endpoint) when the registry pods start.
+
+gc collects the site registry's garbage (the push endpoint stopped meanwhile, the pull endpoints
+serving): through the cluster's API with the stack's kubeconfig, without running the program.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -152,7 +157,31 @@ at that rate.`,
 			return printMirrorPatch(cmd.Context(), stack, cmd.OutOrStdout())
 		},
 	}
-	cmd.AddCommand(preview, up, refresh, destroy, patch)
+	var gcTimeout time.Duration
+	gc := &cobra.Command{
+		Use:   "gc",
+		Short: "Collect the site registry's garbage: pushes are refused meanwhile, pulls keep working",
+		Long: `Collect the site registry's garbage: blobs no tagged image references any more (after an up
+removed images) are deleted from the bucket by distribution's garbage-collect --delete-untagged.
+
+The push endpoint is scaled to zero for the whole collection (a push would lose a blob the sweep
+deletes) and scaled back afterwards, whatever happens; the nodes keep pulling from the read-only
+pull endpoints. Progress goes to stderr, one summary line to stdout. An interrupted collection
+(Ctrl-C twice, a lost laptop) is finished by running this again. Do not run an up meanwhile.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if gcTimeout < 0 {
+				return fmt.Errorf("--timeout %s: must not be negative (0 means %s)", gcTimeout, registrygc.DefaultTimeout)
+			}
+			stack, _, err := o.open(cmd, false, "")
+			if err != nil {
+				return err
+			}
+			return collectGarbage(cmd.Context(), stack, gcTimeout, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	gc.Flags().DurationVar(&gcTimeout, "timeout", registrygc.DefaultTimeout, "bound of the collection (the push endpoint's restore has its own few minutes after it)")
+	cmd.AddCommand(preview, up, refresh, destroy, patch, gc)
 	return cmd
 }
 

@@ -42,7 +42,7 @@ func TestSiteSubcommandFlags(t *testing.T) {
 		}
 	}
 	help, _ = runAirgap("site", "--help")
-	for _, sub := range []string{"preview", "up", "refresh", "destroy", "patch"} {
+	for _, sub := range []string{"preview", "up", "refresh", "destroy", "patch", "gc"} {
 		if !strings.Contains(help, "  "+sub+" ") {
 			t.Errorf("site --help does not list %s:\n%s", sub, help)
 		}
@@ -57,6 +57,11 @@ func TestSiteSubcommandFlags(t *testing.T) {
 		{[]string{"site", "frobnicate", "-s", "osaka"}, `unknown command "frobnicate"`},
 		{[]string{"site", "preview", "extra"}, `unknown command "extra"`},
 		{[]string{"site", "up"}, "--stack is required"},
+		{[]string{"site", "gc"}, "--stack is required"},
+		{[]string{"site", "gc", "-s", "osaka", "extra"}, `unknown command "extra"`},
+		{[]string{"site", "gc", "-s", "osaka", "--policy-pack", "pack"}, "unknown flag: --policy-pack"},
+		{[]string{"site", "gc", "-s", "osaka", "--timeout", "ten"}, `invalid argument "ten" for "--timeout"`},
+		{[]string{"site", "gc", "-s", "osaka", "--timeout", "-1m"}, "--timeout -1m0s: must not be negative"},
 	} {
 		if _, err := runAirgap(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("airgap %s: err = %v, want %q", strings.Join(tc.args, " "), err, tc.want)

@@ -68,7 +68,10 @@ type Log struct {
 	Formatter string `json:"formatter"`
 }
 
-// Storage is the storage section: one driver plus the behaviour switches.
+// Storage is the storage section: one driver plus the behaviour switches. It deliberately has
+// no cache section: without one distribution keeps no blob descriptor cache, so a pull endpoint
+// never answers for a blob that garbage-collect deleted and needs no restart after a collection
+// (registrygc relies on it; with a cache it would, distribution #1803).
 type Storage struct {
 	S3          *S3         `json:"s3,omitempty"`
 	Delete      Enabled     `json:"delete"`

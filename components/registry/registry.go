@@ -23,14 +23,14 @@ const Type = "airgap-site:registry:Registry"
 // Names of the Kubernetes objects and Secret keys.
 const (
 	AppName  = sitecontract.RegistryName
-	PushName = "registry-push"
+	PushName = sitecontract.RegistryPushName
 	// SecretName holds the pull endpoint's S3 key pair, PushSecretName the push endpoint's:
 	// each Deployment can reference only its own.
 	SecretName     = "registry-credentials"
 	PushSecretName = "registry-push-credentials"
 	TLSSecretName  = "registry-tls"
-	ConfigDir      = "/etc/distribution"
-	ConfigFile     = "config.yml"
+	ConfigDir      = sitecontract.RegistryConfigDir
+	ConfigFile     = sitecontract.RegistryConfigFile
 	KeyAccessKey   = "s3-access-key"
 	KeySecretKey   = "s3-secret-key"
 	KeyHTTPSecret  = "http-secret"
