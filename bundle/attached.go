@@ -37,6 +37,15 @@ func AttachedTag(d v1.Hash, kind AttachedKind) string {
 	return mirror.DigestTag(d.String()) + "." + string(kind)
 }
 
+// ReferrerTag is the tag a site registry keeps the referrer with digest referrer of the image
+// with digest subject under: AttachedTag(subject, Referrers) and the first 16 hex digits of the
+// referrer, e.g. sha256-<hex>.ref-0123456789abcdef. A referrer is pushed by digest, and the
+// registry's garbage collection (--delete-untagged) sweeps untagged manifests: the tag keeps
+// it while its subject is kept, and goes with it (named after the subject's digest).
+func ReferrerTag(subject, referrer v1.Hash) string {
+	return AttachedTag(subject, Referrers) + "-" + referrer.Hex[:16]
+}
+
 // AttachedRef is the bundle reference of the artifacts of kind attached to the image with
 // digest d, whose reference (by tag or digest) is ref: the image's repository and AttachedTag,
 // e.g. docker.io/library/nginx:sha256-<hex>.sig.

@@ -85,8 +85,10 @@ func child(idx v1.ImageIndex, d v1.Descriptor) (Source, error) {
 // without the API, go-containerregistry updates the referrers tag sha256-<hex>). Each is a
 // Copy, so what the registry holds is skipped. The results are summed into one.
 //
-// Nothing here deletes: attachments stay when their image's tag is deleted (as with retain),
-// since another tag may point at the same image, and a signature is harmless where it is.
+// A referrer, put by digest, also gets its bundle.ReferrerTag, so the registry's garbage
+// collection keeps it. Nothing here deletes: attachments stay when their image's tag is
+// deleted (as with retain), since another tag may point at the same image; the retention
+// deletes them with their image's version.
 func CopyAttached(ctx context.Context, atts []Attachment, dst name.Reference, d v1.Hash, opts Options) (*Result, error) {
 	total := &Result{Sent: Sizes{}, Contents: Sizes{}}
 	opts.Progress = nil // the image's copy reports progress; these are small
@@ -129,6 +131,13 @@ func CopyAttached(ctx context.Context, atts []Attachment, dst name.Reference, d 
 		}
 		if err != nil {
 			return total, fmt.Errorf("copying %s of %s to %s: %w", what, d, target, err)
+		}
+		if a.Tag == "" {
+			// Tagged as well: untagged, the registry's garbage collection would sweep it.
+			kept := repo.Tag(bundle.ReferrerTag(d, h))
+			if err := remote.Tag(kept, a.Source.taggable(), append(o.Remote, remote.WithContext(ctx))...); err != nil {
+				return total, fmt.Errorf("tagging %s of %s as %s: %w", what, d, kept, err)
+			}
 		}
 	}
 	total.SentBytes = total.Sent.Bytes()

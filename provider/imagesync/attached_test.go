@@ -115,7 +115,9 @@ func TestCopyAttached(t *testing.T) {
 			if res.SentBytes == 0 || res.BlobsUploaded == 0 {
 				t.Errorf("first copy sent nothing: %+v", res)
 			}
-			for tag, want := range map[string]v1.Image{atts[0].Tag: sig, atts[1].Tag: att} {
+			// The referrer is also tagged, so the registry's garbage collection keeps it.
+			referrerTag := bundle.ReferrerTag(d, imagetest.Digest(t, sbom))
+			for tag, want := range map[string]v1.Image{atts[0].Tag: sig, atts[1].Tag: att, referrerTag: sbom} {
 				desc, err := remote.Head(parseRef(t, host+"/docker.io/vendor/app:"+tag))
 				if err != nil || desc.Digest != imagetest.Digest(t, want) {
 					t.Errorf("%s: %v, %v; want %s", tag, desc, err, imagetest.Digest(t, want))

@@ -28,6 +28,14 @@ type Source struct {
 	Index v1.ImageIndex
 }
 
+// taggable is the source's top-level manifest, to put under a tag.
+func (s Source) taggable() remote.Taggable {
+	if s.Index != nil {
+		return s.Index
+	}
+	return s.Image
+}
+
 // Digest is the digest of the source's top-level manifest.
 func (s Source) Digest() (v1.Hash, error) {
 	if s.Index != nil {
