@@ -624,22 +624,31 @@ func (s *Server) retrying(ctx context.Context, urn string, c *siteConfig, addrs 
 // that served; failures ridden out on the way are reported once, as a warning about
 // what (a verb: "copying") and the image's label.
 func (s *Server) atSite(ctx context.Context, urn string, c *siteConfig, in imageInputs, what string, op func(ctx context.Context, t name.Tag, opts []remote.Option) error) (string, error) {
-	endpoints, done := s.retrying(ctx, urn, c, c.Endpoints)
-	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
+	return s.atRegistry(ctx, urn, c, what+" "+in.label(), func(ctx context.Context, ep string, opts []remote.Option) error {
 		t, err := in.target(c, ep)
-		if err != nil {
-			return err
-		}
-		opts, err := c.remoteOptions(ctx)
 		if err != nil {
 			return err
 		}
 		return op(ctx, t, opts)
 	})
+}
+
+// atRegistry runs op against the site registry's endpoints, in order, with the retry budget:
+// op gets the endpoint and the options to reach it. It returns the endpoint that served;
+// failures ridden out on the way are reported once, as a warning about what.
+func (s *Server) atRegistry(ctx context.Context, urn string, c *siteConfig, what string, op func(ctx context.Context, ep string, opts []remote.Option) error) (string, error) {
+	endpoints, done := s.retrying(ctx, urn, c, c.Endpoints)
+	ep, err := endpoints.Do(ctx, func(ctx context.Context, ep string) error {
+		opts, err := c.remoteOptions(ctx)
+		if err != nil {
+			return err
+		}
+		return op(ctx, ep, opts)
+	})
 	if err != nil {
 		return "", err
 	}
-	done(what+" "+in.label(), ep)
+	done(what, ep)
 	return ep, nil
 }
 

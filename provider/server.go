@@ -76,6 +76,8 @@ func New(log Logger) *Server {
 		contract.CertificateAuthorityToken: certificateAuthority.on(s),
 		contract.CertificateToken:          certificate.on(s),
 		contract.PasswordToken:             password.on(s),
+		contract.RetentionToken:            &retentionKind{s},
+		contract.GarbageCollectionToken:    &collection{s},
 	}
 	return s
 }

@@ -32,8 +32,13 @@ type Images struct {
 	// node order, and a push fails over from one to the next. Every endpoint reaches the same
 	// registry, so changing this (or the node order) never moves or deletes an image.
 	Registry string `json:"registry,omitempty"`
-	// Retain keeps images in the registry when they leave the list.
+	// Retain keeps images in the registry when they leave the list: nothing is ever deleted
+	// (KeepPrevious does not apply).
 	Retain bool `json:"retain,omitempty"`
+	// KeepPrevious is how many previous versions of each repository stay in the registry
+	// for a rollback (a tag moved or an image left the list); older ones are deleted and a
+	// garbage collection frees their blobs. Unset means DefaultKeepPrevious; 0 keeps none.
+	KeepPrevious *int `json:"keepPrevious,omitempty"`
 	// Jobs bounds parallel blob transfers per image.
 	Jobs int `json:"jobs,omitempty"`
 	// RetrySeconds is how long a failing registry (5xx, refused connections, a pod restart)
@@ -167,10 +172,24 @@ func (v *validator) images(c *Config) {
 	if im.TimeoutSeconds < 0 || im.TimeoutSeconds > 3600 {
 		v.fail("images.timeoutSeconds", "%d: between 1 and 3600 seconds (0 means the default)", im.TimeoutSeconds)
 	}
+	if k := im.KeepPrevious; k != nil && (*k < 0 || *k > 100) {
+		v.fail("images.keepPrevious", "%d: previous versions kept per repository, between 0 and 100", *k)
+	}
 	if im.MaxBytesPerSecond < 0 || (im.MaxBytesPerSecond > 0 && im.MaxBytesPerSecond < 16<<10) {
 		v.fail("images.maxBytesPerSecond", "%d: bytes per second, at least 16384 (0 means no cap)", im.MaxBytesPerSecond)
 	}
 	v.linkRate(im)
+}
+
+// DefaultKeepPrevious is images.keepPrevious unset: one rollback per repository.
+const DefaultKeepPrevious = 1
+
+// Kept is images.keepPrevious with its default.
+func (im Images) Kept() int {
+	if im.KeepPrevious == nil {
+		return DefaultKeepPrevious
+	}
+	return *im.KeepPrevious
 }
 
 // ImageRegistry is where images are pushed first: images.registry, or the first node's

@@ -78,3 +78,16 @@ func TestLinkBytesPerSecond(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptDefaults: unset keeps one previous version per repository; 0 is kept as 0.
+func TestKeptDefaults(t *testing.T) {
+	zero, three := 0, 3
+	for _, tc := range []struct {
+		im   Images
+		want int
+	}{{Images{}, DefaultKeepPrevious}, {Images{KeepPrevious: &zero}, 0}, {Images{KeepPrevious: &three}, 3}} {
+		if got := tc.im.Kept(); got != tc.want {
+			t.Errorf("Kept() of %v = %d, want %d", tc.im.KeepPrevious, got, tc.want)
+		}
+	}
+}

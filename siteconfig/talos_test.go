@@ -279,6 +279,7 @@ func TestImagesRejects(t *testing.T) {
 		{"negative retry", `{"bundle":"b","retrySeconds":-1,"list":["nginx:1"]}`, "images.retrySeconds"},
 		{"huge timeout", `{"bundle":"b","timeoutSeconds":86400,"list":["nginx:1"]}`, "images.timeoutSeconds"},
 		{"negative rate cap", `{"bundle":"b","maxBytesPerSecond":-1,"list":["nginx:1"]}`, "images.maxBytesPerSecond"},
+		{"negative keepPrevious", `{"bundle":"b","keepPrevious":-1,"list":["nginx:1"]}`, "images.keepPrevious"},
 		{"rate cap in bits", `{"bundle":"b","maxBytesPerSecond":100,"list":["nginx:1"]}`, "images.maxBytesPerSecond"},
 		{"upper-case registry", `{"bundle":"b","list":["Docker.IO/library/nginx:1.27"]}`, "images.list[0]"},
 		{"registry as url", `{"bundle":"b","registry":"http://10.20.0.11:32000","list":["nginx:1"]}`, "images.registry"},

@@ -18,6 +18,9 @@ const (
 	OutputTalosVersion         = "talosVersion"
 	OutputImageDigests         = "imageDigests"
 	OutputImageBytesSent       = "imageBytesSent"
+	// OutputPreviousImages are the previous versions kept for a rollback, newest first
+	// (repository:tag@digest): setting an image back to one of them sends no blob.
+	OutputPreviousImages = "previousImages"
 	// OutputMirrorPatch is the nodes' full mirror patch (secret: the CA and the pull
 	// credentials, known once they are generated and the registry is Ready; never the
 	// bootstrap endpoint).

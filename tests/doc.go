@@ -23,6 +23,9 @@
 //   - the loopback containerd is configured by TestKwokStack alone;
 //   - the update tests (TestAddingOneImage, TestDeltaBundle, TestUpdateOverLink,
 //     TestChunkedUploadResumes) have their own registries, vendor registry and Toxiproxy link;
+//   - a test stack keeps up to 100 previous versions of each repository (newTestStack): no
+//     kubelet runs a garbage collection's Job on the kwok nodes, so none may fall due;
+//     TestRetentionAndGC proves retention and collection on the real node;
 //   - projects that do not reach the site (TestExamplePreviews, TestMisspeltKeys,
 //     TestPolicyViolations, TestEnvRefusesDevPassphrase) have directories of their own.
 //

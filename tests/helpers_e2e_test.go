@@ -847,6 +847,12 @@ func newTestStack(t testing.TB, name string, o stackOptions) *testStack {
 		cfg["airgap-site:talos"] = map[string]any{"upstreams": o.upstreams}
 	}
 	if o.images != nil {
+		// No kubelet runs a garbage collection's Job on the kwok nodes: these stacks keep every
+		// version they replace, so none is ever due (TestRetentionAndGC proves retention and
+		// collection on the real node).
+		if _, ok := o.images["keepPrevious"]; !ok {
+			o.images["keepPrevious"] = 100
+		}
 		cfg["airgap-site:images"] = o.images
 	}
 	block, err := yaml.Marshal(map[string]any{"config": cfg})

@@ -154,3 +154,78 @@ func NewAcceptedBundle(ctx *pulumi.Context, name string, args *AcceptedBundleArg
 	}
 	return &r, nil
 }
+
+// Retention is the airgap provider's contract.Retention: the previous versions of the site's
+// images kept for a rollback.
+type Retention struct {
+	pulumi.CustomResourceState
+
+	Previous        pulumi.StringArrayOutput `pulumi:"previous"`
+	DeletedVersions pulumi.IntOutput         `pulumi:"deletedVersions"`
+}
+
+// RetentionArgs are the inputs of Retention.
+type RetentionArgs struct {
+	KeepPrevious pulumi.IntPtrInput
+	Images       pulumi.StringMapInput
+}
+
+type retentionArgs struct {
+	KeepPrevious *int              `pulumi:"keepPrevious"`
+	Images       map[string]string `pulumi:"images"`
+}
+
+// ElementType implements pulumi.Input for the registration.
+func (RetentionArgs) ElementType() reflect.Type { return reflect.TypeOf((*retentionArgs)(nil)).Elem() }
+
+// NewRetention declares the retention; opts must name the site's Provider.
+func NewRetention(ctx *pulumi.Context, name string, args *RetentionArgs, opts ...pulumi.ResourceOption) (*Retention, error) {
+	var r Retention
+	opts = append(opts, pulumi.Version(contract.Version))
+	if err := ctx.RegisterResource(contract.RetentionToken, name, args, &r, opts...); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GarbageCollection is the airgap provider's contract.GarbageCollection.
+type GarbageCollection struct {
+	pulumi.CustomResourceState
+
+	CollectedAt      pulumi.StringOutput  `pulumi:"collectedAt"`
+	BlobsDeleted     pulumi.IntOutput     `pulumi:"blobsDeleted"`
+	ManifestsDeleted pulumi.IntOutput     `pulumi:"manifestsDeleted"`
+	DurationSeconds  pulumi.Float64Output `pulumi:"durationSeconds"`
+}
+
+// GarbageCollectionArgs are the inputs of GarbageCollection.
+type GarbageCollectionArgs struct {
+	Kubeconfig     pulumi.StringInput
+	Context        pulumi.StringPtrInput
+	Namespace      pulumi.StringInput
+	After          pulumi.IntPtrInput
+	TimeoutSeconds pulumi.IntPtrInput
+}
+
+type garbageCollectionArgs struct {
+	Kubeconfig     string  `pulumi:"kubeconfig"`
+	Context        *string `pulumi:"context"`
+	Namespace      string  `pulumi:"namespace"`
+	After          *int    `pulumi:"after"`
+	TimeoutSeconds *int    `pulumi:"timeoutSeconds"`
+}
+
+// ElementType implements pulumi.Input for the registration.
+func (GarbageCollectionArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*garbageCollectionArgs)(nil)).Elem()
+}
+
+// NewGarbageCollection declares the collection; its kubeconfig is kept secret in the state.
+func NewGarbageCollection(ctx *pulumi.Context, name string, args *GarbageCollectionArgs, opts ...pulumi.ResourceOption) (*GarbageCollection, error) {
+	var r GarbageCollection
+	opts = append(opts, pulumi.Version(contract.Version), pulumi.AdditionalSecretOutputs(contract.GarbageCollection.Secrets()))
+	if err := ctx.RegisterResource(contract.GarbageCollectionToken, name, args, &r, opts...); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

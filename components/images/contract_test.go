@@ -20,3 +20,11 @@ func TestAcceptedBundleBindingMatchesContract(t *testing.T) {
 func TestProviderBindingMatchesContract(t *testing.T) {
 	bindingtest.Match[contract.ProviderArgs, struct{}, providerArgs, ProviderArgs, struct{}](t, contract.Provider)
 }
+
+func TestRetentionBindingMatchesContract(t *testing.T) {
+	bindingtest.Match[contract.RetentionArgs, contract.RetentionOutputs, retentionArgs, RetentionArgs, Retention](t, contract.Retention)
+}
+
+func TestGarbageCollectionBindingMatchesContract(t *testing.T) {
+	bindingtest.Match[contract.GarbageCollectionArgs, contract.GarbageCollectionOutputs, garbageCollectionArgs, GarbageCollectionArgs, GarbageCollection](t, contract.GarbageCollection)
+}

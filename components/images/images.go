@@ -3,6 +3,7 @@ package images
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,10 @@ type Args struct {
 	// Accepted is the bundle the stack accepts (Accept); every copy depends on it. Nil
 	// without a bundle.
 	Accepted *AcceptedBundle
+	// Kubeconfig (secret) and KubeContext reach the site's cluster, where a garbage
+	// collection runs after an up that deleted previous versions.
+	Kubeconfig  pulumi.StringInput
+	KubeContext string
 }
 
 // PushIdentity is how the site registry's write endpoint is reached: the site CA (PEM) to
@@ -63,9 +68,15 @@ type Images struct {
 	// Accepted is the bundle the stack accepted, which every copy depends on; nil without
 	// bundled images.
 	Accepted *AcceptedBundle
+	// Previous are the versions kept for a rollback, newest first (repository:tag@digest);
+	// empty when nothing is kept (no copied image, or images.retain).
+	Previous pulumi.StringArrayOutput `pulumi:"previous"`
 	// Copies and Builds are the resources, by original reference.
 	Copies map[string]*Image
 	Builds map[string]*docker.Image
+	// Retention and Collection keep the registry bounded; nil when nothing is kept.
+	Retention  *Retention
+	Collection *GarbageCollection
 }
 
 // New declares the images.
@@ -171,7 +182,47 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	im.Digests = digests.ToStringMapOutput()
 	im.SentBytes = sumOutputs(sent)
-	return im, ctx.RegisterResourceOutputs(im, pulumi.Map{"digests": im.Digests, "sentBytes": im.SentBytes})
+	im.Previous = pulumi.ToStringArray(nil).ToStringArrayOutput()
+	if siteProvider != nil && !c.Images.Retain {
+		if err := im.bound(ctx, name, c, args, siteProvider); err != nil {
+			return nil, err
+		}
+	}
+	return im, ctx.RegisterResourceOutputs(im, pulumi.Map{"digests": im.Digests, "sentBytes": im.SentBytes, "previous": im.Previous})
+}
+
+// bound declares what keeps the registry bounded: the retention of previous versions, after
+// every copy, and the garbage collection that follows when it deleted some.
+func (im *Images) bound(ctx *pulumi.Context, name string, c *siteconfig.Config, args Args, p *Provider) error {
+	current := pulumi.StringMap{}
+	var copies []pulumi.Resource
+	for _, ref := range slices.Sorted(maps.Keys(im.Copies)) {
+		t, err := mirror.TargetOf(ref)
+		if err != nil {
+			return err
+		}
+		current[t.Repository+":"+t.Tag] = im.Copies[ref].Digest
+		copies = append(copies, im.Copies[ref])
+	}
+	kept := c.Images.Kept()
+	r, err := NewRetention(ctx, name+"-retention", &RetentionArgs{
+		KeepPrevious: pulumi.IntPtr(kept),
+		Images:       current,
+	}, pulumi.Parent(im), pulumi.Provider(p), pulumi.DependsOn(copies))
+	if err != nil {
+		return err
+	}
+	im.Retention, im.Previous = r, r.Previous
+	if args.Kubeconfig == nil {
+		return nil
+	}
+	im.Collection, err = NewGarbageCollection(ctx, name+"-gc", &GarbageCollectionArgs{
+		Kubeconfig: pulumi.ToSecret(args.Kubeconfig.ToStringOutput()).(pulumi.StringOutput),
+		Context:    optional(args.KubeContext),
+		Namespace:  pulumi.String(c.Registry.Namespace),
+		After:      r.DeletedVersions.ToIntPtrOutput(),
+	}, pulumi.Parent(im), pulumi.Provider(p))
+	return err
 }
 
 // UploadSessions is where the uploads in flight of a stack are kept, beside its state: under a

@@ -93,6 +93,7 @@ func run(ctx *pulumi.Context, keys []string) error {
 	ctx.Export(sitecontract.OutputRegistryPushNodePort, s.Registry.PushNodePort)
 	ctx.Export(sitecontract.OutputImageDigests, s.Images.Digests)
 	ctx.Export(sitecontract.OutputImageBytesSent, s.Images.SentBytes)
+	ctx.Export(sitecontract.OutputPreviousImages, s.Images.Previous)
 	return nil
 }
 

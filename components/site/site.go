@@ -150,6 +150,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Push:          push,
 		TrustedKeys:   trustedKeys,
 		Accepted:      accepted,
+		Kubeconfig:    kubeconfig,
+		KubeContext:   c.Kubernetes.Context,
 	}, children...)
 	if err != nil {
 		return nil, err
