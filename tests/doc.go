@@ -9,8 +9,9 @@
 // The other files are tests, and the checks that TestKwokStack and TestRealNode share
 // (access, hardening, containerd).
 //
-// All tests share one local site, and all but TestRealNode call t.Parallel: Go runs
-// TestRealNode first, alone, then the others four at a time (scripts/e2e.sh: -parallel 4;
+// All tests share one local site, and all but the real-node tests (TestColdRestart,
+// TestRealNode, TestRetentionAndGC: the dev stack on node-1) call t.Parallel: Go runs those
+// first, one after the other, then the others four at a time (scripts/e2e.sh: -parallel 4;
 // they mostly wait, and two at a time left more than half of the two cores idle).
 // Running together is safe because no two tests share anything they change:
 //   - each has its own stacks (unique names in the shared file backend), its own registry
@@ -29,9 +30,10 @@
 //   - projects that do not reach the site (TestExamplePreviews, TestMisspeltKeys,
 //     TestPolicyViolations, TestEnvRefusesDevPassphrase) have directories of their own.
 //
-// TestRealNode runs alone because it measures: 200 unauthenticated requests/s must leave pulls
-// quick, and pulls must not fail while a registry pod is replaced; a second test sharing the
-// two cores would make those figures the other test's.
+// The real-node tests run alone because they share the dev stack and node-1, and because they
+// measure: 200 unauthenticated requests/s must leave pulls quick, and pulls must not fail while
+// a registry pod is replaced or a garbage collection runs; a second test sharing the two cores
+// would make those figures the other test's.
 //
 // The programs are built once per run and the suite's projects run them through a launcher
 // the language host builds in a fraction of a second (buildProgram); TestProviderUpgradeFrom03
