@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"airgap-site/provider/contract"
 	"airgap-site/registrygc"
@@ -42,8 +40,8 @@ func (k *collection) check(_ context.Context, _ request, news resource.PropertyM
 		f.add("timeoutSeconds", "must be 0 (the default, %s) or more, not %d", registrygc.DefaultTimeout, st.TimeoutSeconds)
 	}
 	if st.Kubeconfig != "" {
-		if _, err := clientcmd.Load([]byte(st.Kubeconfig)); err != nil {
-			f.add("kubeconfig", "parsing the kubeconfig: %v", err)
+		if _, err := registrygc.ClientFor(st.Kubeconfig, st.Context); err != nil {
+			f.add("kubeconfig", "%v", err)
 		}
 	}
 	return f, nil
@@ -78,7 +76,7 @@ func (k *collection) run(ctx context.Context, r request, before int, last contra
 		computedOutputs(state, contract.GarbageCollection)
 		return state, nil
 	}
-	cs, err := clientsetOf(n.Kubeconfig, n.Context)
+	cs, err := registrygc.ClientFor(n.Kubeconfig, n.Context)
 	if err != nil {
 		return nil, err
 	}
@@ -102,19 +100,6 @@ func (k *collection) run(ctx context.Context, r request, before int, last contra
 		DurationSeconds:  res.Duration.Seconds(),
 	}))
 	return state, nil
-}
-
-// clientsetOf is a client of the cluster a kubeconfig names.
-func clientsetOf(kubeconfig, context string) (kubernetes.Interface, error) {
-	cfg, err := clientcmd.Load([]byte(kubeconfig))
-	if err != nil {
-		return nil, fmt.Errorf("parsing the kubeconfig: %w", err)
-	}
-	rest, err := clientcmd.NewNonInteractiveClientConfig(*cfg, context, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
-	}
-	return kubernetes.NewForConfig(rest)
 }
 
 func (k *collection) read(_ context.Context, _ request, state, inputs resource.PropertyMap) (resource.PropertyMap, resource.PropertyMap, error) {

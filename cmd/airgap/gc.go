@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"airgap-site/internal/stackconfig"
 	"airgap-site/registrygc"
@@ -34,7 +32,7 @@ func collectGarbage(ctx context.Context, stack auto.Stack, timeout time.Duration
 	if err != nil {
 		return err
 	}
-	cs, err := clientsetFor(kubeconfig, cfg.Kubernetes.Context)
+	cs, err := registrygc.ClientFor(kubeconfig, cfg.Kubernetes.Context)
 	if err != nil {
 		return fmt.Errorf("stack %s: %w", stack.Name(), err)
 	}
@@ -72,20 +70,6 @@ func siteKubeconfig(stack string, cfg *siteconfig.Config) (string, error) {
 		return "", fmt.Errorf("stack %s manages Talos (talos.manage): its kubeconfig comes from Talos during the deployment and the stack has no kubeconfig output, so airgap site gc cannot reach the cluster", stack)
 	}
 	return siteprobe.ReadKubeconfig(cfg.Kubernetes)
-}
-
-// clientsetFor is a client of the cluster kubeconfig names in kubeContext (its current
-// context when empty), as the program's Kubernetes provider reaches it.
-func clientsetFor(kubeconfig, kubeContext string) (kubernetes.Interface, error) {
-	apiCfg, err := clientcmd.Load([]byte(kubeconfig))
-	if err != nil {
-		return nil, fmt.Errorf("parsing kubeconfig: %w", err)
-	}
-	rc, err := clientcmd.NewNonInteractiveClientConfig(*apiCfg, kubeContext, &clientcmd.ConfigOverrides{}, nil).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("reading kubeconfig (context %q): %w", kubeContext, err)
-	}
-	return kubernetes.NewForConfig(rc)
 }
 
 // gcSummary is the one line a collection prints.

@@ -62,7 +62,7 @@ func TestSiteKubeconfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for kubeContext, want := range map[string]string{"factory": "https://10.20.0.11:6443", "": "https://192.0.2.1:6443"} {
-		cs, err := clientsetFor(kc, kubeContext)
+		cs, err := registrygc.ClientFor(kc, kubeContext)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,10 +70,10 @@ func TestSiteKubeconfig(t *testing.T) {
 			t.Errorf("context %q reaches %s, want %s", kubeContext, got, want)
 		}
 	}
-	if _, err := clientsetFor(kc, "nowhere"); err == nil || !strings.Contains(err.Error(), `"nowhere"`) {
+	if _, err := registrygc.ClientFor(kc, "nowhere"); err == nil || !strings.Contains(err.Error(), `"nowhere"`) {
 		t.Errorf("an unknown context: err = %v", err)
 	}
-	if _, err := clientsetFor("not: [a kubeconfig", ""); err == nil {
+	if _, err := registrygc.ClientFor("not: [a kubeconfig", ""); err == nil {
 		t.Error("a broken kubeconfig was accepted")
 	}
 
