@@ -19,28 +19,19 @@ import (
 // Any other change of its inputs (a new kubeconfig) is an update that collects nothing.
 type collection struct{ s *Server }
 
-type collectionState struct {
-	contract.GarbageCollectionArgs
-	contract.GarbageCollectionOutputs
-	unknown []string
-}
-
-func parseCollection(m resource.PropertyMap) collectionState {
-	var st collectionState
-	st.unknown = decode(m, contract.GarbageCollection.Inputs, &st.GarbageCollectionArgs)
-	decode(m, contract.GarbageCollection.Outputs, &st.GarbageCollectionOutputs)
-	return st
+func parseCollection(m resource.PropertyMap) state[contract.GarbageCollectionArgs, contract.GarbageCollectionOutputs] {
+	return decodeState[contract.GarbageCollectionArgs, contract.GarbageCollectionOutputs](m, contract.GarbageCollection)
 }
 
 func (k *collection) check(_ context.Context, _ request, news resource.PropertyMap) (failures, error) {
 	st := parseCollection(news)
 	f := failures{}
-	f.required(contract.GarbageCollection.Inputs, reflect.ValueOf(st.GarbageCollectionArgs), st.unknown)
-	if st.TimeoutSeconds < 0 {
-		f.add("timeoutSeconds", "must be 0 (the default, %s) or more, not %d", registrygc.DefaultTimeout, st.TimeoutSeconds)
+	f.required(contract.GarbageCollection.Inputs, reflect.ValueOf(st.In), st.unknown)
+	if st.In.TimeoutSeconds < 0 {
+		f.add("timeoutSeconds", "must be 0 (the default, %s) or more, not %d", registrygc.DefaultTimeout, st.In.TimeoutSeconds)
 	}
-	if st.Kubeconfig != "" {
-		if _, err := registrygc.ClientFor(st.Kubeconfig, st.Context); err != nil {
+	if st.In.Kubeconfig != "" {
+		if _, err := registrygc.ClientFor(st.In.Kubeconfig, st.In.Context); err != nil {
 			f.add("kubeconfig", "%v", err)
 		}
 	}
@@ -49,7 +40,7 @@ func (k *collection) check(_ context.Context, _ request, news resource.PropertyM
 
 func (k *collection) diff(_ context.Context, _ request, olds, news resource.PropertyMap) (changes, error) {
 	o, n := parseCollection(olds), parseCollection(news)
-	c := inputChanges(contract.GarbageCollection.Inputs, reflect.ValueOf(o.GarbageCollectionArgs), reflect.ValueOf(n.GarbageCollectionArgs), n.unknown)
+	c := inputChanges(contract.GarbageCollection.Inputs, reflect.ValueOf(o.In), reflect.ValueOf(n.In), n.unknown)
 	return c, nil
 }
 
@@ -60,14 +51,14 @@ func (k *collection) create(ctx context.Context, r request, ins resource.Propert
 
 func (k *collection) update(ctx context.Context, r request, olds, news resource.PropertyMap) (resource.PropertyMap, error) {
 	o := parseCollection(olds)
-	return k.run(ctx, r, o.After, o.GarbageCollectionOutputs, news)
+	return k.run(ctx, r, o.In.After, o.Out, news)
 }
 
 // run collects when after went up from before, else keeps the last figures.
 func (k *collection) run(ctx context.Context, r request, before int, last contract.GarbageCollectionOutputs, ins resource.PropertyMap) (resource.PropertyMap, error) {
 	n := parseCollection(ins)
 	state := ins.Copy()
-	due := slices.Contains(n.unknown, "after") || n.After > before
+	due := slices.Contains(n.unknown, "after") || n.In.After > before
 	if !due {
 		maps.Copy(state, encode(contract.GarbageCollection.Outputs, last))
 		return state, nil
@@ -76,13 +67,13 @@ func (k *collection) run(ctx context.Context, r request, before int, last contra
 		computedOutputs(state, contract.GarbageCollection)
 		return state, nil
 	}
-	cs, err := registrygc.ClientFor(n.Kubeconfig, n.Context)
+	cs, err := registrygc.ClientFor(n.In.Kubeconfig, n.In.Context)
 	if err != nil {
 		return nil, err
 	}
 	res, err := registrygc.Collect(ctx, cs, registrygc.Options{
-		Namespace: n.Namespace,
-		Timeout:   time.Duration(n.TimeoutSeconds) * time.Second, // 0: registrygc's default
+		Namespace: n.In.Namespace,
+		Timeout:   time.Duration(n.In.TimeoutSeconds) * time.Second, // 0: registrygc's default
 		Progress:  func(line string) { k.s.status(ctx, r.urn, "garbage collection: %s", line) },
 	})
 	if err != nil {

@@ -86,6 +86,22 @@ func resolve(pv resource.PropertyValue) (v resource.PropertyValue, known bool) {
 	}
 }
 
+// state is a resource's state decoded: its inputs A, its outputs O and the inputs not known
+// yet (preview).
+type state[A, O any] struct {
+	In      A
+	Out     O
+	unknown []string
+}
+
+// decodeState decodes m, the state (or the inputs) of r.
+func decodeState[A, O any](m resource.PropertyMap, r contract.Resource) state[A, O] {
+	var st state[A, O]
+	st.unknown = decode(m, r.Inputs, &st.In)
+	decode(m, r.Outputs, &st.Out)
+	return st
+}
+
 // encode is decode's inverse: the fields of src, a contract struct, as engine values.
 func encode[T any](props []contract.Property, src T) resource.PropertyMap {
 	v := reflect.ValueOf(src)

@@ -25,38 +25,25 @@ import (
 // and how many it will delete (and so whether a garbage collection follows).
 type retentionKind struct{ s *Server }
 
-type retentionState struct {
-	contract.RetentionArgs
-	contract.RetentionOutputs
-	unknown []string
-}
-
-func parseRetention(m resource.PropertyMap) retentionState {
-	var st retentionState
-	st.unknown = decode(m, contract.Retention.Inputs, &st.RetentionArgs)
-	decode(m, contract.Retention.Outputs, &st.RetentionOutputs)
-	return st
-}
-
-func (st retentionState) previous() ([]retention.Version, error) {
-	return retention.Parse(st.Previous)
+func parseRetention(m resource.PropertyMap) state[contract.RetentionArgs, contract.RetentionOutputs] {
+	return decodeState[contract.RetentionArgs, contract.RetentionOutputs](m, contract.Retention)
 }
 
 func (k *retentionKind) check(_ context.Context, _ request, news resource.PropertyMap) (failures, error) {
 	st := parseRetention(news)
 	f := failures{}
-	if st.KeepPrevious < 0 {
-		f.add("keepPrevious", "must be 0 or more, not %d", st.KeepPrevious)
+	if st.In.KeepPrevious < 0 {
+		f.add("keepPrevious", "must be 0 or more, not %d", st.In.KeepPrevious)
 	}
 	if slices.Contains(st.unknown, "images") {
 		return f, nil
 	}
-	for _, label := range slices.Sorted(maps.Keys(st.Images)) {
+	for _, label := range slices.Sorted(maps.Keys(st.In.Images)) {
 		if _, _, err := retention.SplitLabel(label); err != nil {
 			f.add("images", "%v", err)
 		}
-		if _, err := v1.NewHash(st.Images[label]); err != nil {
-			f.add("images", "%s: parsing digest %q: %v", label, st.Images[label], err)
+		if _, err := v1.NewHash(st.In.Images[label]); err != nil {
+			f.add("images", "%s: parsing digest %q: %v", label, st.In.Images[label], err)
 		}
 	}
 	return f, nil
@@ -67,18 +54,18 @@ func (k *retentionKind) check(_ context.Context, _ request, news resource.Proper
 func (k *retentionKind) diff(_ context.Context, _ request, olds, news resource.PropertyMap) (changes, error) {
 	o, n := parseRetention(olds), parseRetention(news)
 	c := newChanges()
-	if slices.Contains(n.unknown, "keepPrevious") || o.KeepPrevious != n.KeepPrevious {
+	if slices.Contains(n.unknown, "keepPrevious") || o.In.KeepPrevious != n.In.KeepPrevious {
 		c.detailed["keepPrevious"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
 	}
 	if slices.Contains(n.unknown, "images") {
 		c.detailed["images"] = &pulumirpc.PropertyDiff{Kind: pulumirpc.PropertyDiff_UPDATE, InputDiff: true}
 		return c, nil
 	}
-	prev, err := o.previous()
+	prev, err := retention.Parse(o.Out.Previous)
 	if err != nil {
 		return c, err
 	}
-	changed, err := retention.Changes(o.Images, n.Images, prev)
+	changed, err := retention.Changes(o.In.Images, n.In.Images, prev)
 	if err != nil {
 		return c, err
 	}
@@ -102,11 +89,11 @@ func (k *retentionKind) update(ctx context.Context, r request, olds, news resour
 		computedOutputs(state, contract.Retention)
 		return state, nil
 	}
-	prev, err := o.previous()
+	prev, err := retention.Parse(o.Out.Previous)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := retention.Retire(o.Images, n.Images, prev, n.KeepPrevious)
+	plan, err := retention.Retire(o.In.Images, n.In.Images, prev, n.In.KeepPrevious)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +104,7 @@ func (k *retentionKind) update(ctx context.Context, r request, olds, news resour
 	}
 	maps.Copy(state, encode(contract.Retention.Outputs, contract.RetentionOutputs{
 		Previous:        retention.Strings(plan.Previous),
-		DeletedVersions: o.DeletedVersions + len(plan.Drop),
+		DeletedVersions: o.Out.DeletedVersions + len(plan.Drop),
 	}))
 	return state, nil
 }
