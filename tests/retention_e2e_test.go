@@ -30,6 +30,7 @@ import (
 	"airgap-site/bundle"
 	"airgap-site/components/registry"
 	"airgap-site/internal/imagetest"
+	"airgap-site/mirror"
 	"airgap-site/provider/imagesync"
 	"airgap-site/provider/retention"
 	"airgap-site/siteconfig"
@@ -259,7 +260,7 @@ func TestRetentionAndGC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the next airgap site gc: %v\n%s", err, out)
 		}
-		t.Logf("the next collection: %s", lastLines(out, 3))
+		t.Logf("the next collection:\n%s", out)
 		dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, registry.PushName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -318,13 +319,13 @@ func assertKeptImagesWhole(t *testing.T) {
 	}
 }
 
-// repoOf is the repository of an original reference repository:tag.
+// repoOf is the site registry's repository of an original reference, by the mirror scheme.
 func repoOf(ref string) string {
-	r, err := name.ParseReference(ref)
+	t, err := mirror.TargetOf(ref)
 	if err != nil {
 		return ref
 	}
-	return r.Context().Name()
+	return t.Repository
 }
 
 // assertPullsByDigest pulls repo@digest through the NodePort as the pull identity and checks
