@@ -213,12 +213,14 @@ func TestEnvAddsPolicyPack(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(repo, "scripts"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env, err := os.ReadFile(filepath.Join(s.repo, "scripts", "env.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, "scripts", "env.sh"), env, 0o644); err != nil {
-		t.Fatal(err)
+	for _, script := range []string{"env.sh", "policy.sh"} { // env.sh sources policy.sh
+		b, err := os.ReadFile(filepath.Join(s.repo, "scripts", script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(repo, "scripts", script), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cmd := exec.Command("bash", "-c", "source "+filepath.Join(repo, "scripts", "env.sh")+" && pulumi preview")
 	cmd.Env = append(os.Environ(), "AIRGAP_CACHE="+cache, "AIRGAP_STACK=dev", "PULUMI_CONFIG_PASSPHRASE=airgap-dev")
