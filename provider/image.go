@@ -21,6 +21,7 @@ import (
 	"airgap-site/mirror"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/imagesync"
+	"airgap-site/provider/retention"
 	"airgap-site/provider/siteregistry"
 )
 
@@ -46,7 +47,7 @@ func parseInputs(m resource.PropertyMap) imageInputs {
 func (in imageInputs) isUnknown(key string) bool { return slices.Contains(in.unknown, key) }
 
 // label names the image in the site registry, whatever the endpoint.
-func (in imageInputs) label() string { return in.Repository + ":" + in.Tag }
+func (in imageInputs) label() string { return retention.Label(in.Repository, in.Tag) }
 
 // target is the tag the image is written to, reached at endpoint.
 func (in imageInputs) target(c *siteConfig, endpoint string) (name.Tag, error) {

@@ -149,9 +149,9 @@ func (k *retentionKind) apply(ctx context.Context, urn string, plan retention.Pl
 // keepVersion puts v's manifest under its kept tag; gone reports that the registry does not
 // hold it.
 func keepVersion(c *siteConfig, ep string, v retention.Version, opts []remote.Option) (gone bool, err error) {
-	repo, err := name.NewRepository(ep+"/"+v.Repository, c.nameOpts()...)
+	repo, err := c.repositoryAt(ep, v.Repository)
 	if err != nil {
-		return false, fmt.Errorf("parsing repository %q: %w", v.Repository, err)
+		return false, err
 	}
 	desc, err := remote.Get(repo.Digest(v.Digest), opts...)
 	if notFound(err) {
@@ -167,13 +167,22 @@ func keepVersion(c *siteConfig, ep string, v retention.Version, opts []remote.Op
 	return false, nil
 }
 
+// repositoryAt is the site registry's repository reached at endpoint ep.
+func (c *siteConfig) repositoryAt(ep, repository string) (name.Repository, error) {
+	repo, err := name.NewRepository(ep+"/"+repository, c.nameOpts()...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("parsing repository %q: %w", repository, err)
+	}
+	return repo, nil
+}
+
 // dropVersion deletes v's manifest by digest, which removes every tag pointing at it (its
 // kept tag, and its own if it is still there), after the signatures and attestations copied
 // beside it (their tags are named after its digest).
 func dropVersion(c *siteConfig, ep string, v retention.Version, opts []remote.Option) error {
-	repo, err := name.NewRepository(ep+"/"+v.Repository, c.nameOpts()...)
+	repo, err := c.repositoryAt(ep, v.Repository)
 	if err != nil {
-		return fmt.Errorf("parsing repository %q: %w", v.Repository, err)
+		return err
 	}
 	tags, err := remote.List(repo, opts...)
 	if err != nil && !notFound(err) {

@@ -14,6 +14,7 @@ import (
 
 	"airgap-site/mirror"
 	"airgap-site/provider/contract"
+	"airgap-site/provider/retention"
 	"airgap-site/siteconfig"
 )
 
@@ -201,7 +202,7 @@ func (im *Images) bound(ctx *pulumi.Context, name string, c *siteconfig.Config, 
 		if err != nil {
 			return err
 		}
-		current[t.Repository+":"+t.Tag] = im.Copies[ref].Digest
+		current[retention.Label(t.Repository, t.Tag)] = im.Copies[ref].Digest
 		copies = append(copies, im.Copies[ref])
 	}
 	kept := c.Images.Kept()

@@ -14,7 +14,7 @@ type Version struct {
 }
 
 // String is the version's form in the state and the stack's outputs: repository:tag@digest.
-func (v Version) String() string { return v.Repository + ":" + v.Tag + "@" + v.Digest }
+func (v Version) String() string { return Label(v.Repository, v.Tag) + "@" + v.Digest }
 
 // ParseVersion reads Version.String's form.
 func ParseVersion(s string) (Version, error) {
@@ -28,6 +28,10 @@ func ParseVersion(s string) (Version, error) {
 	}
 	return Version{Repository: repo, Tag: tag, Digest: digest}, nil
 }
+
+// Label is an image's name in the site registry, repository:tag: the key of the image set
+// Retire takes (SplitLabel is its inverse).
+func Label(repository, tag string) string { return repository + ":" + tag }
 
 // SplitLabel splits repository:tag at the last colon: a tag holds none, a repository may
 // (a registry host with a port).
