@@ -141,12 +141,11 @@ func TestFailedUpResumedByTheNext(t *testing.T) {
 		conn.Close()
 		return true
 	}
-	first := f.reg.Cut(blobupload.MinChunkSize)
 	isChunk := func(r *http.Request) bool { return isPatch(r) && r.Header.Get("Content-Range") != "" }
-	f.reg.SetFault(f.counting(registrytest.First(down, registrytest.When(isChunk, func(w http.ResponseWriter, r *http.Request) bool {
-		cut.Store(true)
-		return first(w, r)
-	}))))
+	// The link goes down once the 5 MiB are held: set before, the config's upload would fail
+	// at once and end the copy, cutting the layer's PATCH short of them.
+	first := registrytest.Times(1, f.reg.CutThen(blobupload.MinChunkSize, func() { cut.Store(true) }))
+	f.reg.SetFault(f.counting(registrytest.First(down, registrytest.When(isChunk, first))))
 	if _, err := f.create(t, in); err == nil {
 		t.Fatal("the up over a link that keeps dropping succeeded")
 	}

@@ -125,7 +125,13 @@ func (r *Registry) record(w http.ResponseWriter, req *http.Request) *httptest.Re
 // Cut reads n bytes of a PATCH's body, lets the registry keep them (as distribution keeps what
 // reached storage before the request ended), then resets the connection: a link that drops in
 // the middle of a chunk. The upload URL then reports the offset held.
-func (r *Registry) Cut(n int64) Fault {
+func (r *Registry) Cut(n int64) Fault { return r.CutThen(n, nil) }
+
+// CutThen is Cut calling then (when not nil) once the registry holds the bytes, before the
+// reset: where the link goes down for good at the cut, the test takes it down there, not
+// before the bytes crossed (a fault set earlier would fail the copy's other requests, and their
+// failure could end the cut request before its n bytes arrived).
+func (r *Registry) CutThen(n int64, then func()) Fault {
 	return func(w http.ResponseWriter, req *http.Request) bool {
 		buf := make([]byte, n)
 		k, _ := io.ReadFull(req.Body, buf)
@@ -135,6 +141,9 @@ func (r *Registry) Cut(n int64) Fault {
 		part.Body, part.ContentLength = io.NopCloser(bytes.NewReader(buf[:k])), int64(k)
 		part.Header.Set("Content-Range", fmt.Sprintf("%d-%d", start, start+int64(k)-1))
 		r.serve(httptest.NewRecorder(), part)
+		if then != nil {
+			then()
+		}
 		reset(w)
 		return true
 	}
