@@ -21,6 +21,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"golang.org/x/sync/errgroup"
 
+	"airgap-site/capacity"
 	"airgap-site/internal/progress"
 	"airgap-site/internal/stackconfig"
 	"airgap-site/provider/contract"
@@ -66,10 +67,14 @@ type Row struct {
 	// the state or the bundle could not be read: Status says why).
 	BytesToSend int64 `json:"bytesToSend"`
 	// SendSeconds is how long that takes at images.linkBytesPerSecond; 0 when it is not set.
-	SendSeconds     float64 `json:"sendSeconds,omitempty"`
-	Drift           int     `json:"drift"` // -1: not checked or not reachable
-	PolicyMandatory int     `json:"policyViolations"`
-	PolicyAdvisory  int     `json:"policyAdvisories"`
+	SendSeconds float64 `json:"sendSeconds,omitempty"`
+	// Usage is what the site registry's store held when the last up or refresh measured it,
+	// from the state; nil when it records none. An update that cannot be stored in it
+	// (capacity.Check) fails the row.
+	Usage           *capacity.Usage `json:"registryUsage,omitempty"`
+	Drift           int             `json:"drift"` // -1: not checked or not reachable
+	PolicyMandatory int             `json:"policyViolations"`
+	PolicyAdvisory  int             `json:"policyAdvisories"`
 	// Reachable is yes, no, or unknown (the site's config could not be read).
 	Reachable string `json:"reachable"`
 	// Deployed is false when the stack has no resources: never deployed (or destroyed).
@@ -303,6 +308,14 @@ func toSend(ctx context.Context, st transfer.State, cfg *siteconfig.Config, proj
 		row.ImagesToTransfer = len(est.Sending())
 		rate, _ := cfg.Images.UpRate()
 		row.SendSeconds = transfer.Duration(est.Bytes, rate).Seconds()
+		row.Usage = est.Usage
+		capBytes, _ := cfg.ObjectStore.CapacityBytes()
+		switch verdict, why := capacity.Check(est.Bytes, est.Usage, capBytes); verdict {
+		case capacity.TooLarge:
+			row.Failed, row.Status = true, "error: the site registry's store: "+why
+		case capacity.Tight:
+			row.Status += " (store: " + why + ")"
+		}
 	}
 }
 
@@ -355,14 +368,14 @@ func siteReachable(ctx context.Context, cfg *siteconfig.Config, projectDir strin
 // WriteTable prints one row per site for people.
 func WriteTable(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\t+\t~\t-\t+-\tIMAGES\tTO SEND\tDRIFT\tPOLICY\tREACHABLE\tSTATUS")
+	fmt.Fprintln(tw, "SITE\t+\t~\t-\t+-\tIMAGES\tTO SEND\tSTORE\tDRIFT\tPOLICY\tREACHABLE\tSTATUS")
 	for _, r := range rows {
 		drift := "-"
 		if r.Drift >= 0 {
 			drift = fmt.Sprint(r.Drift)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%d (+%d advisory)\t%s\t%s\n", r.Site, r.Create, r.Update, r.Delete, r.Replace,
-			r.ImagesToTransfer, sendCell(r), drift, r.PolicyMandatory, r.PolicyAdvisory, r.Reachable, r.Status)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d (+%d advisory)\t%s\t%s\n", r.Site, r.Create, r.Update, r.Delete, r.Replace,
+			r.ImagesToTransfer, sendCell(r), r.Usage.Summary(), drift, r.PolicyMandatory, r.PolicyAdvisory, r.Reachable, r.Status)
 	}
 	return tw.Flush()
 }

@@ -439,3 +439,49 @@ func TestPreviewSiteBytesToSend(t *testing.T) {
 		t.Errorf("sendCell = %q, want -", cell)
 	}
 }
+
+// stateWithUsage is state with the RegistryUsage an up records: free bytes of capBytes.
+func stateWithUsage(t *testing.T, state apitype.UntypedDeployment, capBytes, free int64) apitype.UntypedDeployment {
+	t.Helper()
+	var d map[string]any
+	if err := json.Unmarshal(state.Deployment, &d); err != nil {
+		t.Fatal(err)
+	}
+	d["resources"] = append(d["resources"].([]any), map[string]any{"type": contract.RegistryUsageToken, "outputs": map[string]any{
+		"capacityBytes": capBytes, "referencedBytes": capBytes - free, "totalBytes": capBytes - free, "freeBytes": free, "measuredAt": "2026-12-02T14:00:00Z"}})
+	raw, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apitype.UntypedDeployment{Version: 3, Deployment: raw}
+}
+
+// A site's row shows its store's usage, and fails when its update cannot be stored there.
+func TestPreviewSiteStoreUsage(t *testing.T) {
+	project, config, one, _, _ := siteWithImages(t)
+	var store map[string]any
+	if err := json.Unmarshal([]byte(config["airgap-site:objectStore"].Value), &store); err != nil {
+		t.Fatal(err)
+	}
+	store["capacity"] = "1G"
+	raw, _ := json.Marshal(store)
+	config["airgap-site:objectStore"] = auto.ConfigValue{Value: string(raw)}
+	none := func(ch chan<- events.EngineEvent) (auto.PreviewResult, error) {
+		closedEvents(ch)
+		return auto.PreviewResult{ChangeSummary: map[apitype.OpType]int{apitype.OpCreate: 1}}, nil
+	}
+	roomy := &fakeStack{name: "osaka", resources: 9, config: config, preview: none, state: stateWithUsage(t, stateAfter(t, one), 1e9, 0.6e9)}
+	row := previewSite(context.Background(), roomy, true, Options{ProjectDir: project})
+	var table bytes.Buffer
+	if err := WriteTable(&table, []Row{row}); err != nil {
+		t.Fatal(err)
+	}
+	if row.Failed || row.Usage == nil || !strings.Contains(table.String(), "STORE") || !strings.Contains(table.String(), "400.0 MB of 1.0 GB (40%)") {
+		t.Errorf("a roomy store: %+v\n%s", row, table.String())
+	}
+	full := &fakeStack{name: "kobe", resources: 9, config: config, preview: none, state: stateWithUsage(t, stateAfter(t, one), 1e9, 1000)}
+	row = previewSite(context.Background(), full, true, Options{ProjectDir: project})
+	if !row.Failed || !strings.Contains(row.Status, "cannot be stored") {
+		t.Errorf("an update larger than the free space: %+v", row)
+	}
+}

@@ -77,6 +77,7 @@ func New(log Logger) *Server {
 		contract.CertificateToken:          certificate.on(s),
 		contract.PasswordToken:             password.on(s),
 		contract.RetentionToken:            &retentionKind{s},
+		contract.RegistryUsageToken:        &usageKind{s},
 		contract.GarbageCollectionToken:    &collection{s},
 	}
 	return s

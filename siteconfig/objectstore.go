@@ -32,6 +32,99 @@ type ObjectStore struct {
 	// Endpoint is the S3 URL the registry pods use (kind external).
 	Endpoint string  `json:"endpoint,omitempty"`
 	Tenant   *Tenant `json:"tenant,omitempty"`
+	// Capacity is the usable size of the store for the registry (a Kubernetes quantity, e.g.
+	// 500Gi): the free space is what the registry's bytes leave of it. Empty: a tenant's is
+	// derived from its volumes (TenantCapacity), an external store's is unknown.
+	Capacity string `json:"capacity,omitempty"`
+	// UsageEndpoint is the store's S3 URL as the machine running pulumi reaches it, where every
+	// up lists the registry's objects to measure what they hold. Empty: endpoint (kind
+	// external) or tenant.adminEndpoint; UsageNotMeasured measures nothing.
+	UsageEndpoint string `json:"usageEndpoint,omitempty"`
+}
+
+// UsageNotMeasured as objectStore.usageEndpoint: the up does not list the store.
+const UsageNotMeasured = "none"
+
+// CapacityBytes is the usable size of the store in bytes and where it comes from (declared,
+// or derived from a tenant's volumes); 0 when unknown. The config must be valid.
+func (o *ObjectStore) CapacityBytes() (int64, string) {
+	if o.Capacity != "" {
+		q, err := resource.ParseQuantity(o.Capacity)
+		if err != nil {
+			return 0, ""
+		}
+		return q.Value(), "objectStore.capacity"
+	}
+	if o.Kind != ObjectStoreMinioTenant || o.Tenant == nil {
+		return 0, ""
+	}
+	t := o.Tenant
+	q, err := resource.ParseQuantity(t.Size)
+	if err != nil {
+		return 0, ""
+	}
+	set, parity := ErasureSet(t.Servers * t.VolumesPerServer)
+	if set == 0 {
+		return 0, ""
+	}
+	return TenantCapacity(t.Servers, t.VolumesPerServer, q.Value()),
+		fmt.Sprintf("the tenant's %d x %d volumes of %s at MinIO's default parity EC:%d of %d", t.Servers, t.VolumesPerServer, t.Size, parity, set)
+}
+
+// ErasureSet is the erasure set size MinIO chooses for drives (the largest divisor of it from
+// 16 down to 2) and the parity of its STANDARD storage class by default for that size:
+// 0 for 1 drive, 1 for 2-3, 2 for 4-5, 3 for 6-7, 4 from 8 (MinIO's erasure coding docs).
+func ErasureSet(drives int) (set, parity int) {
+	if drives < 1 {
+		return 0, 0
+	}
+	set = 1
+	for d := min(drives, 16); d >= 2; d-- {
+		if drives%d == 0 {
+			set = d
+			break
+		}
+	}
+	switch {
+	case set == 1:
+		parity = 0
+	case set <= 3:
+		parity = 1
+	case set <= 5:
+		parity = 2
+	case set <= 7:
+		parity = 3
+	default:
+		parity = 4
+	}
+	return set, parity
+}
+
+// TenantCapacity is the usable bytes of a tenant of servers x volumes of size bytes each:
+// the raw size times the data share of each erasure set.
+func TenantCapacity(servers, volumes int, size int64) int64 {
+	drives := servers * volumes
+	set, parity := ErasureSet(drives)
+	if set == 0 {
+		return 0
+	}
+	return int64(drives) * size / int64(set) * int64(set-parity)
+}
+
+// UsageURL is the S3 URL where an up measures the registry's bytes, "" when it measures
+// nothing (UsageNotMeasured, or a tenant without adminEndpoint).
+func (o *ObjectStore) UsageURL() string {
+	switch {
+	case o.UsageEndpoint == UsageNotMeasured:
+		return ""
+	case o.UsageEndpoint != "":
+		return o.UsageEndpoint
+	case o.Kind == ObjectStoreExternal:
+		return o.Endpoint
+	case o.Tenant != nil:
+		return o.Tenant.AdminEndpoint
+	}
+	return ""
 }
 
 // Tenant is a MinIO operator Tenant (kind minio-tenant). The operator must already run.
@@ -116,6 +209,14 @@ func (v *validator) objectStore(c *Config) {
 		v.fail("objectStore.kind", "%q is not %q or %q", o.Kind, ObjectStoreMinioTenant, ObjectStoreExternal)
 		return
 	}
+	if o.Capacity != "" {
+		if q, err := resource.ParseQuantity(o.Capacity); err != nil || q.Sign() <= 0 {
+			v.fail("objectStore.capacity", "%q is not a positive Kubernetes quantity (e.g. 500Gi)", o.Capacity)
+		}
+	}
+	if o.UsageEndpoint != "" && o.UsageEndpoint != UsageNotMeasured {
+		v.s3URL("objectStore.usageEndpoint", o.UsageEndpoint)
+	}
 	// Both kinds hand the registry an access key of its own (a tenant user for minio-tenant).
 	v.secret(KeyS3AccessKey, s.S3AccessKey, 3)
 	v.secret(KeyS3SecretKey, s.S3SecretKey, 8)
@@ -128,6 +229,11 @@ func (v *validator) endpoint(raw string) {
 		v.fail(field, "required with kind %q: the S3 URL the registry pods use, e.g. http://10.20.0.5:9000", ObjectStoreExternal)
 		return
 	}
+	v.s3URL(field, raw)
+}
+
+// s3URL checks that field is an S3 endpoint URL: scheme://host[:port].
+func (v *validator) s3URL(field, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.fail(field, "%q must be an http:// or https:// URL with a host", raw)

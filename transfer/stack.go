@@ -9,6 +9,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
 	"airgap-site/bundle"
+	"airgap-site/capacity"
 	"airgap-site/inventory"
 	"airgap-site/siteconfig"
 )
@@ -44,7 +45,14 @@ func ForStack(ctx context.Context, st State, cfg *siteconfig.Config, projectDir 
 	if err != nil {
 		return nil, err
 	}
-	return Of(inv, b, refs)
+	est, err := Of(inv, b, refs)
+	if err != nil {
+		return nil, err
+	}
+	if est.Usage, err = capacity.FromDeployment(dep.Deployment); err != nil {
+		return nil, err
+	}
+	return est, nil
 }
 
 // stateInventory reads what the site holds from an exported state; nil for a stack that was

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"airgap-site/bundle"
+	"airgap-site/capacity"
 	"airgap-site/inventory"
 	"airgap-site/mirror"
 	"airgap-site/provider/imagesync"
@@ -52,6 +53,9 @@ type Estimate struct {
 	// 0.5.0), as repository:tag: what they hold is not known, so the estimate is an upper
 	// bound until a refresh records it.
 	Without []string
+	// Usage is what the site registry's store held when last measured (from the state; nil
+	// when the state records none): capacity.Check holds Bytes against it.
+	Usage *capacity.Usage
 }
 
 // Sending lists the images that send bytes.

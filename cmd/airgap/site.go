@@ -62,7 +62,9 @@ serving): through the cluster's API with the stack's kubeconfig, without running
 the bytes the up will send to the site registry: every manifest and blob of an image the site
 registry lacks, read from the stack's state (what each image's inventory records) and the bundle,
 without reaching the site. With images.linkBytesPerSecond set it also prints how long that takes
-at that rate.`,
+at that rate. Then it holds those bytes against the free space of the site registry's store as
+the last up (or refresh) measured it (stack output registryUsage): it fails when they exceed it
+and warns when they would leave less than 10% of the capacity free.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stack, packs, err := o.open(cmd, true, policyPack)
@@ -87,8 +89,7 @@ at that rate.`,
 				return nil
 			}
 			project, _ := os.Getwd() // open moved into the project
-			reportToSend(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &stack, cfg, project)
-			return nil
+			return reportToSend(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &stack, cfg, project)
 		},
 	}
 	policyFlag(preview)

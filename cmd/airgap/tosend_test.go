@@ -118,3 +118,66 @@ func TestPreviewSaysWhatWillCross(t *testing.T) {
 		t.Errorf("a state it cannot read: out %q, warnings %q", out.String(), errOut.String())
 	}
 }
+
+// withUsage adds to st the RegistryUsage resource an up records: free bytes of capBytes.
+func withUsage(t *testing.T, st fakeState, capBytes, free float64) fakeState {
+	t.Helper()
+	var d map[string]any
+	if err := json.Unmarshal(st.dep.Deployment, &d); err != nil {
+		t.Fatal(err)
+	}
+	d["resources"] = append(d["resources"].([]any), map[string]any{"type": "airgap:index:RegistryUsage", "outputs": map[string]any{
+		"capacityBytes": capBytes, "referencedBytes": capBytes - free, "totalBytes": capBytes - free, "freeBytes": free, "measuredAt": "2026-12-02T14:00:00Z"}})
+	raw, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fakeState{dep: apitype.UntypedDeployment{Version: 3, Deployment: raw}}
+}
+
+// TestPreviewHoldsTheUpdateToTheFreeSpace: `airgap site preview` fails when the bytes to send
+// exceed the free space the last up measured, warns when they would leave under 10% of the
+// capacity, and says how much stays free otherwise.
+func TestPreviewHoldsTheUpdateToTheFreeSpace(t *testing.T) {
+	project := t.TempDir()
+	one := imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 100_000))
+	two := imagetest.Image(t, "linux/amd64", imagetest.Layer(t, 300_000))
+	dir := filepath.Join(project, "site-bundle")
+	bundletest.Write(t, dir, bundletest.Entry{Ref: "docker.io/library/one:1", Image: one}, bundletest.Entry{Ref: "docker.io/library/two:1", Image: two})
+	if err := os.WriteFile(filepath.Join(project, "site.pub"), []byte(bundletest.Sign(t, dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := siteconfigtest.Source(siteconfigtest.ThreeNodes)
+	src.Values[siteconfig.KeyImages] = `{"bundle":"./site-bundle","trustedKeys":["site.pub"],"list":["one:1","two:1"]}`
+	cfg := siteconfigtest.Load(t, src)
+	deployed := deployedState(t, map[string]v1.Image{"docker.io/library/one:1": one})
+	var toSend float64
+	for _, n := range imageInventory(t, two) {
+		toSend += float64(n)
+	}
+	for _, tc := range []struct {
+		name           string
+		capBytes, free float64
+		fails          bool
+		says           string
+	}{
+		{"room", 100e6, 50e6, false, "Store: the update sends"},
+		{"tight", 10e6, toSend + 0.5e6, false, "warning: the site registry's store: the update sends"},
+		{"too large", 10e6, toSend - 1, true, "cannot be stored"},
+	} {
+		var out, errOut bytes.Buffer
+		c := *cfg
+		c.ObjectStore.Capacity = fmt.Sprint(int64(tc.capBytes))
+		err := reportToSend(context.Background(), &out, &errOut, withUsage(t, deployed, tc.capBytes, tc.free), &c, project)
+		if (err != nil) != tc.fails {
+			t.Errorf("%s: error %v, want failing %v", tc.name, err, tc.fails)
+		}
+		all := out.String() + errOut.String()
+		if err != nil {
+			all += err.Error()
+		}
+		if !strings.Contains(all, tc.says) {
+			t.Errorf("%s: output lacks %q:\n%s", tc.name, tc.says, all)
+		}
+	}
+}

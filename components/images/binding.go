@@ -229,3 +229,57 @@ func NewGarbageCollection(ctx *pulumi.Context, name string, args *GarbageCollect
 	}
 	return &r, nil
 }
+
+// RegistryUsage is the airgap provider's contract.RegistryUsage: what the site registry's store
+// holds, measured after every up that changed it.
+type RegistryUsage struct {
+	pulumi.CustomResourceState
+
+	ReferencedBytes pulumi.IntOutput    `pulumi:"referencedBytes"`
+	TotalBytes      pulumi.IntOutput    `pulumi:"totalBytes"`
+	FreeBytes       pulumi.IntOutput    `pulumi:"freeBytes"`
+	MeasuredAt      pulumi.StringOutput `pulumi:"measuredAt"`
+	Unmeasured      pulumi.StringOutput `pulumi:"unmeasured"`
+}
+
+// RegistryUsageArgs are the inputs of RegistryUsage.
+type RegistryUsageArgs struct {
+	Images        pulumi.StringMapInput
+	Previous      pulumi.StringArrayInput
+	After         pulumi.StringPtrInput
+	CapacityBytes pulumi.IntPtrInput
+	StoreEndpoint pulumi.StringPtrInput
+	StoreBucket   pulumi.StringPtrInput
+	StoreRegion   pulumi.StringPtrInput
+	StorePrefix   pulumi.StringPtrInput
+	AccessKey     pulumi.StringPtrInput
+	SecretKey     pulumi.StringPtrInput
+}
+
+type registryUsageArgs struct {
+	Images        map[string]string `pulumi:"images"`
+	Previous      []string          `pulumi:"previous"`
+	After         *string           `pulumi:"after"`
+	CapacityBytes *int              `pulumi:"capacityBytes"`
+	StoreEndpoint *string           `pulumi:"storeEndpoint"`
+	StoreBucket   *string           `pulumi:"storeBucket"`
+	StoreRegion   *string           `pulumi:"storeRegion"`
+	StorePrefix   *string           `pulumi:"storePrefix"`
+	AccessKey     *string           `pulumi:"accessKey"`
+	SecretKey     *string           `pulumi:"secretKey"`
+}
+
+// ElementType implements pulumi.Input for the registration.
+func (RegistryUsageArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*registryUsageArgs)(nil)).Elem()
+}
+
+// NewRegistryUsage declares the measure; its S3 identity is kept secret in the state.
+func NewRegistryUsage(ctx *pulumi.Context, name string, args *RegistryUsageArgs, opts ...pulumi.ResourceOption) (*RegistryUsage, error) {
+	var r RegistryUsage
+	opts = append(opts, pulumi.Version(contract.Version), pulumi.AdditionalSecretOutputs(contract.RegistryUsage.Secrets()))
+	if err := ctx.RegisterResource(contract.RegistryUsageToken, name, args, &r, opts...); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -28,3 +28,7 @@ func TestRetentionBindingMatchesContract(t *testing.T) {
 func TestGarbageCollectionBindingMatchesContract(t *testing.T) {
 	bindingtest.Match[contract.GarbageCollectionArgs, contract.GarbageCollectionOutputs, garbageCollectionArgs, GarbageCollectionArgs, GarbageCollection](t, contract.GarbageCollection)
 }
+
+func TestRegistryUsageBindingMatchesContract(t *testing.T) {
+	bindingtest.Match[contract.RegistryUsageArgs, contract.RegistryUsageOutputs, registryUsageArgs, RegistryUsageArgs, RegistryUsage](t, contract.RegistryUsage)
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"airgap-site/capacity"
 	"airgap-site/mirror"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/retention"
@@ -40,6 +41,15 @@ type Args struct {
 	// collection runs after an up that deleted previous versions.
 	Kubeconfig  pulumi.StringInput
 	KubeContext string
+	// StoreReader is a read-only S3 identity of the registry's bucket (the pull endpoints'):
+	// every up that changed the images lists the bucket with it (at
+	// objectStore.usageEndpoint) to measure what the store holds. Nil: not listed.
+	StoreReader *StoreIdentity
+}
+
+// StoreIdentity is an S3 key pair (secret).
+type StoreIdentity struct {
+	AccessKey, SecretKey pulumi.StringOutput
 }
 
 // PushIdentity is how the site registry's write endpoint is reached: the site CA (PEM) to
@@ -78,6 +88,25 @@ type Images struct {
 	// Retention and Collection keep the registry bounded; nil when nothing is kept.
 	Retention  *Retention
 	Collection *GarbageCollection
+	// Usage measures the registry's store after them; nil when nothing is kept.
+	Usage *RegistryUsage
+	// capacityBytes is the store's usable size (0: unknown), for UsageOutput.
+	capacityBytes int64
+}
+
+// UsageOutput is the stack output registryUsage (package capacity's Usage) of im.Usage.
+func (im *Images) UsageOutput() pulumi.MapOutput {
+	u := im.Usage
+	capBytes := float64(im.capacityBytes)
+	if capBytes == 0 {
+		capBytes = capacity.Unknown
+	}
+	return pulumi.All(u.ReferencedBytes, u.TotalBytes, u.FreeBytes, u.MeasuredAt, u.Unmeasured).ApplyT(func(v []any) map[string]any {
+		return map[string]any{
+			"referencedBytes": v[0], "totalBytes": v[1], "capacityBytes": capBytes,
+			"freeBytes": v[2], "measuredAt": v[3], "unmeasured": v[4],
+		}
+	}).(pulumi.MapOutput)
 }
 
 // New declares the images.
@@ -214,15 +243,45 @@ func (im *Images) bound(ctx *pulumi.Context, name string, c *siteconfig.Config, 
 		return err
 	}
 	im.Retention, im.Previous = r, r.Previous
-	if args.Kubeconfig == nil {
-		return nil
+	after := []pulumi.Resource{r}
+	var collectedAt pulumi.StringPtrInput
+	if args.Kubeconfig != nil {
+		im.Collection, err = NewGarbageCollection(ctx, name+"-gc", &GarbageCollectionArgs{
+			Kubeconfig: pulumi.ToSecret(args.Kubeconfig.ToStringOutput()).(pulumi.StringOutput),
+			Context:    optional(args.KubeContext),
+			Namespace:  pulumi.String(c.Registry.Namespace),
+			After:      r.DeletedVersions.ToIntPtrOutput(),
+		}, pulumi.Parent(im), pulumi.Provider(p))
+		if err != nil {
+			return err
+		}
+		after, collectedAt = append(after, im.Collection), im.Collection.CollectedAt.ToStringPtrOutput()
 	}
-	im.Collection, err = NewGarbageCollection(ctx, name+"-gc", &GarbageCollectionArgs{
-		Kubeconfig: pulumi.ToSecret(args.Kubeconfig.ToStringOutput()).(pulumi.StringOutput),
-		Context:    optional(args.KubeContext),
-		Namespace:  pulumi.String(c.Registry.Namespace),
-		After:      r.DeletedVersions.ToIntPtrOutput(),
-	}, pulumi.Parent(im), pulumi.Provider(p))
+	return im.measure(ctx, name, c, args, p, current, collectedAt, after)
+}
+
+// measure declares the RegistryUsage that follows the retention and the collection.
+func (im *Images) measure(ctx *pulumi.Context, name string, c *siteconfig.Config, args Args, p *Provider,
+	current pulumi.StringMap, collectedAt pulumi.StringPtrInput, after []pulumi.Resource) error {
+	o := c.ObjectStore
+	capBytes, _ := o.CapacityBytes()
+	im.capacityBytes = capBytes
+	usage := &RegistryUsageArgs{
+		Images:        current,
+		Previous:      im.Previous,
+		After:         collectedAt,
+		CapacityBytes: pulumi.IntPtr(int(capBytes)),
+	}
+	if endpoint := o.UsageURL(); endpoint != "" && args.StoreReader != nil {
+		usage.StoreEndpoint = pulumi.StringPtr(endpoint)
+		usage.StoreBucket = pulumi.StringPtr(o.Bucket)
+		usage.StoreRegion = pulumi.StringPtr(o.Region)
+		usage.StorePrefix = pulumi.StringPtr(o.RootDirectory)
+		usage.AccessKey = args.StoreReader.AccessKey.ToStringPtrOutput()
+		usage.SecretKey = args.StoreReader.SecretKey.ToStringPtrOutput()
+	}
+	var err error
+	im.Usage, err = NewRegistryUsage(ctx, name+"-usage", usage, pulumi.Parent(im), pulumi.Provider(p), pulumi.DependsOn(after))
 	return err
 }
 

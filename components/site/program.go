@@ -94,6 +94,9 @@ func run(ctx *pulumi.Context, keys []string) error {
 	ctx.Export(sitecontract.OutputImageDigests, s.Images.Digests)
 	ctx.Export(sitecontract.OutputImageBytesSent, s.Images.SentBytes)
 	ctx.Export(sitecontract.OutputPreviousImages, s.Images.Previous)
+	if s.Images.Usage != nil {
+		ctx.Export(sitecontract.OutputRegistryUsage, s.Images.UsageOutput())
+	}
 	return nil
 }
 

@@ -152,6 +152,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Accepted:      accepted,
 		Kubeconfig:    kubeconfig,
 		KubeContext:   c.Kubernetes.Context,
+		StoreReader:   &images.StoreIdentity{AccessKey: store.PullAccessKey, SecretKey: store.PullSecretKey},
 	}, children...)
 	if err != nil {
 		return nil, err

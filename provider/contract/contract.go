@@ -163,4 +163,4 @@ func schemaType(t reflect.Type) (string, error) {
 
 // Resources are the package's resources; the schema lists exactly these.
 // The provider's own configuration (Provider) is not among them: the schema has it apart.
-var Resources = []Resource{Image, AcceptedBundle, CertificateAuthority, Certificate, Password, Retention, GarbageCollection}
+var Resources = []Resource{Image, AcceptedBundle, CertificateAuthority, Certificate, Password, Retention, GarbageCollection, RegistryUsage}
