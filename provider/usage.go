@@ -123,6 +123,13 @@ func (k *usageKind) read(ctx context.Context, r request, state, inputs resource.
 		k.s.warn(ctx, r.urn, "keeping the last registry usage (measured %s): %v", st.Out.MeasuredAt, err)
 		return state, inputs, nil
 	}
+	// The same figures are no change: a refresh reports a store that changed, not the clock
+	// (airgap fleet --refresh counts changes as drift).
+	unchanged := out
+	unchanged.MeasuredAt = st.Out.MeasuredAt
+	if unchanged == st.Out {
+		return state, inputs, nil
+	}
 	next := state.Copy()
 	maps.Copy(next, encode(contract.RegistryUsage.Outputs, out))
 	return next, inputs, nil

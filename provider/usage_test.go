@@ -123,6 +123,42 @@ func TestRegistryUsageReferenced(t *testing.T) {
 		t.Errorf("without a store to list: %+v", out)
 	}
 
+	// A refresh with the same figures changes nothing (no drift); one after a new signature
+	// counts it.
+	read := func(state resource.PropertyMap) contract.RegistryUsageOutputs {
+		t.Helper()
+		resp, err := srv.Read(context.Background(), &pulumirpc.ReadRequest{Type: contract.RegistryUsageToken, Urn: usageURN, Id: "registry-usage", Properties: props(t, state), Inputs: props(t, state)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := unmarshal(resp.GetProperties())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o contract.RegistryUsageOutputs
+		decode(got, contract.RegistryUsage.Outputs, &o)
+		return o
+	}
+	state := in.Copy()
+	out.MeasuredAt = "2026-01-01T00:00:00Z"
+	for k, v := range encode(contract.RegistryUsage.Outputs, out) {
+		state[k] = v
+	}
+	if again := read(state); again != out {
+		t.Errorf("a refresh of an unchanged registry: %+v, want the state as it was: %+v", again, out)
+	}
+	att := version()
+	push("docker.io/factory/web:"+mirror.DigestTag(d1)+".att", att)
+	var attBytes int64
+	for d, n := range bytesOf(t, att) {
+		if _, shared := want[d]; !shared {
+			attBytes += n
+		}
+	}
+	if after := read(state); int64(after.ReferencedBytes) != wantBytes+attBytes || after.MeasuredAt == out.MeasuredAt {
+		t.Errorf("a refresh after an attestation was added: %+v, want %d referenced bytes, measured now", after, wantBytes+attBytes)
+	}
+
 	in["storeEndpoint"] = resource.NewStringProperty("http://" + registrytest.Refused(t))
 	in["storeBucket"] = resource.NewStringProperty("registry")
 	out = create(in, false)

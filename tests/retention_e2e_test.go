@@ -4,11 +4,13 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,12 +30,14 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"airgap-site/bundle"
+	"airgap-site/capacity"
 	"airgap-site/components/registry"
 	"airgap-site/internal/imagetest"
 	"airgap-site/mirror"
 	"airgap-site/provider/imagesync"
 	"airgap-site/provider/retention"
 	"airgap-site/siteconfig"
+	"airgap-site/sitecontract"
 	"airgap-site/tests/harness"
 )
 
@@ -51,11 +55,16 @@ func webRef(i int) string { return fmt.Sprintf("docker.io/factory/web:%d", i) }
 // rollback to the kept version sends no blob; a push during a collection waits or fails
 // clearly and loses nothing; a collection killed half-way leaves every kept image whole, and
 // the next one finishes it.
+//
+// It runs beside the kwok tests, after the two other real-node tests (tests/doc.go): it shares
+// nothing with the kwok tests, and what it measures (bytes in the bucket, failed pulls) does not
+// depend on the cores being its own; its collection times are taken with the suite running.
 func TestRetentionAndGC(t *testing.T) {
 	s := &e2e
 	if s.site.RealNode == "" {
 		t.Skip("the local site has no real node: network namespaces, kubelet and containerd need root")
 	}
+	t.Parallel()
 	ctx := context.Background()
 	cs := clientset(t)
 
@@ -87,7 +96,8 @@ func TestRetentionAndGC(t *testing.T) {
 		nodeImages[ref] = img
 		nodeSources = append(nodeSources, imagesync.Source{Image: img})
 	}
-	webs := imagetest.SharedBase(t, retentionUpdates+1, 8<<20, 3<<20)
+	// One more than the updates: the update the capacity check previews and refuses.
+	webs := imagetest.SharedBase(t, retentionUpdates+2, 8<<20, 3<<20)
 	dir := t.TempDir()
 	// The office's bundle of update i carries web:i and web:i-1 (the rollback).
 	bundleFor := func(i int) string {
@@ -100,9 +110,13 @@ func TestRetentionAndGC(t *testing.T) {
 		writeBundle(t, d, imgs, nodeIndexes)
 		return d
 	}
-	workingSet := func(web v1.Image) int64 {
+	workingSet := func(web ...v1.Image) int64 {
 		all := imagesync.Sizes{}
-		for _, src := range append(nodeSources, imagesync.Source{Image: web}) {
+		srcs := slices.Clone(nodeSources)
+		for _, w := range web {
+			srcs = append(srcs, imagesync.Source{Image: w})
+		}
+		for _, src := range srcs {
 			c, err := imagesync.Contents(src)
 			if err != nil {
 				t.Fatal(err)
@@ -149,8 +163,10 @@ func TestRetentionAndGC(t *testing.T) {
 	kept := siteconfig.DefaultKeepPrevious
 	var maxRatio float64
 	var gcSeconds []float64
+	var last string // the bundle of the last update
 	for i := 1; i <= retentionUpdates; i++ {
 		b := bundleFor(i)
+		last = b
 		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.bundle", b)
 		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.list[3]", webRef(i))
 		start := time.Now()
@@ -194,6 +210,60 @@ func TestRetentionAndGC(t *testing.T) {
 	if failed > 0 || pulls == 0 {
 		t.Errorf("%d of %d pulls through the NodePort failed during the updates and their collections: %v", failed, pulls, errs)
 	}
+
+	t.Run("the stack says what the store holds; a preview refuses an update larger than its free space", func(t *testing.T) {
+		u := registryUsage(t)
+		held := bucket.bytes(t)
+		t.Logf("registryUsage after %d updates: %+v; the bucket holds %d bytes", retentionUpdates, u, held)
+		// Measured after the last up's collection, over S3 from the laptop with the read-only
+		// identity: what the test lists as root, within 1% (the registry's own small files,
+		// link files of 71 bytes, may change between the two listings).
+		if diff := u.TotalBytes - held; u.TotalBytes < 0 || float64(max(diff, -diff)) > 0.01*float64(held) {
+			t.Errorf("registryUsage.totalBytes = %d, the bucket holds %d (unmeasured: %q)", u.TotalBytes, held, u.Unmeasured)
+		}
+		// Referenced: the images and the kept version (and their signatures), within the bucket.
+		if want := workingSet(webs[retentionUpdates], webs[retentionUpdates-1]); u.ReferencedBytes < want || u.ReferencedBytes > held {
+			t.Errorf("registryUsage.referencedBytes = %d, want the working set and the kept version (%d) up to the bucket's %d", u.ReferencedBytes, want, held)
+		}
+
+		// The next update, web:21, previewed against a store of three sizes.
+		next := bundleFor(retentionUpdates + 1)
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.bundle", next)
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.list[3]", webRef(retentionUpdates+1))
+		defer func() {
+			_, _ = s.pulumi(t, "config", "rm", "-s", "dev", "--path", "objectStore.capacity")
+			s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.bundle", last)
+			s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.list[3]", webRef(retentionUpdates))
+		}()
+		out, err := sitePreviewOnLaptop(t)
+		m := sendTotal.FindStringSubmatch(out)
+		if err != nil || m == nil || !strings.Contains(out, "the store's capacity is not known") {
+			t.Fatalf("airgap site preview without a capacity: %v\n%s", err, lastLines(out, 30))
+		}
+		toSend, _ := strconv.ParseInt(m[1], 10, 64)
+		t.Logf("the next update sends %d bytes", toSend)
+		// kB, as a quantity: pulumi config set --path would store plain digits as a number.
+		kB := func(n int64) string { return fmt.Sprintf("%dk", (n+999)/1000) }
+
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "objectStore.capacity", kB(held+toSend/2))
+		out, err = sitePreviewOnLaptop(t)
+		if err == nil || !strings.Contains(out, "cannot be stored") {
+			t.Errorf("a preview of %d bytes to send into %d free: %v, want a failure saying it cannot be stored\n%s", toSend, toSend/2, err, lastLines(out, 20))
+		}
+		t.Logf("%s", storeLine(out))
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "objectStore.capacity", kB(held+toSend+100_000))
+		out, err = sitePreviewOnLaptop(t)
+		if err != nil || !strings.Contains(out, "warning: the site registry's store: the update sends") {
+			t.Errorf("a preview leaving about 100 kB free: %v, want a warning\n%s", err, lastLines(out, 20))
+		}
+		t.Logf("%s", storeLine(out))
+		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "objectStore.capacity", kB(10*(held+toSend)))
+		out, err = sitePreviewOnLaptop(t)
+		if err != nil || !strings.Contains(out, "stay free") {
+			t.Errorf("a preview into a store ten times the size: %v\n%s", err, lastLines(out, 20))
+		}
+		t.Logf("%s", storeLine(out))
+	})
 
 	t.Run("a rollback to the kept version sends no blob", func(t *testing.T) {
 		s.mustPulumi(t, "config", "set", "-s", "dev", "--path", "images.list[3]", webRef(retentionUpdates-1))
@@ -270,6 +340,40 @@ func TestRetentionAndGC(t *testing.T) {
 		}
 		assertKeptImagesWhole(t)
 	})
+}
+
+// registryUsage is the dev stack's registryUsage output.
+func registryUsage(t *testing.T) capacity.Usage {
+	t.Helper()
+	raw, err := json.Marshal(e2e.outputs(t, "dev")[sitecontract.OutputRegistryUsage])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u capacity.Usage
+	if err := json.Unmarshal(raw, &u); err != nil || u.MeasuredAt == "" {
+		t.Fatalf("registryUsage %s: %v", raw, err)
+	}
+	return u
+}
+
+// storeLine is the line of airgap site preview's output about the store.
+func storeLine(out string) string {
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.Contains(line, "store") && strings.Contains(line, "the update sends") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return "(no line about the store)"
+}
+
+// sitePreviewOnLaptop runs `airgap site preview` on the dev stack from the laptop.
+func sitePreviewOnLaptop(t *testing.T) (string, error) {
+	t.Helper()
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+e2e.site.LaptopNamespace, "--",
+		e2e.airgap, "site", "preview", "-s", "dev", "--project", e2e.project, "--policy-pack", e2e.policyPack)
+	cmd.Dir, cmd.Env = e2e.project, e2e.pulumiEnv()
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // gcSecondsOf reads the collection's time from an up's output ("garbage collection: ... in 12.3s").
