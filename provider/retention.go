@@ -35,18 +35,22 @@ func (k *retentionKind) check(_ context.Context, _ request, news resource.Proper
 	if st.In.KeepPrevious < 0 {
 		f.add("keepPrevious", "must be 0 or more, not %d", st.In.KeepPrevious)
 	}
-	if slices.Contains(st.unknown, "images") {
-		return f, nil
+	if !slices.Contains(st.unknown, "images") {
+		f.images(st.In.Images)
 	}
-	for _, label := range slices.Sorted(maps.Keys(st.In.Images)) {
+	return f, nil
+}
+
+// images checks an images input: repository:tag labels to digests.
+func (f failures) images(images map[string]string) {
+	for _, label := range slices.Sorted(maps.Keys(images)) {
 		if _, _, err := retention.SplitLabel(label); err != nil {
 			f.add("images", "%v", err)
 		}
-		if _, err := v1.NewHash(st.In.Images[label]); err != nil {
-			f.add("images", "%s: parsing digest %q: %v", label, st.In.Images[label], err)
+		if _, err := v1.NewHash(images[label]); err != nil {
+			f.add("images", "%s: parsing digest %q: %v", label, images[label], err)
 		}
 	}
-	return f, nil
 }
 
 // diff reports a change only when the update has work: a version leaves the image set or a
@@ -184,11 +188,40 @@ func dropVersion(c *siteConfig, ep string, v retention.Version, opts []remote.Op
 	if err != nil {
 		return err
 	}
+	tags, err := listTags(repo, opts)
+	if err != nil {
+		return err
+	}
+	attached, err := attachments(repo, tags, v.Digest, opts)
+	if err != nil {
+		return err
+	}
+	for _, d := range attached {
+		if err := remote.Delete(repo.Digest(d), opts...); err != nil && !notFound(err) {
+			return fmt.Errorf("deleting %s: %w", repo.Digest(d), err)
+		}
+	}
+	if err := remote.Delete(repo.Digest(v.Digest), opts...); err != nil && !notFound(err) {
+		return fmt.Errorf("deleting %s: %w", repo.Digest(v.Digest), err)
+	}
+	return nil
+}
+
+// listTags lists the tags of repo; none for a repository the registry does not know.
+func listTags(repo name.Repository, opts []remote.Option) ([]string, error) {
 	tags, err := remote.List(repo, opts...)
 	if err != nil && !notFound(err) {
-		return fmt.Errorf("listing the tags of %s: %w", repo, err)
+		return nil, fmt.Errorf("listing the tags of %s: %w", repo, err)
 	}
-	prefix := mirror.DigestTag(v.Digest) + "."
+	return tags, nil
+}
+
+// attachments are the digests of what tags (repo's) attach to the manifest digest: the
+// signatures, attestations and referrers copied beside it, tagged after its digest
+// (mirror.DigestTag, then a dot).
+func attachments(repo name.Repository, tags []string, digest string, opts []remote.Option) ([]string, error) {
+	prefix := mirror.DigestTag(digest) + "."
+	var out []string
 	for _, t := range tags {
 		if !strings.HasPrefix(t, prefix) {
 			continue
@@ -198,16 +231,11 @@ func dropVersion(c *siteConfig, ep string, v retention.Version, opts []remote.Op
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", repo.Tag(t), err)
+			return nil, fmt.Errorf("reading %s: %w", repo.Tag(t), err)
 		}
-		if err := remote.Delete(repo.Digest(desc.Digest.String()), opts...); err != nil && !notFound(err) {
-			return fmt.Errorf("deleting %s: %w", repo.Tag(t), err)
-		}
+		out = append(out, desc.Digest.String())
 	}
-	if err := remote.Delete(repo.Digest(v.Digest), opts...); err != nil && !notFound(err) {
-		return fmt.Errorf("deleting %s: %w", repo.Digest(v.Digest), err)
-	}
-	return nil
+	return out, nil
 }
 
 // read returns the state: what is kept is recorded in it, not read back from the registry.

@@ -20,7 +20,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"airgap-site/capacity"
-	"airgap-site/mirror"
 	"airgap-site/provider/contract"
 	"airgap-site/provider/retention"
 	"airgap-site/provider/siteregistry"
@@ -45,14 +44,7 @@ func (k *usageKind) check(_ context.Context, _ request, news resource.PropertyMa
 		f.add("capacityBytes", "must be 0 (unknown) or more, not %d", st.In.CapacityBytes)
 	}
 	if !slices.Contains(st.unknown, "images") {
-		for _, label := range slices.Sorted(maps.Keys(st.In.Images)) {
-			if _, _, err := retention.SplitLabel(label); err != nil {
-				f.add("images", "%v", err)
-			}
-			if _, err := v1.NewHash(st.In.Images[label]); err != nil {
-				f.add("images", "%s: parsing digest %q: %v", label, st.In.Images[label], err)
-			}
-		}
+		f.images(st.In.Images)
 	}
 	if !slices.Contains(st.unknown, "previous") {
 		if _, err := retention.Parse(st.In.Previous); err != nil {
@@ -223,27 +215,17 @@ func (k *usageKind) referenced(ctx context.Context, urn string, c *siteConfig, i
 
 // addRepository adds to sizes the digests of repo and what is attached to them.
 func addRepository(repo name.Repository, digests []string, opts []remote.Option, sizes map[string]int64) error {
-	tags, err := remote.List(repo, opts...)
-	if err != nil && !notFound(err) {
-		return fmt.Errorf("listing the tags of %s: %w", repo, err)
+	tags, err := listTags(repo, opts)
+	if err != nil {
+		return err
 	}
 	for _, d := range digests {
-		if err := addManifest(repo, d, opts, sizes); err != nil {
+		attached, err := attachments(repo, tags, d, opts)
+		if err != nil {
 			return err
 		}
-		prefix := mirror.DigestTag(d) + "."
-		for _, t := range tags {
-			if !strings.HasPrefix(t, prefix) {
-				continue
-			}
-			desc, err := remote.Head(repo.Tag(t), opts...)
-			if notFound(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", repo.Tag(t), err)
-			}
-			if err := addManifest(repo, desc.Digest.String(), opts, sizes); err != nil {
+		for _, m := range append([]string{d}, attached...) {
+			if err := addManifest(repo, m, opts, sizes); err != nil {
 				return err
 			}
 		}
