@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -164,8 +165,9 @@ func run() (code int) {
 				continue
 			}
 			res.mbps = float64(unique) / 1e6 / res.seconds
-			logf("trial %d %-20s %6.1fs %6.1f MB/s  %7.1f MB sent  %d uploads %d mounts  %d cuts %d reruns  %s",
-				t, tl.name, res.seconds, res.mbps, float64(res.sent)/1e6, res.uploads, res.mounts, res.cuts, res.reruns, res.outcome())
+			logf("trial %d %-20s %6.1fs %6.1f MB/s  %7.1f MB sent  %d uploads %d mounts  %d cuts %d reruns  CPU %.1f/%.1f/%.1f s  %s",
+				t, tl.name, res.seconds, res.mbps, float64(res.sent)/1e6, res.uploads, res.mounts, res.cuts, res.reruns,
+				res.cpuClient, res.cpuRegistry, res.cpuS3, res.outcome())
 			results[tl.name] = append(results[tl.name], res)
 		}
 	}
@@ -182,14 +184,15 @@ func run() (code int) {
 	}
 	noopSeconds := measureNoop(ctx, site, *noop, *bin)
 
-	fmt.Printf("\n| tool | median time | median throughput (unique MB / s) | MB sent over HTTP | upload POSTs | mount POSTs |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| tool | median time | median throughput (unique MB / s) | MB sent over HTTP | upload POSTs | mount POSTs | CPU s: client / registry / S3 |\n|---|---|---|---|---|---|---|\n")
 	for _, tl := range tools {
 		rs := results[tl.name]
 		if len(rs) == 0 {
 			continue
 		}
 		m := median(rs)
-		fmt.Printf("| %s | %.1f s | %.1f | %.1f | %d | %d |\n", tl.name, m.seconds, m.mbps, float64(m.sent)/1e6, m.uploads, m.mounts)
+		fmt.Printf("| %s | %.1f s | %.1f | %.1f | %d | %d | %.1f / %.1f / %.1f |\n", tl.name, m.seconds, m.mbps, float64(m.sent)/1e6, m.uploads, m.mounts,
+			m.cpuClient, m.cpuRegistry, m.cpuS3)
 	}
 	fmt.Printf("\nbundle: %d images, %.0f MB unique blobs (base %d MB shared by all, 2 x %d MB unique per image); %d trials per tool\n",
 		len(refs), float64(unique)/1e6, *baseMB, *layerMB, *trials)
@@ -205,9 +208,13 @@ type tool struct {
 }
 
 type trial struct {
-	seconds, mbps   float64
-	sent            int64
-	uploads, mounts int64
+	seconds, mbps float64
+	// CPU seconds the trial used (loopback only): the client (the bench process, which runs
+	// the counting proxy for every tool and the airgap copier in process, and the CLI processes
+	// it waited for), the trial's registry and the S3 server.
+	cpuClient, cpuRegistry, cpuS3 float64
+	sent                          int64
+	uploads, mounts               int64
 	// Over the link: the cuts made, the CLI processes run again, and the error of a copy that
 	// did not finish (nil: it did).
 	cuts, reruns int
@@ -255,11 +262,19 @@ func runTrial(ctx context.Context, site *harness.Site, tl tool, root, bin string
 	defer srv.Close()
 	dst := strings.TrimPrefix(srv.URL, "http://")
 	if !lk.on {
+		s3Before, _ := site.CPUSeconds("versitygw")
+		clientBefore := clientCPU()
 		start := time.Now()
 		if _, err := tl.run(ctx, dst); err != nil {
 			return trial{}, err
 		}
-		return trial{seconds: time.Since(start).Seconds(), sent: sent.Load(), uploads: uploads.Load(), mounts: mounts.Load()}, nil
+		res := trial{seconds: time.Since(start).Seconds(), sent: sent.Load(), uploads: uploads.Load(), mounts: mounts.Load()}
+		res.cpuClient = clientCPU() - clientBefore
+		s3After, _ := site.CPUSeconds("versitygw")
+		res.cpuS3 = s3After - s3Before
+		srv.Close()
+		res.cpuRegistry = stop()
+		return res, nil
 	}
 	dst, stopLink, err := lk.open(dst)
 	if err != nil {
@@ -277,6 +292,15 @@ func runTrial(ctx context.Context, site *harness.Site, tl tool, root, bin string
 	return res, nil
 }
 
+// clientCPU is the CPU time of the bench process and of the children it has waited for.
+func clientCPU() float64 {
+	var self, children syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
+	sec := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return sec(self.Utime) + sec(self.Stime) + sec(children.Utime) + sec(children.Stime)
+}
+
 // countingBody counts the bytes read from a request body.
 type countingBody struct {
 	io.ReadCloser
@@ -289,7 +313,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func startRegistry(site *harness.Site, root, bin string) (string, func(), error) {
+func startRegistry(site *harness.Site, root, bin string) (string, func() float64, error) {
 	cfg, err := registry.Render(registry.Input{
 		Storage:  registry.StorageInput{Endpoint: site.S3Endpoint, Region: site.S3Region, Bucket: site.Bucket, RootDirectory: root},
 		LogLevel: "error",
@@ -316,7 +340,20 @@ func startRegistry(site *harness.Site, root, bin string) (string, func(), error)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); os.RemoveAll(dir) }
+	var once sync.Once
+	var cpu float64
+	// stop stops the registry (once) and returns the CPU time it used.
+	stop := func() float64 {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			os.RemoveAll(dir)
+			if ps := cmd.ProcessState; ps != nil {
+				cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
+			}
+		})
+		return cpu
+	}
 	for i := 0; i < 300; i++ {
 		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
 			resp.Body.Close()

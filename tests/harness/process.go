@@ -139,22 +139,30 @@ func readPIDFile(path string) (pid int, running bool, err error) {
 
 // startTime is the start time of pid in clock ticks since boot.
 func startTime(pid int) (uint64, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	fields, err := statFields(pid)
 	if err != nil {
 		return 0, err
 	}
-	// Format: pid (comm) state ppid ...; comm may contain spaces, so cut at the last ')'.
+	return strconv.ParseUint(fields[19], 10, 64) // starttime, field 22
+}
+
+// statFields are the fields of /proc/<pid>/stat from field 3 (state) on: the command name
+// (field 2) may contain spaces, so they are cut after its last ')'. At least 20 are there.
+func statFields(pid int) ([]string, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+		return nil, fmt.Errorf("parsing /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(s[i+1:])
-	// fields[0] is field 3 (state); starttime is field 22.
 	if len(fields) < 20 {
-		return 0, fmt.Errorf("parsing /proc/%d/stat: %d fields", pid, len(fields))
+		return nil, fmt.Errorf("parsing /proc/%d/stat: %d fields", pid, len(fields))
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	return fields, nil
 }
 
 // stopByPIDFile stops the process group named in run/<name>.pid: SIGTERM, then SIGKILL after
@@ -225,3 +233,28 @@ func tail(path string, lines int) string {
 	}
 	return "    " + strings.Join(all, "\n    ")
 }
+
+// CPUSeconds is the CPU time (user and system) the site's daemon name has used so far, from
+// /proc/<pid>/stat; for benchmarks that split a run's work between the client and the servers.
+func (s *Site) CPUSeconds(name string) (float64, error) {
+	pid, running, err := readPIDFile(s.pidFile(name))
+	if err != nil {
+		return 0, err
+	}
+	if !running {
+		return 0, fmt.Errorf("%s is not running", name)
+	}
+	f, err := statFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseUint(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	return float64(utime+stime) / clockTicks, nil
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's times: 100 on Linux.
+const clockTicks = 100

@@ -132,3 +132,35 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+// TestCPUSeconds: a daemon's CPU time, read from /proc: here the test process itself, named
+// in a PID file, after burning about half a second of CPU.
+func TestCPUSeconds(t *testing.T) {
+	s := &Site{Dir: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePIDFile(s.pidFile("self"), os.Getpid()); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.CPUSeconds("self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x uint64
+	for start := time.Now(); time.Since(start) < 500*time.Millisecond; {
+		for i := 0; i < 1e6; i++ {
+			x += uint64(i) * x
+		}
+	}
+	after, err := s.CPUSeconds("self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used := after - before; used < 0.2 || used > 5 {
+		t.Errorf("%.2f s of CPU for about 0.5 s of a busy loop (%d)", used, x)
+	}
+	if _, err := s.CPUSeconds("missing"); err == nil {
+		t.Error("a daemon without a PID file has a CPU time")
+	}
+}
