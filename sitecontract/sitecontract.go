@@ -22,8 +22,7 @@ const (
 	// (repository:tag@digest): setting an image back to one of them sends no blob.
 	OutputPreviousImages = "previousImages"
 	// OutputRegistryUsage is what the site registry's store holds and how much of it is free,
-	// as the last up measured it (package capacity's Usage; absent when no image is copied or
-	// with images.retain).
+	// as the last up measured it (package capacity's Usage; absent when no image is copied).
 	OutputRegistryUsage = "registryUsage"
 	// OutputMirrorPatch is the nodes' full mirror patch (secret: the CA and the pull
 	// credentials, known once they are generated and the registry is Ready; never the

@@ -88,7 +88,8 @@ type Images struct {
 	// Retention and Collection keep the registry bounded; nil when nothing is kept.
 	Retention  *Retention
 	Collection *GarbageCollection
-	// Usage measures the registry's store after them; nil when nothing is kept.
+	// Usage measures the registry's store after them (after the copies with images.retain);
+	// nil when no image is copied.
 	Usage *RegistryUsage
 	// capacityBytes is the store's usable size (0: unknown), for UsageOutput.
 	capacityBytes int64
@@ -213,7 +214,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	im.Digests = digests.ToStringMapOutput()
 	im.SentBytes = sumOutputs(sent)
 	im.Previous = pulumi.ToStringArray(nil).ToStringArrayOutput()
-	if siteProvider != nil && !c.Images.Retain {
+	if siteProvider != nil {
 		if err := im.bound(ctx, name, c, args, siteProvider); err != nil {
 			return nil, err
 		}
@@ -222,7 +223,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 }
 
 // bound declares what keeps the registry bounded: the retention of previous versions, after
-// every copy, and the garbage collection that follows when it deleted some.
+// every copy, and the garbage collection that follows when it deleted some (neither with
+// images.retain), then the measure of what the store holds.
 func (im *Images) bound(ctx *pulumi.Context, name string, c *siteconfig.Config, args Args, p *Provider) error {
 	current := pulumi.StringMap{}
 	var copies []pulumi.Resource
@@ -233,6 +235,9 @@ func (im *Images) bound(ctx *pulumi.Context, name string, c *siteconfig.Config, 
 		}
 		current[retention.Label(t.Repository, t.Tag)] = im.Copies[ref].Digest
 		copies = append(copies, im.Copies[ref])
+	}
+	if c.Images.Retain {
+		return im.measure(ctx, name, c, args, p, current, nil, copies)
 	}
 	kept := c.Images.Kept()
 	r, err := NewRetention(ctx, name+"-retention", &RetentionArgs{

@@ -234,3 +234,36 @@ func TestAddingAnImageLeavesOthersAlone(t *testing.T) {
 		t.Errorf("the provider's settings changed when an image was added: %v -> %v", p2, p3)
 	}
 }
+
+// TestRegistryUsageFollowsTheRetention: one RegistryUsage per site, after the retention (and
+// after the copies alone with images.retain), with the store's capacity (a tenant's derived, an
+// external store's declared) and the S3 location to list; no store reader, no listing.
+func TestRegistryUsageFollowsTheRetention(t *testing.T) {
+	for _, tc := range []struct {
+		name, images string
+		after        string
+	}{
+		{"kept versions", `{"bundle":"bundle","trustedKeys":["site.pub"],"list":["nginx:1.27"]}`, "Retention::osaka-retention"},
+		{"retain", `{"bundle":"bundle","trustedKeys":["site.pub"],"retain":true,"list":["nginx:1.27"]}`, "Image::osaka-docker.io/library/nginx:1.27"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := site(t, tc.images)
+			c.ObjectStore.Capacity = "500Gi"
+			rec := deploy(t, c)
+			u := rec.One(t, contract.RegistryUsageToken)
+			if got := u["capacityBytes"].NumberValue(); got != 500*(1<<30) {
+				t.Errorf("capacityBytes = %v, want 500Gi", got)
+			}
+			if _, listed := u["storeEndpoint"]; listed {
+				t.Errorf("a usage without a store reader lists the store: %v", u)
+			}
+			usage := rec.OfType(contract.RegistryUsageToken)[0]
+			if deps := strings.Join(usage.RegisterRPC.GetDependencies(), " "); !strings.Contains(deps, tc.after) {
+				t.Errorf("the usage does not follow %s: %s", tc.after, deps)
+			}
+			if n := len(rec.OfType(contract.RetentionToken)); (n == 1) == c.Images.Retain {
+				t.Errorf("%d retentions with images.retain %v", n, c.Images.Retain)
+			}
+		})
+	}
+}
