@@ -100,10 +100,10 @@ func TestImages(t *testing.T) {
 		changed := layeredImages(t, 1, 1<<20, 512<<10)[0]
 		writeBundle(t, bundleDir, map[string]v1.Image{"docker.io/library/beta:1": changed}, nil)
 		out, err := st.preview(t, "--diff")
-		// That image, the AcceptedBundle recording the new bundle's sequence, and the
-		// Retention keeping the version the tag moves from.
-		if err != nil || !strings.Contains(out, "3 to update") || strings.Count(out, "airgap:index:Image: (update)") != 1 ||
-			strings.Count(out, "airgap:index:Retention: (update)") != 1 {
+		// That image, the AcceptedBundle recording the new bundle's sequence, the Retention
+		// keeping the version the tag moves from, and the RegistryUsage measuring after it.
+		if err != nil || !strings.Contains(out, "4 to update") || strings.Count(out, "airgap:index:Image: (update)") != 1 ||
+			strings.Count(out, "airgap:index:Retention: (update)") != 1 || strings.Count(out, "airgap:index:RegistryUsage: (update)") != 1 {
 			t.Fatalf("preview after changing one image: %v\n%s", err, lastLines(out, 20))
 		}
 		before := counter.uploads.Load()

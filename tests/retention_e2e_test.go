@@ -359,7 +359,7 @@ func registryUsage(t *testing.T) capacity.Usage {
 // storeLine is the line of airgap site preview's output about the store.
 func storeLine(out string) string {
 	for line := range strings.SplitSeq(out, "\n") {
-		if strings.Contains(line, "store") && strings.Contains(line, "the update sends") {
+		if strings.Contains(strings.ToLower(line), "store") && strings.Contains(line, "the update sends") {
 			return strings.TrimSpace(line)
 		}
 	}

@@ -332,6 +332,9 @@ func ConfigMapName(role Role, digest string) string {
 	return fmt.Sprintf("registry-%s-config-%s", role, digest[prefix:prefix+10])
 }
 
+// ReadinessPeriodSeconds is how often kubelet asks a registry pod whether it serves.
+const ReadinessPeriodSeconds = 2
+
 // PreStopSeconds is how long a terminating registry pod keeps serving: longer than kube-proxy
 // takes to drop its endpoint (about a second), well under the 30 s grace period.
 const PreStopSeconds = 5
@@ -349,11 +352,15 @@ func (d *declarer) podSpec(ep *endpoint, selector pulumi.StringMap, configMap *c
 			}},
 		}
 	}
-	probe := func(failures int) *corev1.ProbeArgs {
+	// Readiness is probed often: a pod that starts (after a garbage collection brings the push
+	// endpoint back, after a power cut) serves as soon as it answers, not up to a period
+	// later, and one whose storage fails leaves the Service within ReadinessPeriodSeconds x 3.
+	// Liveness is probed seldom: an S3 outage must not restart every pod.
+	probe := func(period, failures int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
 			HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String(HealthPath), Port: pulumi.String("debug")},
-			PeriodSeconds:    pulumi.Int(10),
-			TimeoutSeconds:   pulumi.Int(5),
+			PeriodSeconds:    pulumi.Int(period),
+			TimeoutSeconds:   pulumi.Int(min(period, 5)),
 			FailureThreshold: pulumi.Int(failures),
 		}
 	}
@@ -428,8 +435,8 @@ func (d *declarer) podSpec(ep *endpoint, selector pulumi.StringMap, configMap *c
 				&corev1.EnvVarArgs{Name: pulumi.String("OTEL_TRACES_EXPORTER"), Value: pulumi.String("none")},
 			},
 			VolumeMounts:   mounts,
-			ReadinessProbe: probe(3),
-			LivenessProbe:  probe(6),
+			ReadinessProbe: probe(ReadinessPeriodSeconds, 3),
+			LivenessProbe:  probe(10, 6),
 			// A pod being deleted keeps serving until kube-proxy has taken it out of the
 			// NodePort's endpoints; without the pause, pulls in flight would hit a closed port.
 			Lifecycle: &corev1.LifecycleArgs{PreStop: &corev1.LifecycleHandlerArgs{

@@ -162,6 +162,14 @@ func TestExternalSiteGraph(t *testing.T) {
 			t.Errorf("%s must hit the debug health endpoint: %v", probe, get)
 		}
 	}
+	// Readiness often (a pod back from a collection or a power cut serves at once), liveness
+	// seldom (an S3 outage restarts nothing for a minute).
+	for probe, want := range map[string][2]float64{"readinessProbe": {2, 3}, "livenessProbe": {10, 6}} {
+		p := container[resource.PropertyKey(probe)].ObjectValue()
+		if got := [2]float64{p["periodSeconds"].NumberValue(), p["failureThreshold"].NumberValue()}; got != want {
+			t.Errorf("%s every %v s, failing after %v, want %v", probe, got[0], got[1], want)
+		}
+	}
 	if container["image"].StringValue() != registryRef {
 		t.Errorf("registry image %v, want it by digest", container["image"])
 	}

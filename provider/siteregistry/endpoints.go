@@ -10,8 +10,8 @@ import (
 )
 
 // Backoff between rounds: the first wait is short (a connection blip), the longest is a
-// fraction of a registry pod restart (readiness 3 × 10 s), so the first try after the pod is
-// back comes soon.
+// fraction of a registry pod's restart and return to the Service (liveness 6 × 10 s at worst),
+// so the first try after the pod is back comes soon.
 const (
 	DefaultInitial = time.Second
 	DefaultMax     = 15 * time.Second
