@@ -14,7 +14,9 @@
 // the other, then the others four at a time (scripts/e2e.sh: -parallel 4; they mostly wait,
 // and two at a time left more than half of the two cores idle). The third real-node test,
 // TestRetentionAndGC, is among the parallel ones: it starts once the two are done with the
-// dev stack and node-1, and nothing else touches them.
+// dev stack and node-1, and nothing else touches them. It is the longest, so it is declared
+// first (bounded_e2e_test.go): the paused parallel tests resume about in the order they
+// paused, and it should not be the last one left running.
 // Running together is safe because no two tests share anything they change:
 //   - each has its own stacks (unique names in the shared file backend), its own registry
 //     namespace and NodePorts (newTestStack hands them out; the fixed ones: the dev stack's

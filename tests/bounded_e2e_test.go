@@ -59,6 +59,8 @@ func webRef(i int) string { return fmt.Sprintf("docker.io/factory/web:%d", i) }
 // It runs beside the kwok tests, after the two other real-node tests (tests/doc.go): it shares
 // nothing with the kwok tests, and what it measures (bytes in the bucket, failed pulls) does not
 // depend on the cores being its own; its collection times are taken with the suite running.
+// Being the longest test, it is declared first (this file's name sorts first), so that it is
+// among the first parallel tests to start rather than the last one left running.
 func TestRetentionAndGC(t *testing.T) {
 	s := &e2e
 	if s.site.RealNode == "" {
