@@ -120,14 +120,20 @@ func FromDeployment(deployment json.RawMessage) (*Usage, error) {
 			continue
 		}
 		o := r.Outputs
-		u := &Usage{ReferencedBytes: int64(o.Referenced), TotalBytes: int64(o.Total), CapacityBytes: int64(o.Capacity),
-			FreeBytes: int64(o.Free), MeasuredAt: o.MeasuredAt, Unmeasured: o.Unmeasured}
-		if u.CapacityBytes <= 0 {
-			u.CapacityBytes = Unknown
-		}
-		return u, nil
+		return FromOutputs(int64(o.Capacity), contract.RegistryUsageOutputs{ReferencedBytes: int(o.Referenced), TotalBytes: int(o.Total),
+			FreeBytes: int(o.Free), MeasuredAt: o.MeasuredAt, Unmeasured: o.Unmeasured}), nil
 	}
 	return nil, nil
+}
+
+// FromOutputs is the usage a RegistryUsage resource measured (its outputs o) of a store of
+// capacityBytes (its input; 0 unknown).
+func FromOutputs(capacityBytes int64, o contract.RegistryUsageOutputs) *Usage {
+	if capacityBytes <= 0 {
+		capacityBytes = Unknown
+	}
+	return &Usage{ReferencedBytes: int64(o.ReferencedBytes), TotalBytes: int64(o.TotalBytes), CapacityBytes: capacityBytes,
+		FreeBytes: int64(o.FreeBytes), MeasuredAt: o.MeasuredAt, Unmeasured: o.Unmeasured}
 }
 
 // Summary is the usage in a few words, for a table: "34.2 MB of 150.0 GB (0%)", or the bytes

@@ -160,36 +160,26 @@ func Parse(r io.Reader) (*Inventory, error) {
 			return nil, fmt.Errorf("parsing stack state: resource %s: %w", res.URN, err)
 		}
 	}
-	for _, b := range inv.blobs {
-		slices.Sort(b.Repositories)
-		b.Repositories = slices.Compact(b.Repositories)
-	}
+	inv.sortRepositories()
 	return inv, nil
 }
 
-// add records what the Image resource res holds.
+// add records what the Image resource res of an exported state holds.
 func (inv *Inventory) add(res resource, from map[v1.Hash]string) error {
-	img := Image{Name: res.URN[strings.LastIndex(res.URN, "::")+len("::"):]}
-	if strings.LastIndex(res.URN, "::") < 0 {
-		img.Name = res.URN
-	}
+	rec := Record{URN: res.URN}
 	var err error
-	if img.Repository, err = stringOutput(res.Outputs, repositoryOutput); err != nil {
+	if rec.Repository, err = stringOutput(res.Outputs, repositoryOutput); err != nil {
 		return err
 	}
-	if img.Tag, err = stringOutput(res.Outputs, tagOutput); err != nil {
+	if rec.Tag, err = stringOutput(res.Outputs, tagOutput); err != nil {
 		return err
 	}
-	if img.Digest, err = stringOutput(res.Outputs, digestOutput); err != nil {
+	if rec.Digest, err = stringOutput(res.Outputs, digestOutput); err != nil {
 		return err
 	}
 	rawInv, ok := res.Outputs[inventoryOutput]
 	if !ok || string(rawInv) == "null" {
-		inv.without = append(inv.without, img)
-		return nil
-	}
-	if img.Repository == "" {
-		return fmt.Errorf("outputs.%s: missing, and outputs.%s names no repository to hold it", repositoryOutput, inventoryOutput)
+		return inv.record(rec, from)
 	}
 	var sizes map[string]json.RawMessage
 	if err := json.Unmarshal(rawInv, &sizes); err != nil {
@@ -198,20 +188,67 @@ func (inv *Inventory) add(res resource, from map[v1.Hash]string) error {
 	if _, secret := sizes[secretSig]; secret {
 		return fmt.Errorf("outputs.%s: is a secret; it holds digests and sizes only", inventoryOutput)
 	}
-	for _, d := range slices.Sorted(maps.Keys(sizes)) {
+	rec.Inventory = map[string]int64{}
+	for d, raw := range sizes {
+		if rec.Inventory[d], err = sizeOf(raw); err != nil {
+			return fmt.Errorf("outputs.%s[%q]: %w", inventoryOutput, d, err)
+		}
+	}
+	return inv.record(rec, from)
+}
+
+// Record is what one Image resource holds, as its outputs say.
+type Record struct {
+	// URN is the resource's.
+	URN string
+	// Repository, Tag and Digest are its outputs of those names.
+	Repository, Tag, Digest string
+	// Inventory is its output inventory: digest -> size; nil when its state predates
+	// inventories.
+	Inventory map[string]int64
+}
+
+// Of is the inventory of the Image resources records, for whoever holds their outputs rather
+// than an exported state (the provider, during a preview).
+func Of(records []Record) (*Inventory, error) {
+	inv := &Inventory{blobs: map[v1.Hash]*Blob{}}
+	from := map[v1.Hash]string{}
+	for _, rec := range records {
+		if err := inv.record(rec, from); err != nil {
+			return nil, fmt.Errorf("resource %s: %w", rec.URN, err)
+		}
+	}
+	inv.sortRepositories()
+	return inv, nil
+}
+
+// record adds what rec holds; from is the first resource that recorded each digest's size.
+func (inv *Inventory) record(rec Record, from map[v1.Hash]string) error {
+	img := Image{Name: rec.URN, Repository: rec.Repository, Tag: rec.Tag, Digest: rec.Digest}
+	if i := strings.LastIndex(rec.URN, "::"); i >= 0 {
+		img.Name = rec.URN[i+len("::"):]
+	}
+	if rec.Inventory == nil {
+		inv.without = append(inv.without, img)
+		return nil
+	}
+	if img.Repository == "" {
+		return fmt.Errorf("outputs.%s: missing, and outputs.%s names no repository to hold it", repositoryOutput, inventoryOutput)
+	}
+	for _, d := range slices.Sorted(maps.Keys(rec.Inventory)) {
 		h, err := v1.NewHash(d)
 		if err != nil {
 			return fmt.Errorf("outputs.%s: key %q: %w", inventoryOutput, d, err)
 		}
-		size, err := sizeOf(sizes[d])
-		if err != nil {
-			return fmt.Errorf("outputs.%s[%q]: %w", inventoryOutput, d, err)
+		size := rec.Inventory[d]
+		if size < 0 {
+			return fmt.Errorf("outputs.%s[%q]: want a size in bytes, not %d", inventoryOutput, d, size)
 		}
 		b, ok := inv.blobs[h]
 		if !ok {
 			b = &Blob{Digest: h, Size: size}
 			inv.blobs[h] = b
-			from[h] = res.URN
+			from[h] = rec.URN
 		} else if b.Size != size {
 			return fmt.Errorf("outputs.%s[%q]: %d bytes, but %s records %d", inventoryOutput, d, size, from[h], b.Size)
 		}
@@ -219,6 +256,14 @@ func (inv *Inventory) add(res resource, from map[v1.Hash]string) error {
 	}
 	inv.images = append(inv.images, img)
 	return nil
+}
+
+// sortRepositories sorts each digest's repositories, each once.
+func (inv *Inventory) sortRepositories() {
+	for _, b := range inv.blobs {
+		slices.Sort(b.Repositories)
+		b.Repositories = slices.Compact(b.Repositories)
+	}
 }
 
 // stringOutput is the string output name; "" when absent.

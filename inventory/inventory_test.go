@@ -134,3 +134,33 @@ func TestBadStates(t *testing.T) {
 		})
 	}
 }
+
+// TestOfRecords: the inventory of outputs held by the caller (the provider in a preview) is the
+// one Parse reads from an exported state: a digest in two repositories is one blob held by
+// both, a record without an inventory is listed apart, and two sizes of one digest are an error
+// naming both resources.
+func TestOfRecords(t *testing.T) {
+	d := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+	inv, err := inventory.Of([]inventory.Record{
+		{URN: "urn:a::web", Repository: "docker.io/library/web", Tag: "1", Digest: d("1"), Inventory: map[string]int64{d("1"): 500, d("b"): 1000}},
+		{URN: "urn:a::api", Repository: "docker.io/library/api", Tag: "1", Digest: d("2"), Inventory: map[string]int64{d("2"): 400, d("b"): 1000}},
+		{URN: "urn:a::old", Repository: "docker.io/library/old", Tag: "1", Digest: d("3")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := v1.NewHash(d("b"))
+	if b, ok := inv.Blob(h); !ok || b.Size != 1000 || strings.Join(b.Repositories, ",") != "docker.io/library/api,docker.io/library/web" {
+		t.Errorf("the shared blob: %+v, %v", b, ok)
+	}
+	if inv.Bytes() != 1900 || len(inv.Images()) != 2 || len(inv.Without()) != 1 || inv.Without()[0].Name != "old" {
+		t.Errorf("bytes %d, images %v, without %v", inv.Bytes(), inv.Images(), inv.Without())
+	}
+	_, err = inventory.Of([]inventory.Record{
+		{URN: "urn:a::web", Repository: "docker.io/library/web", Inventory: map[string]int64{d("b"): 1000}},
+		{URN: "urn:a::api", Repository: "docker.io/library/api", Inventory: map[string]int64{d("b"): 999}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "urn:a::api") || !strings.Contains(err.Error(), "urn:a::web records 1000") {
+		t.Errorf("two sizes of one digest: %v", err)
+	}
+}
