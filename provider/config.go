@@ -88,6 +88,9 @@ func (c siteConfig) validate() failures {
 	if c.RequestTimeout < 0 {
 		f.add("requestTimeout", "seconds, 0 or more (0 means %d)", contract.DefaultRequestTimeoutSeconds)
 	}
+	if c.LinkBytesPerSecond < 0 {
+		f.add("linkBytesPerSecond", "bytes per second, 0 or more (0: not known)")
+	}
 	if c.MaxBytesPerSecond < 0 {
 		f.add("maxBytesPerSecond", "bytes per second, 0 or more (0: no cap)")
 	}

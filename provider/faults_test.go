@@ -36,24 +36,8 @@ func (l *logRecorder) LogStatus(context.Context, diag.Severity, resource.URN, st
 	return nil
 }
 
-// warned returns the warnings that contain every part.
-func (l *logRecorder) warned(parts ...string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-outer:
-	for _, m := range l.msgs {
-		if !strings.HasPrefix(m, string(diag.Warning)) {
-			continue
-		}
-		for _, p := range parts {
-			if !strings.Contains(m, p) {
-				continue outer
-			}
-		}
-		return true
-	}
-	return false
-}
+// warned reports whether a warning contains every part.
+func (l *logRecorder) warned(parts ...string) bool { return l.said(diag.Warning, parts...) }
 
 func strArray(ss ...string) resource.PropertyValue {
 	vs := make([]resource.PropertyValue, len(ss))

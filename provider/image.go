@@ -159,6 +159,7 @@ func (k *image) bundle(c *siteConfig) (*bundle.Bundle, error) {
 // of the provider are not compared: a new endpoint, password or key changes the provider only.
 func (k *image) diff(ctx context.Context, r request, olds, news resource.PropertyMap) (changes, error) {
 	oldIn, newIn := parseInputs(olds), parseInputs(news)
+	k.s.plan.image(r.urn, newIn, heldBy(r.urn, olds))
 	c := inputChanges(contract.Image.Inputs, reflect.ValueOf(oldIn.ImageArgs), reflect.ValueOf(newIn.ImageArgs), newIn.unknown)
 	// The content: the bundle's digest against the digest the registry had at the last
 	// up or refresh. A refresh that found the tag moved makes this differ.
@@ -193,6 +194,7 @@ func (k *image) sync(ctx context.Context, r request, ins resource.PropertyMap) (
 	in := parseInputs(ins)
 	state := own(ins)
 	if r.preview {
+		k.s.plan.image(r.urn, in, nil)
 		computedOutputs(state, contract.Image)
 		if in.sourceKnown() {
 			if d, err := k.sourceDigest(ctx, r.urn, c, in); err == nil {
@@ -207,6 +209,7 @@ func (k *image) sync(ctx context.Context, r request, ins resource.PropertyMap) (
 	if msg := c.registryProblem(); msg != "" {
 		return nil, "", errors.New(msg)
 	}
+	k.s.plan.copying()
 	src, attached, err := k.source(ctx, r.urn, c, in)
 	if err != nil {
 		return nil, "", fmt.Errorf("opening source of %s: %w", in.label(), err)

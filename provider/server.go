@@ -57,6 +57,8 @@ type Server struct {
 	backoff siteregistry.Policy
 	// written are the tags this process wrote, with the syncedAt of each write: see Delete.
 	written *writes
+	// plan is what a preview's images send, said by the RegistryUsage after them (plan.go).
+	plan plan
 	// stop ends every operation in flight when the engine calls Cancel.
 	stop   context.Context
 	cancel context.CancelCauseFunc

@@ -66,8 +66,13 @@ func (k *usageKind) check(_ context.Context, _ request, news resource.PropertyMa
 // store's settings changed; adding images alone is no change (the rule of retention.Changes),
 // so that adding one image previews as one create. Their bytes are counted by the next
 // measure: an up that retires a version, or a refresh.
-func (k *usageKind) diff(_ context.Context, _ request, olds, news resource.PropertyMap) (changes, error) {
+func (k *usageKind) diff(ctx context.Context, r request, olds, news resource.PropertyMap) (changes, error) {
 	o, n := parseUsage(olds), parseUsage(news)
+	var last *capacity.Usage
+	if o.Out.MeasuredAt != "" {
+		last = capacity.FromOutputs(int64(o.In.CapacityBytes), o.Out)
+	}
+	k.s.sayPlan(ctx, r.urn, int64(n.In.CapacityBytes), last)
 	c := inputChanges(contract.RegistryUsage.Inputs, reflect.ValueOf(o.In), reflect.ValueOf(n.In), n.unknown)
 	if _, ok := c.detailed["images"]; !ok || slices.Contains(n.unknown, "images") {
 		return c, nil
@@ -91,9 +96,12 @@ func (k *usageKind) create(ctx context.Context, r request, ins resource.Property
 	return state, "registry-usage", err
 }
 
-func (k *usageKind) update(ctx context.Context, r request, _, news resource.PropertyMap) (resource.PropertyMap, error) {
+func (k *usageKind) update(ctx context.Context, r request, olds, news resource.PropertyMap) (resource.PropertyMap, error) {
 	n := parseUsage(news)
 	state := news.Copy()
+	if r.preview && olds == nil {
+		k.s.sayPlan(ctx, r.urn, int64(n.In.CapacityBytes), nil) // a create: nothing measured yet
+	}
 	if r.preview || len(n.unknown) > 0 {
 		computedOutputs(state, contract.RegistryUsage)
 		return state, nil

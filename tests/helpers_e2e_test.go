@@ -1066,10 +1066,11 @@ func bytesToSend(t *testing.T, stack string) (string, int64) {
 	if err != nil {
 		t.Fatalf("airgap site preview: %v\n%s", err, lastLines(out, 30))
 	}
-	m := sendTotal.FindStringSubmatch(out)
-	if m == nil {
+	// Its own report, after the preview's (whose diagnostics say the same: provider/plan.go).
+	all := sendTotal.FindAllStringSubmatch(out, -1)
+	if all == nil {
 		t.Fatalf("airgap site preview does not say the bytes to send:\n%s", lastLines(out, 30))
 	}
-	n, _ := strconv.ParseInt(m[1], 10, 64)
+	n, _ := strconv.ParseInt(all[len(all)-1][1], 10, 64)
 	return out, n
 }

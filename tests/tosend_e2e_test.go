@@ -5,6 +5,7 @@ package tests
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,7 +50,21 @@ func TestPreviewBytesToSend(t *testing.T) {
 	setSecrets(t, stack, map[string]string{"s3AccessKey": s.site.AccessKey, "s3SecretKey": s.site.SecretKey})
 	defer s.pulumi(t, "destroy", "-s", stack, "--yes", "--skip-preview")
 
-	preview := func(t *testing.T) (string, int64) { return bytesToSend(t, stack) }
+	// preview is what `airgap site preview` says the up sends, which a plain `pulumi preview`
+	// says too (the provider, provider/plan.go), or says nothing when nothing is sent.
+	preview := func(t *testing.T) (string, int64) {
+		t.Helper()
+		out, said := bytesToSend(t, stack)
+		plain := s.mustPulumi(t, "preview", "-s", stack, "--policy-pack", s.policyPack)
+		m := sendTotal.FindStringSubmatch(plain)
+		switch {
+		case said == 0 && m != nil:
+			t.Errorf("pulumi preview says the up sends %s bytes; airgap site preview says nothing:\n%s", m[1], lastLines(plain, 20))
+		case said > 0 && (m == nil || m[1] != strconv.FormatInt(said, 10)):
+			t.Errorf("pulumi preview does not say the %d bytes airgap site preview says:\n%s", said, lastLines(plain, 20))
+		}
+		return out, said
+	}
 	// up runs the up and returns the bytes the proxy saw cross.
 	up := func(t *testing.T) int64 {
 		t.Helper()

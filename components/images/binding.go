@@ -28,8 +28,9 @@ type ProviderArgs struct {
 	RetryFor       pulumi.IntPtrInput
 	RequestTimeout pulumi.IntPtrInput
 	// The link to the site.
-	MaxBytesPerSecond pulumi.IntPtrInput
-	UploadSessions    pulumi.StringPtrInput
+	LinkBytesPerSecond pulumi.IntPtrInput
+	MaxBytesPerSecond  pulumi.IntPtrInput
+	UploadSessions     pulumi.StringPtrInput
 }
 
 type providerArgs struct {
@@ -45,8 +46,9 @@ type providerArgs struct {
 	RetryFor       *int     `pulumi:"retryFor"`
 	RequestTimeout *int     `pulumi:"requestTimeout"`
 	// The link to the site.
-	MaxBytesPerSecond *int    `pulumi:"maxBytesPerSecond"`
-	UploadSessions    *string `pulumi:"uploadSessions"`
+	LinkBytesPerSecond *int    `pulumi:"linkBytesPerSecond"`
+	MaxBytesPerSecond  *int    `pulumi:"maxBytesPerSecond"`
+	UploadSessions     *string `pulumi:"uploadSessions"`
 }
 
 // ElementType implements pulumi.Input for the registration.

@@ -167,6 +167,9 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			// Upload rates and sessions: the link to the site.
 			MaxBytesPerSecond: pulumi.IntPtr(int(c.Images.MaxBytesPerSecond)),
 			UploadSessions:    pulumi.StringPtr(UploadSessions(args.ProjectDir, ctx.Stack())),
+			// For a preview to say how long the transfer takes; left out when not known, so
+			// that a stack without it keeps its provider unchanged.
+			LinkBytesPerSecond: linkRate(c.Images),
 		}, parent)
 		siteProvider = p
 		return p, err
@@ -365,4 +368,12 @@ func sumOutputs(outs []pulumi.Float64Output) pulumi.Float64Output {
 		}
 		return total
 	}).(pulumi.Float64Output)
+}
+
+// linkRate is images.linkBytesPerSecond as the provider takes it; nil when not set.
+func linkRate(im siteconfig.Images) pulumi.IntPtrInput {
+	if r := im.LinkRate(); r > 0 {
+		return pulumi.IntPtr(int(r))
+	}
+	return nil
 }

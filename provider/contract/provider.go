@@ -29,6 +29,7 @@ type ProviderArgs struct {
 	RetryFor       int      `prop:"retryFor" doc:"Seconds to keep retrying after a registry failure (refused, stalled, 5xx, 429), across every endpoint with exponential backoff (default 90: a registry pod restart)."`
 	RequestTimeout int      `prop:"requestTimeout" doc:"Seconds a registry request may go without moving a byte before it fails and the next endpoint is tried (default 60)."`
 	// The link to the site (a throttled LTE router, shared with the factory's own traffic).
-	MaxBytesPerSecond int    `prop:"maxBytesPerSecond" doc:"Caps the total upload rate of all the copies of an up, in bytes per second (0: no cap), so the factory's own traffic keeps the rest of the link."`
-	UploadSessions    string `prop:"uploadSessions" doc:"Directory (beside the stack's state) where uploads in flight are kept, so that the next up resumes a blob an interrupted one left, from the offset the registry holds."`
+	LinkBytesPerSecond int    `prop:"linkBytesPerSecond" doc:"The link's rate in bytes per second (0: not known), for a preview to say how long the up's transfer takes."`
+	MaxBytesPerSecond  int    `prop:"maxBytesPerSecond" doc:"Caps the total upload rate of all the copies of an up, in bytes per second (0: no cap), so the factory's own traffic keeps the rest of the link."`
+	UploadSessions     string `prop:"uploadSessions" doc:"Directory (beside the stack's state) where uploads in flight are kept, so that the next up resumes a blob an interrupted one left, from the offset the registry holds."`
 }
