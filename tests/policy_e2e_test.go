@@ -33,7 +33,7 @@ func TestPolicyViolations(t *testing.T) {
 		{"registry-redirect", "registry-s3-no-redirect", "fixture", "set storage.redirect.disable: true"},
 		{"registry-open", "registry-serves-tls-and-requires-auth", "fixture", "set http.tls.certificate"},
 		{"secret-in-configmap", "no-secrets-in-configmaps", "fixture", "credentials belong in a Secret"},
-		{"nodeport-mismatch", "registry-nodeport-matches-mirrors", "fixture", "the registry Service's nodePort is 32001"},
+		{"nodeport-mismatch", "registry-nodeport-matches-mirrors", "fixture", "the registry Service's nodePort is 32091"},
 		{"talos-url-key", "talos-mirror-patch-well-formed", "airgap-site-policy", "write the registry host[:port]"},
 		{"tenant-drives", "minio-tenant-min-drives", "fixture", "MinIO needs at least 4"},
 		// Bypass attempts: the workload's own plain-http annotation, a config key overridden

@@ -55,11 +55,18 @@ func webRef(i int) string { return fmt.Sprintf("docker.io/factory/web:%d", i) }
 // rollback to the kept version sends no blob; a push during a collection waits or fails
 // clearly and loses nothing; a collection killed half-way leaves every kept image whole, and
 // the next one finishes it.
+//
+// It runs beside the kwok tests, after the two other real-node tests (tests/doc.go): it shares
+// nothing with the kwok tests, and what it measures (bytes in the bucket, failed pulls) does not
+// depend on the cores being its own; its collection times are taken with the suite running.
+// Being the longest test, it is declared first (this file's name sorts first), so that it is
+// among the first parallel tests to start rather than the last one left running.
 func TestRetentionAndGC(t *testing.T) {
 	s := &e2e
 	if s.site.RealNode == "" {
 		t.Skip("the local site has no real node: network namespaces, kubelet and containerd need root")
 	}
+	t.Parallel()
 	ctx := context.Background()
 	cs := clientset(t)
 
