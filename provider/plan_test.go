@@ -175,3 +175,16 @@ func (l *logRecorder) said(sev diag.Severity, parts ...string) bool {
 	}
 	return false
 }
+
+// TestLinkRateSetting: the link's rate is a provider setting; a negative one is refused by
+// name before anything is configured.
+func TestLinkRateSetting(t *testing.T) {
+	srv := New(nil)
+	resp, err := srv.CheckConfig(t.Context(), &pulumirpc.CheckRequest{News: props(t, resource.PropertyMap{"linkBytesPerSecond": num(-1)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := resp.GetFailures(); len(f) != 1 || f[0].GetProperty() != "linkBytesPerSecond" {
+		t.Errorf("a negative link rate: %v", f)
+	}
+}
