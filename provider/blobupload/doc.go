@@ -4,7 +4,9 @@
 //
 // Upload HEADs the blob first (nothing to do when it is there), then POSTs an upload session
 // and PATCHes the blob in chunks (Options.ChunkSize, 10 MiB by default: at least 5 MiB, the
-// smallest part the registry's S3 driver appends without re-copying the upload). After a cut (a
+// smallest part the registry's S3 driver appends without re-copying the upload; a tail under
+// that goes with the last chunk, as a PATCH of its own would cost the registry a whole resume
+// of the upload for a few bytes). After a cut (a
 // reset connection, a stall, a 5xx) it GETs the session's upload URL, which answers with the
 // offset the registry holds, and goes on from there with the Location of that answer; it
 // retries with backoff until Options.Retry.For has passed without progress

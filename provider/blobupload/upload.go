@@ -297,6 +297,12 @@ func (u *uploader) restart() error {
 func (u *uploader) patch(ctx context.Context) error {
 	start := u.offset
 	n := min(u.chunk, u.blob.Size-start)
+	if rest := u.blob.Size - start - n; rest > 0 && rest < MinChunkSize {
+		// The tail under a part's minimum goes with this chunk: a PATCH of its own would
+		// cost the registry a whole resume of the upload (its S3 driver lists the upload and
+		// its parts and reads the hash state back) for a few bytes.
+		n += rest
+	}
 	open := func() (io.ReadCloser, error) {
 		rc, err := u.blob.Open(start)
 		if err != nil {

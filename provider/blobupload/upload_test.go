@@ -127,7 +127,7 @@ func TestUploadResumesSessionOfPreviousProcess(t *testing.T) {
 
 func TestUploadRestartsStaleSession(t *testing.T) {
 	r := newRegistry(t, registrytest.ServeTLS)
-	data, d := testBlob(7*mib, 3)
+	data, d := testBlob(11*mib, 3) // two PATCHes: 5 MiB, then 6 (the tail goes with the last chunk)
 	blob := FromReaderAt(bytes.NewReader(data), int64(len(data)), d)
 	opts := r.options()
 	opts.ChunkSize, opts.Retry = 5*mib, siteregistryNoRetry
@@ -376,6 +376,36 @@ func assertNoSecret(t *testing.T, dir, user, pass string) {
 			if bytes.Contains(b, []byte(s)) {
 				t.Errorf("%s holds a credential (%q):\n%s", e.Name(), s, b)
 			}
+		}
+	}
+}
+
+// TestTailGoesWithTheLastChunk: what would be left after a chunk, under a part's minimum, goes
+// in that chunk's PATCH, not in a PATCH of its own (each costs the registry a resume).
+func TestTailGoesWithTheLastChunk(t *testing.T) {
+	for _, tc := range []struct {
+		size   int64
+		starts []int64
+	}{
+		{12 * mib, []int64{0, 5 * mib}},           // 5, then 7
+		{15 * mib, []int64{0, 5 * mib, 10 * mib}}, // 5, 5, 5: no tail
+		{4 * mib, []int64{0}},                     // smaller than a chunk
+	} {
+		r := newRegistry(t, registrytest.ServeTLS)
+		data, d := testBlob(tc.size, 4)
+		opts := r.options()
+		opts.ChunkSize = 5 * mib
+		if _, err := Upload(context.Background(), r.repo(t), FromReaderAt(bytes.NewReader(data), tc.size, d), opts); err != nil {
+			t.Fatal(err)
+		}
+		stored(t, r, data)
+		patches, _ := r.log()
+		var starts []int64
+		for _, p := range patches {
+			starts = append(starts, p.start)
+		}
+		if !slices.Equal(starts, tc.starts) {
+			t.Errorf("a blob of %d MiB in chunks of 5 MiB: PATCHes from %v, want %v", tc.size/mib, starts, tc.starts)
 		}
 	}
 }
