@@ -5,6 +5,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -75,9 +76,11 @@ func (p *plan) copying() {
 	p.mu.Unlock()
 }
 
-// take returns the images of a preview, once per process; nil for an up, a second call, or a
-// preview with no image from the bundle.
-func (p *plan) take() (refs []string, held []inventory.Record) {
+// take returns the images of a preview, once per process, with their records and those of
+// measured, the last measure's repository@digest sizes (RegistryUsage's held: it also knows
+// the kept versions and the images the up replaces, which the engine does not diff); nil for
+// an up, a second call, or a preview with no image from the bundle.
+func (p *plan) take(measured map[string]float64) (refs []string, held []inventory.Record) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.copied || p.said || len(p.images) == 0 {
@@ -91,16 +94,30 @@ func (p *plan) take() (refs []string, held []inventory.Record) {
 			held = append(held, *pi.held)
 		}
 	}
+	byRepo := map[string]map[string]int64{}
+	for key, size := range measured {
+		repo, d, ok := strings.Cut(key, "@")
+		if !ok {
+			continue
+		}
+		if byRepo[repo] == nil {
+			byRepo[repo] = map[string]int64{}
+		}
+		byRepo[repo][d] = int64(size)
+	}
+	for _, repo := range slices.Sorted(maps.Keys(byRepo)) {
+		held = append(held, inventory.Record{URN: "measured " + repo, Repository: repo, Inventory: byRepo[repo]})
+	}
 	return refs, held
 }
 
 // sayPlan reports on the RegistryUsage at urn, in a preview, what the up sends to the site
 // registry (per image and in total, with the time at the link's rate) and holds it against the
-// store's free space as last measured (last; nil: never) of a store of capacityBytes. Nothing
-// when no image of the bundle changes. It never fails the preview: `airgap site preview`
-// refuses an update the store cannot hold.
-func (s *Server) sayPlan(ctx context.Context, urn string, capacityBytes int64, last *capacity.Usage) {
-	refs, held := s.plan.take()
+// store's free space as last measured (last, and measured what it found held; nil: never) of a
+// store of capacityBytes. Nothing when no image of the bundle changes. It never fails the
+// preview: `airgap site preview` refuses an update the store cannot hold.
+func (s *Server) sayPlan(ctx context.Context, urn string, capacityBytes int64, last *capacity.Usage, measured map[string]float64) {
+	refs, held := s.plan.take(measured)
 	if refs == nil {
 		return
 	}

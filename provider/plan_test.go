@@ -129,6 +129,48 @@ func TestPreviewSaysWhatTheUpSends(t *testing.T) {
 		t.Errorf("a store of less than the update is no warning: %q", log.msgs)
 	}
 
+	// A new version under a new tag replaces web:1: the engine diffs only the new image, and
+	// the last measure (RegistryUsage's held) says the site holds the base.
+	newTag := filepath.Join(t.TempDir(), "new-tag")
+	bundletest.Write(t, newTag, bundletest.Entry{Ref: "docker.io/library/web:2", Image: web2})
+	newTagKey := bundletest.Sign(t, newTag)
+	held := map[string]float64{}
+	for d, n := range bytesOf(t, web1) {
+		held["docker.io/library/web@"+d] = float64(n)
+	}
+	var web2Own int64
+	for d, n := range bytesOf(t, web2) {
+		if bd, _ := base.Digest(); d != bd.String() {
+			web2Own += n
+		}
+	}
+	for _, measured := range []bool{true, false} {
+		log := &logRecorder{}
+		srv := &engine{New(log)}
+		in := inputs(newTag, newTagKey, "web")
+		in["sourceRef"], in["tag"] = str("docker.io/library/web:2"), str("2")
+		if _, err := srv.Create(t.Context(), &pulumirpc.CreateRequest{Type: contract.ImageToken, Urn: urnOf(contract.ImageToken, "web2"), Properties: props(t, in), Preview: true}); err != nil {
+			t.Fatal(err)
+		}
+		olds := usageOlds.Copy()
+		if measured {
+			olds["held"] = resource.NewPropertyValue(held)
+		}
+		if _, err := srv.Diff(t.Context(), &pulumirpc.DiffRequest{Type: contract.RegistryUsageToken, Urn: usageURN, Olds: props(t, olds), News: props(t, withSettings(usageOlds, in))}); err != nil {
+			t.Fatal(err)
+		}
+		want := web2Own
+		if !measured { // a state of provider 0.7: the base counted too (an upper bound)
+			want = 0
+			for _, n := range bytesOf(t, web2) {
+				want += n
+			}
+		}
+		if total := fmt.Sprintf("Total: %s (%d bytes), by 1 of 1 image", progress.Bytes(want), want); !log.said(diag.Info, total) {
+			t.Errorf("a new tag, held measured %v: want %q; said %q", measured, total, log.msgs)
+		}
+	}
+
 	// The up sends what the preview said, and does not say it again.
 	log = &logRecorder{}
 	up2 := &engine{New(log)}

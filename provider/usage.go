@@ -72,7 +72,7 @@ func (k *usageKind) diff(ctx context.Context, r request, olds, news resource.Pro
 	if o.Out.MeasuredAt != "" {
 		last = capacity.FromOutputs(int64(o.In.CapacityBytes), o.Out)
 	}
-	k.s.sayPlan(ctx, r.urn, int64(n.In.CapacityBytes), last)
+	k.s.sayPlan(ctx, r.urn, int64(n.In.CapacityBytes), last, o.Out.Held)
 	c := inputChanges(contract.RegistryUsage.Inputs, reflect.ValueOf(o.In), reflect.ValueOf(n.In), n.unknown)
 	if _, ok := c.detailed["images"]; !ok || slices.Contains(n.unknown, "images") {
 		return c, nil
@@ -100,7 +100,7 @@ func (k *usageKind) update(ctx context.Context, r request, olds, news resource.P
 	n := parseUsage(news)
 	state := news.Copy()
 	if r.preview && olds == nil {
-		k.s.sayPlan(ctx, r.urn, int64(n.In.CapacityBytes), nil) // a create: nothing measured yet
+		k.s.sayPlan(ctx, r.urn, int64(n.In.CapacityBytes), nil, nil) // a create: nothing measured yet
 	}
 	if r.preview || len(n.unknown) > 0 {
 		computedOutputs(state, contract.RegistryUsage)
@@ -127,7 +127,7 @@ func (k *usageKind) read(ctx context.Context, r request, state, inputs resource.
 	// (airgap fleet --refresh counts changes as drift).
 	unchanged := out
 	unchanged.MeasuredAt = st.Out.MeasuredAt
-	if unchanged == st.Out {
+	if reflect.DeepEqual(unchanged, st.Out) {
 		return state, inputs, nil
 	}
 	next := state.Copy()
@@ -144,11 +144,11 @@ func (k *usageKind) measure(ctx context.Context, urn string, in contract.Registr
 	if msg := c.registryProblem(); msg != "" {
 		return contract.RegistryUsageOutputs{}, errors.New(msg)
 	}
-	referenced, err := k.referenced(ctx, urn, c, in)
+	referenced, held, err := k.referenced(ctx, urn, c, in)
 	if err != nil {
 		return contract.RegistryUsageOutputs{}, err
 	}
-	out := contract.RegistryUsageOutputs{ReferencedBytes: int(referenced), TotalBytes: capacity.Unknown}
+	out := contract.RegistryUsageOutputs{ReferencedBytes: int(referenced), TotalBytes: capacity.Unknown, Held: held}
 	switch {
 	case in.StoreEndpoint == "":
 		out.Unmeasured = "no S3 endpoint the machine running pulumi reaches (objectStore.usageEndpoint)"
@@ -185,15 +185,15 @@ func figure(n int) string {
 // (tags named after its digest: signatures, attestations, referrers) at the site registry,
 // and sums the manifests and blobs they reference, each digest once (distribution stores a
 // blob once, whatever the repositories linking it).
-func (k *usageKind) referenced(ctx context.Context, urn string, c *siteConfig, in contract.RegistryUsageArgs) (int64, error) {
+func (k *usageKind) referenced(ctx context.Context, urn string, c *siteConfig, in contract.RegistryUsageArgs) (int64, map[string]float64, error) {
 	versions, err := retention.Parse(in.Previous)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	for label, digest := range in.Images {
 		repo, tag, err := retention.SplitLabel(label)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		versions = append(versions, retention.Version{Repository: repo, Tag: tag, Digest: digest})
 	}
@@ -201,24 +201,30 @@ func (k *usageKind) referenced(ctx context.Context, urn string, c *siteConfig, i
 	for _, v := range versions {
 		byRepo[v.Repository] = append(byRepo[v.Repository], v.Digest)
 	}
-	sizes := map[string]int64{}
+	sizes, held := map[string]int64{}, map[string]float64{}
 	for _, repository := range slices.Sorted(maps.Keys(byRepo)) {
+		linked := map[string]int64{}
 		_, err := k.s.atRegistry(ctx, urn, c, "measuring "+repository, func(_ context.Context, ep string, opts []remote.Option) error {
 			repo, err := c.repositoryAt(ep, repository)
 			if err != nil {
 				return err
 			}
-			return addRepository(repo, byRepo[repository], opts, sizes)
+			clear(linked)
+			return addRepository(repo, byRepo[repository], opts, linked)
 		})
 		if err != nil {
-			return 0, fmt.Errorf("measuring %s: %w", repository, err)
+			return 0, nil, fmt.Errorf("measuring %s: %w", repository, err)
+		}
+		for d, n := range linked {
+			sizes[d] = n
+			held[repository+"@"+d] = float64(n)
 		}
 	}
 	var total int64
 	for _, n := range sizes {
 		total += n
 	}
-	return total, nil
+	return total, held, nil
 }
 
 // addRepository adds to sizes the digests of repo and what is attached to them.

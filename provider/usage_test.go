@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"maps"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -116,6 +118,14 @@ func TestRegistryUsageReferenced(t *testing.T) {
 	}
 	create(in, true)
 	out := create(in, false)
+	// What each repository links, for the next preview: web's versions and the signature.
+	wantHeld := map[string]float64{}
+	for d, n := range want {
+		wantHeld["docker.io/factory/web@"+d] = float64(n)
+	}
+	if !maps.Equal(out.Held, wantHeld) {
+		t.Errorf("held %v, want %v", out.Held, wantHeld)
+	}
 	if int64(out.ReferencedBytes) != wantBytes {
 		t.Errorf("referenced %d bytes, want %d (two versions sharing a layer, a signature)", out.ReferencedBytes, wantBytes)
 	}
@@ -144,7 +154,7 @@ func TestRegistryUsageReferenced(t *testing.T) {
 	for k, v := range encode(contract.RegistryUsage.Outputs, out) {
 		state[k] = v
 	}
-	if again := read(state); again != out {
+	if again := read(state); !reflect.DeepEqual(again, out) {
 		t.Errorf("a refresh of an unchanged registry: %+v, want the state as it was: %+v", again, out)
 	}
 	att := version()

@@ -237,11 +237,12 @@ func NewGarbageCollection(ctx *pulumi.Context, name string, args *GarbageCollect
 type RegistryUsage struct {
 	pulumi.CustomResourceState
 
-	ReferencedBytes pulumi.IntOutput    `pulumi:"referencedBytes"`
-	TotalBytes      pulumi.IntOutput    `pulumi:"totalBytes"`
-	FreeBytes       pulumi.IntOutput    `pulumi:"freeBytes"`
-	MeasuredAt      pulumi.StringOutput `pulumi:"measuredAt"`
-	Unmeasured      pulumi.StringOutput `pulumi:"unmeasured"`
+	ReferencedBytes pulumi.IntOutput        `pulumi:"referencedBytes"`
+	TotalBytes      pulumi.IntOutput        `pulumi:"totalBytes"`
+	FreeBytes       pulumi.IntOutput        `pulumi:"freeBytes"`
+	MeasuredAt      pulumi.StringOutput     `pulumi:"measuredAt"`
+	Unmeasured      pulumi.StringOutput     `pulumi:"unmeasured"`
+	Held            pulumi.Float64MapOutput `pulumi:"held"`
 }
 
 // RegistryUsageArgs are the inputs of RegistryUsage.

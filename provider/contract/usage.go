@@ -28,9 +28,10 @@ type RegistryUsageArgs struct {
 
 // RegistryUsageOutputs are the figures (package capacity's Usage).
 type RegistryUsageOutputs struct {
-	ReferencedBytes int    `prop:"referencedBytes" doc:"Bytes of the manifests and blobs the images and the kept versions reference (their signatures and attestations included), each once."`
-	TotalBytes      int    `prop:"totalBytes" doc:"Bytes under the registry's root directory in the bucket; -1 when not listed (unmeasured says why)."`
-	FreeBytes       int    `prop:"freeBytes" doc:"capacityBytes less totalBytes (less referencedBytes when the bucket was not listed); -1 without a capacity."`
-	MeasuredAt      string `prop:"measuredAt" doc:"When the figures were measured (RFC 3339, UTC)."`
-	Unmeasured      string `prop:"unmeasured" doc:"Why totalBytes is -1; empty when it is not."`
+	ReferencedBytes int                `prop:"referencedBytes" doc:"Bytes of the manifests and blobs the images and the kept versions reference (their signatures and attestations included), each once."`
+	TotalBytes      int                `prop:"totalBytes" doc:"Bytes under the registry's root directory in the bucket; -1 when not listed (unmeasured says why)."`
+	FreeBytes       int                `prop:"freeBytes" doc:"capacityBytes less totalBytes (less referencedBytes when the bucket was not listed); -1 without a capacity."`
+	MeasuredAt      string             `prop:"measuredAt" doc:"When the figures were measured (RFC 3339, UTC)."`
+	Unmeasured      string             `prop:"unmeasured" doc:"Why totalBytes is -1; empty when it is not."`
+	Held            map[string]float64 `prop:"held" doc:"What the measure found referenced, by repository@digest: the size of each manifest and blob each repository links (the kept versions' included). A preview says what the next up sends from it and the images' inventories, so a version replaced by a new tag still counts as held."`
 }
