@@ -12,6 +12,11 @@
 // marks for deletion contributes nothing either: its tag is gone or going, and a garbage
 // collection may take its blobs.
 //
+// From provider 0.8.0 the RegistryUsage resource (contract.RegistryUsageToken) also records
+// what its last measure found each repository links (output `held`, repository@digest ->
+// size): the versions kept for a rollback, and an image a new tag has replaced in the config
+// but not yet in the state. Those blobs count as held too (Measured); they are no image.
+//
 // The package is a leaf: it imports go-containerregistry's v1 (digests), the standard library and
 // airgap-site/provider/contract (itself a leaf) only.
 package inventory

@@ -23,6 +23,8 @@ const (
 	tagOutput        = "tag"
 	digestOutput     = "digest"
 	inventoryOutput  = "inventory"
+	// heldOutput is RegistryUsage's (contract.RegistryUsageOutputs.Held).
+	heldOutput = "held"
 )
 
 // Blob is a manifest or blob the site registry holds because of the stack.
@@ -153,10 +155,15 @@ func Parse(r io.Reader) (*Inventory, error) {
 	inv := &Inventory{blobs: map[v1.Hash]*Blob{}}
 	from := map[v1.Hash]string{} // the first resource that recorded each digest's size
 	for _, res := range ex.Deployment.Resources {
-		if res.Type != contract.ImageToken || res.Delete {
-			continue
+		var err error
+		switch {
+		case res.Delete:
+		case res.Type == contract.ImageToken:
+			err = inv.add(res, from)
+		case res.Type == contract.RegistryUsageToken:
+			err = inv.addMeasured(res, from)
 		}
-		if err := inv.add(res, from); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("parsing stack state: resource %s: %w", res.URN, err)
 		}
 	}
@@ -197,7 +204,57 @@ func (inv *Inventory) add(res resource, from map[v1.Hash]string) error {
 	return inv.record(rec, from)
 }
 
-// Record is what one Image resource holds, as its outputs say.
+// addMeasured records what the last measure of the registry usage res found each repository
+// links (its output held).
+func (inv *Inventory) addMeasured(res resource, from map[v1.Hash]string) error {
+	raw, ok := res.Outputs[heldOutput]
+	if !ok || string(raw) == "null" {
+		return nil // a state of provider 0.7, or never measured
+	}
+	var sizes map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &sizes); err != nil {
+		return fmt.Errorf("outputs.%s: want an object of repository@digest: size: %w", heldOutput, err)
+	}
+	held := make(map[string]int64, len(sizes))
+	for key, v := range sizes {
+		n, err := sizeOf(v)
+		if err != nil {
+			return fmt.Errorf("outputs.%s[%q]: %w", heldOutput, key, err)
+		}
+		held[key] = n
+	}
+	for _, rec := range Measured(res.URN, held) {
+		if err := inv.record(rec, from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Measured are the records of what a measure of the registry found each repository links
+// (contract.RegistryUsageOutputs.Held: repository@digest -> size, the kept versions'
+// included), one per repository. urn names the measure in errors.
+func Measured(urn string, held map[string]int64) []Record {
+	byRepo := map[string]map[string]int64{}
+	for key, size := range held {
+		repo, d, ok := strings.Cut(key, "@")
+		if !ok {
+			continue
+		}
+		if byRepo[repo] == nil {
+			byRepo[repo] = map[string]int64{}
+		}
+		byRepo[repo][d] = size
+	}
+	var out []Record
+	for _, repo := range slices.Sorted(maps.Keys(byRepo)) {
+		out = append(out, Record{URN: urn, Repository: repo, Inventory: byRepo[repo], Measured: true})
+	}
+	return out
+}
+
+// Record is what one Image resource holds, as its outputs say, or what one repository links by
+// the last measure (Measured).
 type Record struct {
 	// URN is the resource's.
 	URN string
@@ -206,6 +263,9 @@ type Record struct {
 	// Inventory is its output inventory: digest -> size; nil when its state predates
 	// inventories.
 	Inventory map[string]int64
+	// Measured: the record is a measure's (Measured), not an image's: its blobs count as held,
+	// it is no image, and its sizes never override an image's.
+	Measured bool
 }
 
 // Of is the inventory of the Image resources records, for whoever holds their outputs rather
@@ -250,11 +310,16 @@ func (inv *Inventory) record(rec Record, from map[v1.Hash]string) error {
 			inv.blobs[h] = b
 			from[h] = rec.URN
 		} else if b.Size != size {
+			if rec.Measured {
+				continue // a measure never overrides what an image recorded
+			}
 			return fmt.Errorf("outputs.%s[%q]: %d bytes, but %s records %d", inventoryOutput, d, size, from[h], b.Size)
 		}
 		b.Repositories = append(b.Repositories, img.Repository)
 	}
-	inv.images = append(inv.images, img)
+	if !rec.Measured {
+		inv.images = append(inv.images, img)
+	}
 	return nil
 }
 

@@ -164,3 +164,36 @@ func TestOfRecords(t *testing.T) {
 		t.Errorf("two sizes of one digest: %v", err)
 	}
 }
+
+// TestMeasuredHeld: what the last registry usage measure found each repository links (the kept
+// versions, a version a new tag replaced) counts as held, in its repository, and is no image;
+// a state of provider 0.7 (no held) is read as before.
+func TestMeasuredHeld(t *testing.T) {
+	kept, shared := h("kept-layer"), h("base-layer")
+	state := fmt.Sprintf(`{"version": 3, "deployment": {"resources": [
+		{"urn": "urn:pulumi:dev::p::airgap:index:Image::web", "type": "airgap:index:Image",
+		 "outputs": {"repository": "docker.io/factory/web", "tag": "2", "digest": "sha256:%[3]s",
+		             "inventory": {"%[1]s": 100, "sha256:%[3]s": 10}}},
+		{"urn": "urn:pulumi:dev::p::airgap:index:RegistryUsage::usage", "type": "airgap:index:RegistryUsage",
+		 "outputs": {"referencedBytes": 310, "held": {"docker.io/factory/web@%[1]s": 100, "docker.io/factory/web@%[2]s": 200}}}
+	]}}`, shared, kept, strings.Repeat("a", 64))
+	inv, err := inventory.Parse(strings.NewReader(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := inv.Blob(kept); !ok || b.Size != 200 || !slices.Equal(b.Repositories, []string{"docker.io/factory/web"}) {
+		t.Errorf("the kept version's layer: %+v, %v", b, ok)
+	}
+	if inv.Bytes() != 310 || len(inv.Images()) != 1 {
+		t.Errorf("bytes %d, images %v: want 310 and web:2 alone", inv.Bytes(), names(inv.Images()))
+	}
+	// A measure never overrides the size an image recorded.
+	conflict := strings.Replace(state, fmt.Sprintf(`"docker.io/factory/web@%s": 100`, shared), fmt.Sprintf(`"docker.io/factory/web@%s": 999`, shared), 1)
+	if inv, err := inventory.Parse(strings.NewReader(conflict)); err != nil || inv.Bytes() != 310 {
+		t.Errorf("a measured size that differs from the image's: %v, %v", inv, err)
+	}
+	withoutHeld := strings.Replace(state, `"held"`, `"heldBefore08"`, 1)
+	if inv, err := inventory.Parse(strings.NewReader(withoutHeld)); err != nil || inv.Bytes() != 110 {
+		t.Errorf("a state without held: %v, %v", inv, err)
+	}
+}

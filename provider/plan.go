@@ -5,7 +5,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -94,20 +93,11 @@ func (p *plan) take(measured map[string]float64) (refs []string, held []inventor
 			held = append(held, *pi.held)
 		}
 	}
-	byRepo := map[string]map[string]int64{}
+	sizes := make(map[string]int64, len(measured))
 	for key, size := range measured {
-		repo, d, ok := strings.Cut(key, "@")
-		if !ok {
-			continue
-		}
-		if byRepo[repo] == nil {
-			byRepo[repo] = map[string]int64{}
-		}
-		byRepo[repo][d] = int64(size)
+		sizes[key] = int64(size)
 	}
-	for _, repo := range slices.Sorted(maps.Keys(byRepo)) {
-		held = append(held, inventory.Record{URN: "measured " + repo, Repository: repo, Inventory: byRepo[repo]})
-	}
+	held = append(held, inventory.Measured("the last measure of the registry usage", sizes)...)
 	return refs, held
 }
 
