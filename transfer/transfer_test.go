@@ -79,6 +79,12 @@ type stateImage struct {
 // state is `pulumi stack export` of a stack holding images, read as the CLI reads it.
 func state(t *testing.T, images ...stateImage) *inventory.Inventory {
 	t.Helper()
+	return stateWith(t, nil, images...)
+}
+
+// stateWith is state with other resources of the stack (a RegistryUsage) after the images.
+func stateWith(t *testing.T, others []map[string]any, images ...stateImage) *inventory.Inventory {
+	t.Helper()
 	var resources []map[string]any
 	for _, img := range images {
 		repo, tag, _ := strings.Cut(img.ref, ":")
@@ -96,6 +102,7 @@ func state(t *testing.T, images ...stateImage) *inventory.Inventory {
 			"outputs": outputs,
 		})
 	}
+	resources = append(resources, others...)
 	raw, err := json.Marshal(map[string]any{"version": 3, "deployment": map[string]any{"resources": resources}})
 	if err != nil {
 		t.Fatal(err)
@@ -432,5 +439,35 @@ func TestReport(t *testing.T) {
 	}
 	if transfer.Duration(1, 0) != 0 || transfer.Duration(1, -5) != 0 {
 		t.Errorf("Duration without a rate is not 0")
+	}
+}
+
+// TestRollbackToAKeptVersion: going back to a version the retention kept sends nothing: the
+// last measure of the registry usage (held) says its repository links its manifest and blobs,
+// which no Image of the state records any more.
+func TestRollbackToAKeptVersion(t *testing.T) {
+	s := newSite(t)
+	top4 := imagetest.Layer(t, 50<<10)
+	app3 := imagetest.Image(t, "linux/amd64", s.base, top4)
+	const kept = "ghcr.io/org/app:1"
+	current, old := t.TempDir(), t.TempDir()
+	bundletest.Write(t, current, bundletest.Entry{Ref: app, Image: app3})
+	bundletest.Write(t, old, bundletest.Entry{Ref: kept, Image: s.app})
+	images := deployedImages(t, bundletest.Open(t, current), app)
+	held := map[string]float64{}
+	for _, img := range deployedImages(t, bundletest.Open(t, old), kept) {
+		for h, n := range img.inventory {
+			held["ghcr.io/org/app@"+h.String()] = float64(n)
+		}
+	}
+	usage := map[string]any{"urn": "urn:pulumi:osaka::airgap-site::airgap:index:RegistryUsage::osaka-usage",
+		"type": "airgap:index:RegistryUsage", "outputs": map[string]any{"held": held}}
+	b := bundletest.Open(t, old)
+	if est := estimate(t, stateWith(t, []map[string]any{usage}, images...), b, kept); est.Bytes != 0 {
+		t.Errorf("a rollback to the kept version sends %d bytes: %+v", est.Bytes, est.Images[0])
+	}
+	// A state of provider 0.7 (no held) counts what the images record only.
+	if est := estimate(t, state(t, images...), b, kept); est.Bytes != own(t, s.app, s.top2) {
+		t.Errorf("without held: %d bytes, want the kept version's own %d", est.Bytes, own(t, s.app, s.top2))
 	}
 }
