@@ -74,6 +74,16 @@ func (r *testRegistry) log() (patches []patchLog, puts int) {
 	return append([]patchLog(nil), r.patches...), r.puts
 }
 
+// starts are the offsets the PATCHes so far started at, in order.
+func (r *testRegistry) starts() []int64 {
+	patches, _ := r.log()
+	var out []int64
+	for _, p := range patches {
+		out = append(out, p.start)
+	}
+	return out
+}
+
 func (r *testRegistry) repo(t *testing.T) name.Repository {
 	t.Helper()
 	repo, err := name.NewRepository(r.Host + "/factory/app")

@@ -53,11 +53,7 @@ func TestUploadResumesFromReportedOffsetAfterCuts(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored(t, r, data)
-	patches, _ := r.log()
-	var starts []int64
-	for _, p := range patches {
-		starts = append(starts, p.start)
-	}
+	starts := r.starts()
 	// 0, 5M (cut at 7M), 7M (cut at 8M), 8M, 13M: each resume where the registry was.
 	if want := []int64{0, 5 * mib, 7 * mib, 8 * mib}; len(starts) < len(want) || !slices.Equal(starts[:len(want)], want) {
 		t.Fatalf("PATCH offsets %v, want to start %v (each resume at the offset the registry reported)", starts, want)
@@ -399,11 +395,7 @@ func TestTailGoesWithTheLastChunk(t *testing.T) {
 			t.Fatal(err)
 		}
 		stored(t, r, data)
-		patches, _ := r.log()
-		var starts []int64
-		for _, p := range patches {
-			starts = append(starts, p.start)
-		}
+		starts := r.starts()
 		if !slices.Equal(starts, tc.starts) {
 			t.Errorf("a blob of %d MiB in chunks of 5 MiB: PATCHes from %v, want %v", tc.size/mib, starts, tc.starts)
 		}
