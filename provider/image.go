@@ -159,7 +159,7 @@ func (k *image) bundle(c *siteConfig) (*bundle.Bundle, error) {
 // of the provider are not compared: a new endpoint, password or key changes the provider only.
 func (k *image) diff(ctx context.Context, r request, olds, news resource.PropertyMap) (changes, error) {
 	oldIn, newIn := parseInputs(olds), parseInputs(news)
-	k.s.plan.image(r.urn, newIn, heldBy(r.urn, olds))
+	k.s.plan.image(r.urn, newIn, olds)
 	c := inputChanges(contract.Image.Inputs, reflect.ValueOf(oldIn.ImageArgs), reflect.ValueOf(newIn.ImageArgs), newIn.unknown)
 	// The content: the bundle's digest against the digest the registry had at the last
 	// up or refresh. A refresh that found the tag moved makes this differ.

@@ -38,11 +38,16 @@ type plannedImage struct {
 	held *inventory.Record
 }
 
-// image records an Image the engine diffs or previews: its new inputs, and the record of its
-// state (nil for an image the up creates).
-func (p *plan) image(urn string, in imageInputs, held *inventory.Record) {
+// image records an Image of the bundle the engine diffs or previews: its new inputs, and its
+// state olds (nil for an image the up creates, or the preview of an update after its diff).
+// Images from a registry are not the bundle's: their state is not read.
+func (p *plan) image(urn string, in imageInputs, olds resource.PropertyMap) {
 	if !in.fromBundle() || !in.sourceKnown() {
 		return
+	}
+	var held *inventory.Record
+	if olds != nil {
+		held = heldBy(urn, olds)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
